@@ -1,0 +1,3 @@
+module github.com/orbitflow/orbitflow/schemas
+
+go 1.26

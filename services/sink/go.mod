@@ -1,0 +1,8 @@
+module github.com/orbitflow/orbitflow/services/sink
+
+go 1.26
+
+replace (
+	github.com/orbitflow/orbitflow/schemas => ../../schemas
+	github.com/orbitflow/orbitflow/services/kit => ../kit
+)
