@@ -1,0 +1,254 @@
+// Package subjects declares, in one place, every JetStream stream, subject
+// and durable consumer the services talk through. Services never name a
+// subject or a stream literally; they use the values here, so the contract
+// between them is this file.
+//
+// The package holds plain data (no NATS types) so the schemas module
+// imports nothing but the standard library; services/kit/bus turns these
+// declarations into JetStream configs.
+package subjects
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Stream names.
+const (
+	// ActivityStream holds every accepted, normalized activity event.
+	ActivityStream = "ACTIVITIES"
+	// DeadLetterStream holds every rejected input with the reason, the
+	// original bytes and the original headers.
+	DeadLetterStream = "DEADLETTER"
+)
+
+// Subject roots.
+const (
+	// ActivityPrefix is the root of activity subjects:
+	// activities.<community>.<source>.
+	ActivityPrefix = "activities"
+	// DeadLetterPrefix is the root of dead-letter subjects:
+	// deadletter.<stage>.<source>, where stage names who rejected the input
+	// (ingest, sink, ...).
+	DeadLetterPrefix = "deadletter"
+)
+
+// Durable consumer names.
+const (
+	// SinkActivities is the sink's durable pull consumer on ActivityStream.
+	SinkActivities = "sink-activities"
+	// SinkDeadLetters is the sink's durable pull consumer on DeadLetterStream.
+	SinkDeadLetters = "sink-deadletters"
+)
+
+// Dead-letter message headers. The payload of a dead-letter message is the
+// original bytes, unchanged.
+const (
+	HeaderReason     = "Orbitflow-Reason"       // why it was rejected, one line
+	HeaderStage      = "Orbitflow-Stage"        // who rejected it: ingest, sink, hooks/github ...
+	HeaderSource     = "Orbitflow-Source"       // the source the input claimed or came through
+	HeaderOrigSubj   = "Orbitflow-Orig-Subject" // the subject it was read from, if any
+	HeaderOrigSeq    = "Orbitflow-Orig-Seq"     // the stream sequence it was read from, if any
+	HeaderOrigHeader = "Orbitflow-Orig-"        // prefix for copied original headers
+)
+
+// Dead-letter stages.
+const (
+	StageIngest = "ingest"
+	StageSink   = "sink"
+)
+
+// Activity returns the subject for an activity of community from source.
+// Both must already be valid subject tokens (schemas/events validates them).
+func Activity(community, source string) string {
+	return ActivityPrefix + "." + community + "." + source
+}
+
+// ActivityFilter returns a filter subject for one community's activities
+// (any source), or all activities when community is "".
+func ActivityFilter(community string) string {
+	if community == "" {
+		return ActivityPrefix + ".>"
+	}
+	return ActivityPrefix + "." + community + ".*"
+}
+
+// DeadLetter returns the dead-letter subject for an input rejected at stage
+// that came from source. Tokens that are not subject-safe are replaced by
+// "unknown" so a hostile source name cannot change the subject's shape.
+func DeadLetter(stage, source string) string {
+	return DeadLetterPrefix + "." + token(stage) + "." + token(source)
+}
+
+func token(s string) string {
+	if s == "" || len(s) > 64 || strings.ContainsAny(s, ".*> \t\r\n") {
+		return "unknown"
+	}
+	return s
+}
+
+// Storage is where a stream keeps its messages.
+type Storage int
+
+const (
+	FileStorage Storage = iota
+	MemoryStorage
+)
+
+// Discard is what a full stream does with new messages.
+type Discard int
+
+const (
+	// DiscardNew rejects new messages when full: publishers get an error
+	// and nothing acknowledged is dropped. The default for every stream.
+	DiscardNew Discard = iota
+	// DiscardOld drops the oldest messages to make room.
+	DiscardOld
+)
+
+// Stream declares one JetStream stream.
+type Stream struct {
+	Name        string
+	Description string
+	Subjects    []string
+	Storage     Storage
+	Discard     Discard
+	// Duplicates is the window in which a repeated Nats-Msg-Id is dropped.
+	Duplicates time.Duration
+	MaxAge     time.Duration // 0 = keep forever
+	MaxBytes   int64         // -1 = unlimited
+	MaxMsgs    int64         // -1 = unlimited
+	MaxMsgSize int32         // bytes; -1 = server default
+	Replicas   int
+}
+
+// Consumer declares one durable pull consumer.
+type Consumer struct {
+	Stream        string
+	Durable       string
+	Description   string
+	FilterSubject string
+	// AckWait is how long a delivered, unacknowledged message waits before
+	// redelivery. It must exceed the longest flush (batch + insert).
+	AckWait time.Duration
+	// MaxAckPending bounds messages delivered and not yet acknowledged;
+	// it must be at least the largest batch a consumer holds.
+	MaxAckPending int
+	// MaxDeliver bounds redeliveries; -1 = unlimited. The sink uses -1:
+	// an activity is dropped only by the dead-letter path, never by a limit.
+	MaxDeliver int
+}
+
+// Limits are the user-tunable parts of the stream declarations.
+type Limits struct {
+	Storage    Storage
+	Replicas   int
+	Duplicates time.Duration
+	// ActivityMaxAge and ActivityMaxBytes bound the activity stream; the
+	// sink has normally consumed messages long before either matters.
+	ActivityMaxAge   time.Duration
+	ActivityMaxBytes int64
+	DeadMaxAge       time.Duration
+	DeadMaxBytes     int64
+	// MaxMsgSize is the largest message accepted (bytes). Events are bounded
+	// well below it by schemas/events; dead letters carry raw input.
+	MaxMsgSize int32
+}
+
+// DefaultLimits returns the limits used when the config says nothing.
+func DefaultLimits() Limits {
+	return Limits{
+		Storage:          FileStorage,
+		Replicas:         1,
+		Duplicates:       2 * time.Hour,
+		ActivityMaxAge:   30 * 24 * time.Hour,
+		ActivityMaxBytes: 8 << 30,
+		DeadMaxAge:       30 * 24 * time.Hour,
+		DeadMaxBytes:     1 << 30,
+		MaxMsgSize:       1 << 20,
+	}
+}
+
+// Validate reports every problem with the limits.
+func (l Limits) Validate() []error {
+	var errs []error
+	if l.Replicas < 1 || l.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas: must be 1..5, got %d", l.Replicas))
+	}
+	if l.Duplicates < time.Second {
+		errs = append(errs, fmt.Errorf("duplicate_window: must be at least 1s, got %s", l.Duplicates))
+	}
+	if l.ActivityMaxAge != 0 && l.ActivityMaxAge < l.Duplicates {
+		errs = append(errs, fmt.Errorf("activity_max_age: must be 0 (forever) or at least the duplicate window %s, got %s", l.Duplicates, l.ActivityMaxAge))
+	}
+	if l.ActivityMaxBytes == 0 || l.ActivityMaxBytes < -1 {
+		errs = append(errs, fmt.Errorf("activity_max_bytes: must be -1 (unlimited) or positive, got %d", l.ActivityMaxBytes))
+	}
+	if l.DeadMaxBytes == 0 || l.DeadMaxBytes < -1 {
+		errs = append(errs, fmt.Errorf("dead_letter_max_bytes: must be -1 (unlimited) or positive, got %d", l.DeadMaxBytes))
+	}
+	if l.MaxMsgSize < 1024 {
+		errs = append(errs, fmt.Errorf("max_msg_size: must be at least 1024 bytes, got %d", l.MaxMsgSize))
+	}
+	return errs
+}
+
+// Streams returns every stream the services need, with l applied.
+func Streams(l Limits) []Stream {
+	return []Stream{
+		{
+			Name:        ActivityStream,
+			Description: "Normalized activity events (schemas/events v1), one subject per community and source.",
+			Subjects:    []string{ActivityPrefix + ".>"},
+			Storage:     l.Storage,
+			Discard:     DiscardNew,
+			Duplicates:  l.Duplicates,
+			MaxAge:      l.ActivityMaxAge,
+			MaxBytes:    l.ActivityMaxBytes,
+			MaxMsgs:     -1,
+			MaxMsgSize:  l.MaxMsgSize,
+			Replicas:    l.Replicas,
+		},
+		{
+			Name:        DeadLetterStream,
+			Description: "Rejected inputs: original bytes and headers, with the reason in " + HeaderReason + ".",
+			Subjects:    []string{DeadLetterPrefix + ".>"},
+			Storage:     l.Storage,
+			Discard:     DiscardNew,
+			Duplicates:  l.Duplicates,
+			MaxAge:      l.DeadMaxAge,
+			MaxBytes:    l.DeadMaxBytes,
+			MaxMsgs:     -1,
+			MaxMsgSize:  l.MaxMsgSize,
+			Replicas:    l.Replicas,
+		},
+	}
+}
+
+// SinkConsumers returns the sink's durable consumers. maxBatch is the largest
+// batch the sink holds unacknowledged; flushTimeout the longest a flush may take.
+func SinkConsumers(maxBatch int, flushTimeout time.Duration) []Consumer {
+	ackWait := 2*flushTimeout + 30*time.Second
+	pending := 2 * maxBatch
+	return []Consumer{
+		{
+			Stream:        ActivityStream,
+			Durable:       SinkActivities,
+			Description:   "ClickHouse sink: activities table",
+			FilterSubject: ActivityPrefix + ".>",
+			AckWait:       ackWait,
+			MaxAckPending: pending,
+			MaxDeliver:    -1,
+		},
+		{
+			Stream:        DeadLetterStream,
+			Durable:       SinkDeadLetters,
+			Description:   "ClickHouse sink: dead_letters table",
+			FilterSubject: DeadLetterPrefix + ".>",
+			AckWait:       ackWait,
+			MaxAckPending: pending,
+			MaxDeliver:    -1,
+		},
+	}
+}

@@ -1,0 +1,203 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Result is the outcome of one published message.
+type Result struct {
+	Tag       any    // what the caller passed to Publish
+	Subject   string //
+	Seq       uint64 // stream sequence; for a duplicate, the original's
+	Duplicate bool   // the stream already held this message id
+	Err       error  // non-nil: the message is NOT in the stream
+}
+
+// Publisher publishes asynchronously with a bounded window of unacknowledged
+// messages. Every message must carry a Nats-Msg-Id: a failed attempt is
+// retried with the same id, so a retry of a publish that did land is dropped
+// by the stream instead of stored twice. Outcomes are reported to OnResult in
+// publish order.
+//
+// A Publisher is not safe for concurrent use: one goroutine publishes.
+type Publisher struct {
+	js       jetstream.JetStream
+	window   int
+	retries  int
+	onResult func(Result)
+	pending  []inflight
+}
+
+type inflight struct {
+	msg      *nats.Msg
+	fut      jetstream.PubAckFuture
+	tag      any
+	attempts int
+}
+
+// PublisherOption configures a Publisher.
+type PublisherOption func(*Publisher)
+
+// WithWindow bounds unacknowledged publishes (default 4096). It must not
+// exceed the JetStream handle's PublishAsyncMaxPending.
+func WithWindow(n int) PublisherOption { return func(p *Publisher) { p.window = max(1, n) } }
+
+// WithRetries sets how often a transient failure is retried (default 8,
+// with jittered exponential backoff from 100ms to 5s).
+func WithRetries(n int) PublisherOption { return func(p *Publisher) { p.retries = n } }
+
+// WithOnResult sets the callback that receives every outcome, in order.
+// It runs on the publishing goroutine.
+func WithOnResult(f func(Result)) PublisherOption { return func(p *Publisher) { p.onResult = f } }
+
+// NewPublisher returns a Publisher on js.
+func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) *Publisher {
+	p := &Publisher{js: js, window: 4096, retries: 8, onResult: func(Result) {}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// ErrNoMsgID is returned for a message without a Nats-Msg-Id header.
+var ErrNoMsgID = errors.New("bus: message has no Nats-Msg-Id; every publish needs one so retries cannot duplicate")
+
+// Publish sends msg asynchronously. It blocks while the window is full,
+// resolving the oldest messages first. It returns an error only when
+// publishing cannot go on (ctx ended, connection closed, stream missing or
+// full); per-message outcomes go to OnResult.
+func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, tag any) error {
+	if msg.Header.Get(jetstream.MsgIDHeader) == "" {
+		return ErrNoMsgID
+	}
+	for len(p.pending) >= p.window {
+		if err := p.resolveOldest(ctx); err != nil {
+			return err
+		}
+	}
+	f := inflight{msg: msg, tag: tag}
+	if err := p.send(ctx, &f); err != nil {
+		return err
+	}
+	p.pending = append(p.pending, f)
+	return nil
+}
+
+// Pending returns how many messages await their ack.
+func (p *Publisher) Pending() int { return len(p.pending) }
+
+// Flush blocks until every published message is resolved or ctx ends.
+func (p *Publisher) Flush(ctx context.Context) error {
+	for len(p.pending) > 0 {
+		if err := p.resolveOldest(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// send starts one attempt, retrying transient errors of the send itself.
+func (p *Publisher) send(ctx context.Context, f *inflight) error {
+	for {
+		f.attempts++
+		fut, err := p.js.PublishMsgAsync(f.msg)
+		if err == nil {
+			f.fut = fut
+			return nil
+		}
+		if !Transient(err) || f.attempts > p.retries {
+			return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, err)
+		}
+		if err := sleep(ctx, backoff(f.attempts)); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Publisher) resolveOldest(ctx context.Context) error {
+	f := &p.pending[0]
+	for {
+		select {
+		case ack := <-f.fut.Ok():
+			p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Seq: ack.Sequence, Duplicate: ack.Duplicate})
+			return nil
+		case err := <-f.fut.Err():
+			if Transient(err) && f.attempts <= p.retries {
+				if err := sleep(ctx, backoff(f.attempts)); err != nil {
+					return err
+				}
+				if err := p.send(ctx, f); err != nil {
+					return err
+				}
+				continue
+			}
+			if Fatal(err) {
+				return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, err)
+			}
+			p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: err})
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *Publisher) pop(r Result) {
+	p.pending[0] = inflight{}
+	p.pending = p.pending[1:]
+	p.onResult(r)
+}
+
+// Transient reports whether a publish error may succeed when retried with
+// the same message id.
+func Transient(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded)
+}
+
+// Fatal reports whether an error stops all publishing: the connection is
+// gone, or the stream refuses every message (missing, full).
+func Fatal(err error) bool {
+	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamNotFound,
+			10047, // insufficient storage resources
+			10077: // store failed: maximum bytes/messages exceeded (stream full, discard new)
+			return true
+		}
+	}
+	return false
+}
+
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt-1, 6)
+	d = min(d, 5*time.Second)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
