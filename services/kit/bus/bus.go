@@ -69,7 +69,8 @@ func (b *Bus) Start(ctx context.Context) error {
 		b.stopLocked()
 		return err
 	}
-	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(b.cfg.PublishMaxPending))
+	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(b.cfg.PublishMaxPending),
+		jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		b.stopLocked()
 		return fmt.Errorf("bus: jetstream: %w", err)

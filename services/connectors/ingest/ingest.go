@@ -1,0 +1,221 @@
+// Package ingest publishes normalized events from any history source (files,
+// archives, backfills) to the activity stream: each record is normalized and
+// validated; valid events are published with their id as Nats-Msg-Id (so a
+// repeated ingest stores nothing twice), invalid ones go to the dead-letter
+// stream with the reason. Nothing read is dropped silently: every record is
+// counted as published, duplicate or rejected.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
+)
+
+// Record is one input item: a decoded event, or the error that kept it from
+// decoding. Raw holds the original bytes either way (for the dead letter).
+type Record struct {
+	Event events.Event
+	Raw   []byte
+	Err   error
+	// Pos locates the record for messages, e.g. "events.jsonl:42".
+	Pos string
+}
+
+// Options configure a run.
+type Options struct {
+	// Community is applied to events that name none; an event naming
+	// another community is rejected.
+	Community string
+	// Format names the input format in dead letters (e.g. "jsonl").
+	Format   string
+	Registry *events.Registry
+	// Now stamps received_at on events without one; default time.Now.
+	Now func() time.Time
+	// Window bounds unacknowledged publishes.
+	Window int
+	// Progress, if set, is called about every ProgressEvery records and at the end.
+	Progress      func(Stats)
+	ProgressEvery int
+}
+
+// Stats summarize a run.
+type Stats struct {
+	Read       int64
+	Published  int64 // new in the stream
+	Duplicates int64 // the stream already held the id
+	Rejected   int64 // dead-lettered
+	// Reasons counts rejections by reason.
+	Reasons map[string]int64
+	// MaxSeq is the highest activity stream sequence this run published or
+	// found as a duplicate; DeadMaxSeq the same for the dead-letter stream.
+	MaxSeq     uint64
+	DeadMaxSeq uint64
+}
+
+// Summary renders stats as one line.
+func (s Stats) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "read %d, published %d, duplicates %d, rejected %d", s.Read, s.Published, s.Duplicates, s.Rejected)
+	if len(s.Reasons) > 0 {
+		type kv struct {
+			k string
+			v int64
+		}
+		var rs []kv
+		for k, v := range s.Reasons {
+			rs = append(rs, kv{k, v})
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].v > rs[j].v || rs[i].v == rs[j].v && rs[i].k < rs[j].k })
+		b.WriteString(" (")
+		for i, r := range rs {
+			if i == 5 {
+				fmt.Fprintf(&b, "; %d more reasons", len(rs)-5)
+				break
+			}
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			fmt.Fprintf(&b, "%d× %s", r.v, r.k)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+type tag struct{}
+
+// Run publishes every record of src. It returns when all publishes are
+// acknowledged, or with the error that stopped it; stats count what was
+// settled before that.
+func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts Options) (Stats, error) {
+	if opts.Registry == nil {
+		return Stats{}, errors.New("ingest: no registry")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Window <= 0 {
+		opts.Window = 4096
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 10000
+	}
+	st := Stats{Reasons: map[string]int64{}}
+	pub := bus.NewPublisher(js, bus.WithWindow(opts.Window), bus.WithOnResult(func(r bus.Result) {
+		switch {
+		case r.Err != nil:
+			// The stream refused this one message (e.g. too large): reject it.
+			st.Rejected++
+			st.Reasons["publish: "+r.Err.Error()]++
+		case r.Duplicate:
+			st.Duplicates++
+		default:
+			st.Published++
+		}
+		st.MaxSeq = max(st.MaxSeq, r.Seq)
+	}))
+	var runErr error
+	for rec := range src {
+		if err := ctx.Err(); err != nil {
+			runErr = err
+			break
+		}
+		if rec.Err != nil && rec.Raw == nil {
+			runErr = fmt.Errorf("ingest: %s: %w", rec.Pos, rec.Err) // an I/O error, not bad input
+			break
+		}
+		st.Read++
+		ev, reason := check(rec, opts)
+		if reason != "" {
+			if err := reject(ctx, js, &st, rec, opts, reason); err != nil {
+				runErr = err
+				break
+			}
+		} else {
+			m, err := message(&ev)
+			if err != nil {
+				if err := reject(ctx, js, &st, rec, opts, "encode: "+err.Error()); err != nil {
+					runErr = err
+					break
+				}
+			} else if err := pub.Publish(ctx, m, tag{}); err != nil {
+				runErr = err
+				break
+			}
+		}
+		if opts.Progress != nil && st.Read%int64(opts.ProgressEvery) == 0 {
+			opts.Progress(st)
+		}
+	}
+	if err := pub.Flush(ctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	if opts.Progress != nil {
+		opts.Progress(st)
+	}
+	return st, runErr
+}
+
+// check normalizes and validates; it returns the reason for a rejection.
+func check(rec Record, opts Options) (events.Event, string) {
+	if rec.Err != nil {
+		return events.Event{}, rec.Err.Error()
+	}
+	ev := rec.Event
+	if ev.Community == "" {
+		ev.Community = opts.Community
+	} else if opts.Community != "" && ev.Community != opts.Community {
+		return ev, fmt.Sprintf("community: event names %q but this ingest is for %q", ev.Community, opts.Community)
+	}
+	ev.Normalize(opts.Now())
+	if err := opts.Registry.Validate(&ev); err != nil {
+		return ev, err.Error()
+	}
+	return ev, ""
+}
+
+func message(ev *events.Event) (*nats.Msg, error) {
+	data, err := events.Encode(ev)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+	return m, nil
+}
+
+func reject(ctx context.Context, js jetstream.JetStream, st *Stats, rec Record, opts Options, reason string) error {
+	st.Rejected++
+	st.Reasons[shorten(reason)]++
+	d := bus.DeadLetter{Stage: subjects.StageIngest, Source: opts.Format, Reason: rec.Pos + ": " + reason, Payload: rec.Raw}
+	ack, err := js.PublishMsg(ctx, d.Msg())
+	if err != nil {
+		return fmt.Errorf("ingest: dead-letter %s: %w", rec.Pos, err)
+	}
+	st.DeadMaxSeq = max(st.DeadMaxSeq, ack.Sequence)
+	return nil
+}
+
+// shorten keeps reason groups readable: the first problem, without values.
+func shorten(reason string) string {
+	if i := strings.Index(reason, "; "); i > 0 {
+		reason = reason[:i]
+	}
+	if len(reason) > 120 {
+		reason = reason[:120] + "…"
+	}
+	return reason
+}

@@ -1,0 +1,86 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/connectors/ingest"
+	"github.com/orbitflow/orbitflow/services/connectors/jsonl"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
+)
+
+const input = `{"id":"a","schema_version":1,"source":"github","type":"github.issue.opened","occurred_at":"2026-01-01T00:00:00.000Z","actor":{"source":"github","source_id":"1"}}
+{"id":"b","schema_version":1,"community":"acme","source":"slack","type":"slack.message.posted","occurred_at":"2026-01-01T00:00:01.000Z","actor":{"source":"slack","source_id":"U1"}}
+{"id":"c","schema_version":1,"community":"other","source":"slack","type":"slack.message.posted","occurred_at":"2026-01-01T00:00:01.000Z","actor":{"source":"slack","source_id":"U1"}}
+{"id":"d","schema_version":1,"community":"acme","source":"github","type":"github.made_up","occurred_at":"2026-01-01T00:00:01.000Z","actor":{"source":"github","source_id":"1"}}
+not json at all
+{"id":"a","schema_version":1,"source":"github","type":"github.issue.opened","occurred_at":"2026-01-01T00:00:00.000Z","actor":{"source":"github","source_id":"1"}}
+`
+
+func TestRunPublishesValidAndDeadLettersTheRest(t *testing.T) {
+	b := kittest.Bus(t)
+	js := b.JetStream()
+	ctx := context.Background()
+	now := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	var progress []ingest.Stats
+	st, err := ingest.Run(ctx, js, jsonl.Read(strings.NewReader(input), "in.jsonl"), ingest.Options{
+		Community: "acme", Format: "jsonl", Registry: events.DefaultRegistry(),
+		Now: func() time.Time { return now }, Progress: func(s ingest.Stats) { progress = append(progress, s) }, ProgressEvery: 2,
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 6, st.Read)
+	require.EqualValues(t, 2, st.Published)
+	require.EqualValues(t, 1, st.Duplicates, "the repeated id a is dropped by the stream")
+	require.EqualValues(t, 3, st.Rejected)
+	require.NotEmpty(t, progress)
+	require.Contains(t, st.Summary(), "read 6, published 2, duplicates 1, rejected 3")
+	require.Contains(t, st.Summary(), "unknown type")
+
+	// The published event got the ingest's community and a received_at.
+	acts, err := js.Stream(ctx, subjects.ActivityStream)
+	require.NoError(t, err)
+	raw, err := acts.GetMsg(ctx, 1)
+	require.NoError(t, err)
+	require.Equal(t, "activities.acme.github", raw.Subject)
+	ev, err := events.Decode(raw.Data)
+	require.NoError(t, err)
+	require.Equal(t, "acme", ev.Community)
+	require.True(t, ev.ReceivedAt.Time.Equal(now))
+	require.Equal(t, "a", raw.Header.Get("Nats-Msg-Id"))
+
+	// Every rejection is in the dead-letter stream with its position and reason.
+	dl, err := js.Stream(ctx, subjects.DeadLetterStream)
+	require.NoError(t, err)
+	info, err := dl.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, info.State.Msgs)
+	reasons := ""
+	for seq := uint64(1); seq <= 3; seq++ {
+		m, err := dl.GetMsg(ctx, seq)
+		require.NoError(t, err)
+		require.Equal(t, "deadletter.ingest.jsonl", m.Subject)
+		reasons += m.Header.Get(subjects.HeaderReason) + "\n"
+	}
+	require.Contains(t, reasons, "in.jsonl:3: community")
+	require.Contains(t, reasons, "in.jsonl:4: ")
+	require.Contains(t, reasons, "unknown type")
+	require.Contains(t, reasons, "in.jsonl:5: ")
+	require.EqualValues(t, 3, st.DeadMaxSeq)
+	require.EqualValues(t, 2, st.MaxSeq)
+}
+
+func TestRunStopsOnIOError(t *testing.T) {
+	b := kittest.Bus(t)
+	src := func(yield func(ingest.Record) bool) {
+		yield(ingest.Record{Pos: "gone.jsonl", Err: errors.New("no such file")})
+	}
+	_, err := ingest.Run(context.Background(), b.JetStream(), src, ingest.Options{Format: "jsonl", Registry: events.DefaultRegistry()})
+	require.ErrorContains(t, err, "gone.jsonl")
+}

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	chschema "github.com/orbitflow/orbitflow/schemas/clickhouse"
+)
+
+const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations
+(
+    version    UInt32,
+    name       String,
+    checksum   String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version`
+
+// Migrate applies, in order, every migration of schemas/clickhouse that the
+// schema_migrations table does not record, and records each after all its
+// statements succeeded. Statements are idempotent, so a migration cut off
+// halfway runs again whole; two processes migrating at once are harmless.
+// It returns the names of the migrations it applied.
+func Migrate(ctx context.Context, conn driver.Conn, log *slog.Logger) ([]string, error) {
+	migs, err := chschema.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	return migrate(ctx, conn, migs, log)
+}
+
+func migrate(ctx context.Context, conn driver.Conn, migs []chschema.Migration, log *slog.Logger) ([]string, error) {
+	if err := conn.Exec(ctx, migrationsTable); err != nil {
+		return nil, fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	applied := map[uint32]string{}
+	rows, err := conn.Query(ctx, "SELECT version, argMax(checksum, applied_at) FROM schema_migrations GROUP BY version")
+	if err != nil {
+		return nil, fmt.Errorf("store: read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		applied[v] = sum
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var done []string
+	for _, m := range migs {
+		name := fmt.Sprintf("%04d_%s", m.Version, m.Name)
+		if sum, ok := applied[uint32(m.Version)]; ok {
+			if sum != m.Checksum {
+				log.Warn("applied migration file has changed since; not re-applied (add a new migration instead)", "migration", name)
+			}
+			continue
+		}
+		for i, stmt := range m.Statements {
+			if err := conn.Exec(ctx, stmt); err != nil {
+				return done, fmt.Errorf("store: migration %s, statement %d: %w", name, i+1, err)
+			}
+		}
+		if err := conn.Exec(ctx, "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+			uint32(m.Version), m.Name, m.Checksum, time.Now().UTC()); err != nil {
+			return done, fmt.Errorf("store: record migration %s: %w", name, err)
+		}
+		log.Info("applied migration", "migration", name)
+		done = append(done, name)
+	}
+	return done, nil
+}

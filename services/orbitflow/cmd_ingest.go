@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/connectors/ingest"
+	"github.com/orbitflow/orbitflow/services/connectors/jsonl"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
+)
+
+var errStop = errors.New("stop")
+
+// sources maps --source to a reader of files. Later connectors add theirs.
+var sources = map[string]func(files []string) func(func(ingest.Record) bool){
+	"jsonl": func(files []string) func(func(ingest.Record) bool) { return jsonl.Files(files) },
+}
+
+func cmdIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	source := fs.String("source", "", "input format: jsonl (normalized v1 events, one per line; .gz read too; - is stdin)")
+	community := fs.String("community", "", "community the events belong to (applied to events that name none)")
+	wait := fs.Bool("wait", false, "return only when every event is queryable in ClickHouse")
+	waitTimeout := fs.Duration("wait-timeout", 30*time.Minute, "give up waiting after this long")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	read, ok := sources[*source]
+	if !ok {
+		return usagef("--source: want jsonl, got %q", *source)
+	}
+	if *community == "" {
+		return usagef("--community is required")
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		return usagef("name at least one FILE (or - for standard input)")
+	}
+	for _, f := range files {
+		if f == "-" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return err
+		}
+	}
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	set := telemetry.Settings{Logger: log}.WithDefaults()
+	reg, err := cfg.Registry()
+	if err != nil {
+		return err
+	}
+
+	js, done, err := connectBus(ctx, cfg, *wait, set)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	stats, err := ingest.Run(ctx, js, read(files), ingest.Options{
+		Community: *community, Format: *source, Registry: reg,
+		Window: cfg.NATS.PublishMaxPending, Progress: progressPrinter(stderr, "ingest"),
+	})
+	if isTerminal(stderr) {
+		fmt.Fprintln(stderr)
+	}
+	fmt.Fprintln(stdout, stats.Summary())
+	if err != nil {
+		return fmt.Errorf("%w (what was acknowledged is in the stream; run the same ingest again to finish — repeated events are dropped as duplicates)", err)
+	}
+	if *wait {
+		wctx, cancel := context.WithTimeout(ctx, *waitTimeout)
+		defer cancel()
+		if err := waitQueryable(wctx, js, stats, stderr); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "all events are queryable in ClickHouse")
+	}
+	return nil
+}
+
+// connectBus reaches JetStream: the running `orbitflow run` when there is
+// one, an external NATS when configured, or else the data dir itself (with
+// ClickHouse and the sink too when the caller waits for rows).
+func connectBus(ctx context.Context, cfg app.Config, withSink bool, set telemetry.Settings) (jetstream.JetStream, func(), error) {
+	if cfg.NATS.Mode == bus.ModeEmbedded {
+		st, active, err := app.WaitActiveRun(ctx, cfg.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		if active {
+			if st.NATSURL == "" {
+				return nil, nil, fmt.Errorf("the running orbitflow (pid %d) does not listen for NATS clients; set nats.embedded.listen", st.PID)
+			}
+			// Few reconnects: when the run dies, say so soon instead of waiting.
+			nc, err := bus.Dial(st.NATSURL, nats.Token(st.NATSToken), nats.Name("orbitflow-cli"),
+				nats.MaxReconnects(10), nats.ReconnectWait(500*time.Millisecond))
+			if err != nil {
+				return nil, nil, err
+			}
+			js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.NATS.PublishMaxPending),
+				jetstream.WithPublishAsyncTimeout(30*time.Second))
+			if err != nil {
+				nc.Close()
+				return nil, nil, err
+			}
+			return js, func() { _ = nc.Drain() }, nil
+		}
+	}
+	parts := app.Parts{Bus: true}
+	if withSink {
+		parts = app.All
+	}
+	// No run is active (or NATS is external): serve ourselves.
+	cfg.NATS.Embedded.Listen = ""
+	stack, err := app.Start(ctx, cfg, parts, set)
+	if err != nil {
+		return nil, nil, err
+	}
+	return stack.Bus.JetStream(), func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = stack.Shutdown(sctx)
+	}, nil
+}
+
+// waitQueryable blocks until the sink has acknowledged (written) every
+// message up to the highest sequence the ingest published or matched.
+func waitQueryable(ctx context.Context, js jetstream.JetStream, st ingest.Stats, stderr io.Writer) error {
+	targets := []struct {
+		stream, consumer string
+		seq              uint64
+	}{
+		{subjects.ActivityStream, subjects.SinkActivities, st.MaxSeq},
+		{subjects.DeadLetterStream, subjects.SinkDeadLetters, st.DeadMaxSeq},
+	}
+	term := isTerminal(stderr)
+	start := time.Now()
+	lastLog := time.Now()
+	for _, t := range targets {
+		if t.seq == 0 {
+			continue
+		}
+		for {
+			var floor uint64
+			cons, err := js.Consumer(ctx, t.stream, t.consumer)
+			if err == nil {
+				var info *jetstream.ConsumerInfo
+				if info, err = cons.Info(ctx); err == nil {
+					floor = info.AckFloor.Stream
+				}
+			}
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("waiting for the sink: %w", ctx.Err())
+			}
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return fmt.Errorf("waiting for the sink: lost the connection to NATS (did orbitflow run stop?): %w", err)
+			}
+			if floor >= t.seq {
+				break
+			}
+			if term {
+				fmt.Fprintf(stderr, "\rwaiting for ClickHouse: %s written up to sequence %d of %d ", t.consumer, floor, t.seq)
+			} else if time.Since(lastLog) > 5*time.Second {
+				fmt.Fprintf(stderr, "waiting for ClickHouse: %s written up to sequence %d of %d (%s)\n", t.consumer, floor, t.seq, time.Since(start).Round(time.Second))
+				lastLog = time.Now()
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for the sink (is `orbitflow run` up and ClickHouse reachable?): %w", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	if term {
+		fmt.Fprintln(stderr)
+	}
+	return nil
+}
+
+// progressPrinter returns an ingest progress callback: a self-updating line
+// on a terminal, a line every few seconds otherwise.
+func progressPrinter(w io.Writer, label string) func(ingest.Stats) {
+	term := isTerminal(w)
+	start := time.Now()
+	var last time.Time
+	return func(s ingest.Stats) {
+		now := time.Now()
+		if !term && now.Sub(last) < 5*time.Second {
+			return
+		}
+		last = now
+		rate := float64(s.Read) / max(now.Sub(start).Seconds(), 1e-3)
+		line := fmt.Sprintf("%s: %d read, %d published, %d duplicates, %d rejected — %.0f events/s", label, s.Read, s.Published, s.Duplicates, s.Rejected, rate)
+		if term {
+			fmt.Fprintf(w, "\r%s ", line)
+		} else {
+			fmt.Fprintln(w, line)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/services/connectors/demo"
+	"github.com/orbitflow/orbitflow/services/connectors/ingest"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
+)
+
+// demoMarker records that the demo community was ingested into a data dir.
+const demoMarker = "demo-ingested"
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	withDemo := fs.Bool("demo", false, "on first start, ingest a generated demo community (90 days, several sources)")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	set := telemetry.Settings{Logger: log}.WithDefaults()
+
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	stack, err := app.Start(startCtx, cfg, app.All, set)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		log.Info("shutting down: flushing the sink, draining NATS")
+		sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := stack.Shutdown(sctx); err != nil {
+			log.Error("shutdown", "err", err)
+		}
+		log.Info("stopped")
+	}()
+
+	natsURL, token := stack.Bus.ClientURL()
+	st := app.RunState{
+		PID: os.Getpid(), NATSURL: natsURL, NATSToken: token,
+		ClickHouseHTTP: stack.ClickHouseAddr, Database: cfg.ClickHouse.Database, StartedAt: time.Now().UTC(),
+	}
+	if cfg.NATS.Mode == "embedded" || cfg.ClickHouse.Mode == "embedded" {
+		if err := app.WriteState(cfg.DataDir, st); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(cfg.DataDir, "run.json"), err)
+		}
+		defer app.RemoveState(cfg.DataDir)
+	}
+	apiAddr := ""
+	if stack.API != nil {
+		apiAddr = stack.API.Addr()
+	}
+	printWelcome(stdout, cfg, st, apiAddr)
+
+	if *withDemo {
+		if err := ingestDemo(ctx, stack, cfg, stderr); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func printWelcome(w io.Writer, cfg app.Config, st app.RunState, apiAddr string) {
+	fmt.Fprintf(w, "orbitflow %s is running (data dir %s). Stop with Ctrl-C.\n", version, cfg.DataDir)
+	if st.ClickHouseHTTP != "" {
+		fmt.Fprintf(w, "  ClickHouse HTTP interface: http://%s/ (database %s)\n", st.ClickHouseHTTP, cfg.ClickHouse.Database)
+	}
+	if st.NATSURL != "" {
+		fmt.Fprintf(w, "  NATS: %s (token in %s)\n", st.NATSURL, filepath.Join(cfg.DataDir, "run.json"))
+	}
+	if apiAddr != "" {
+		fmt.Fprintf(w, "  API: http://%s/v1/pipeline (Authorization: Bearer <key>; key in %s unless api.api_keys is set)\n", apiAddr, filepath.Join(cfg.DataDir, "api-key"))
+	}
+	fmt.Fprintf(w, "Try:\n")
+	fmt.Fprintf(w, "  ./bin/orbitflow sql \"SELECT source, count() FROM activities GROUP BY source ORDER BY source\"\n")
+	if st.ClickHouseHTTP != "" {
+		fmt.Fprintf(w, "  curl 'http://%s/?query=SELECT+count()+FROM+activities'\n", st.ClickHouseHTTP)
+	}
+	fmt.Fprintf(w, "  ./bin/orbitflow ingest --source jsonl --community NAME --wait events.jsonl\n")
+}
+
+// ingestDemo publishes the generated demo community once per data dir.
+func ingestDemo(ctx context.Context, stack *app.Stack, cfg app.Config, stderr io.Writer) error {
+	marker := filepath.Join(cfg.DataDir, demoMarker)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	dc := demo.DefaultConfig()
+	src := func(yield func(ingest.Record) bool) {
+		_, _ = demo.Generate(dc, func(ev events.Event) error {
+			if !yield(ingest.Record{Event: ev, Pos: "demo:" + ev.ID}) {
+				return errStop
+			}
+			return nil
+		})
+	}
+	fmt.Fprintf(stderr, "generating the demo community (%d members, ~%d events over %d days) ...\n", dc.Members, dc.Events, dc.Days)
+	stats, err := ingest.Run(ctx, stack.Bus.JetStream(), src, ingest.Options{
+		Community: dc.Community, Format: "demo", Registry: stack.Registry,
+		Progress: progressPrinter(stderr, "demo"), ProgressEvery: 5000,
+	})
+	if err != nil {
+		return fmt.Errorf("demo ingest: %w", err)
+	}
+	fmt.Fprintf(stderr, "\ndemo: %s\n", stats.Summary())
+	if err := waitQueryable(ctx, stack.Bus.JetStream(), stats, stderr); err != nil {
+		return err
+	}
+	return os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600)
+}

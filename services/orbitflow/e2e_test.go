@@ -1,0 +1,295 @@
+package main
+
+// End-to-end tests of the orbitflow binary: they build it, start
+// `orbitflow run` as a child process on free loopback ports, and drive it
+// with `ingest`, `sql` and plain HTTP, against the real embedded NATS server
+// and the real ClickHouse engine. Each test ends only the processes it
+// started.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "orbitflow-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "orbitflow")
+	// Built without -race: the children are the system under test; the race
+	// detector covers the packages' own tests.
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build orbitflow: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// instance is one data dir with a config on free ports.
+type instance struct {
+	t       testing.TB
+	dir     string
+	config  string
+	chAddr  string
+	apiAddr string
+	run     *exec.Cmd
+	runLog  *bytes.Buffer
+}
+
+func newInstance(t testing.TB) *instance {
+	t.Helper()
+	dir := t.TempDir()
+	in := &instance{t: t, dir: dir, chAddr: freePort(t), apiAddr: freePort(t)}
+	in.config = filepath.Join(dir, "orbitflow.yaml")
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {level: info}
+nats:
+  embedded: {listen: "%s"}
+clickhouse:
+  embedded: {listen: "%s"}
+api:
+  listen: "%s"
+  api_keys: ["test-key-0123456789abcdef"]
+sink:
+  flush_interval: 200ms
+`, filepath.Join(dir, "data"), freePort(t), in.chAddr, in.apiAddr)
+	require.NoError(t, os.WriteFile(in.config, []byte(cfg), 0o600))
+	return in
+}
+
+// start launches `orbitflow run` and waits until it serves run.json.
+func (in *instance) start() {
+	t := in.t
+	t.Helper()
+	in.runLog = &bytes.Buffer{}
+	cmd := exec.Command(binary, "run", "--config", in.config)
+	cmd.Stdout = in.runLog
+	cmd.Stderr = in.runLog
+	require.NoError(t, cmd.Start())
+	in.run = cmd
+	t.Cleanup(func() {
+		if in.run != nil && in.run.Process != nil && in.run.ProcessState == nil {
+			_ = in.run.Process.Kill()
+			_ = in.run.Wait()
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(in.dir, "data", "run.json")); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orbitflow run did not come up within 2m; its log:\n%s", in.runLog.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends sig and waits for the process; it returns the exit error.
+func (in *instance) stop(sig syscall.Signal) error {
+	in.t.Helper()
+	require.NoError(in.t, in.run.Process.Signal(sig))
+	done := make(chan error, 1)
+	go func() { done <- in.run.Wait() }()
+	select {
+	case err := <-done:
+		in.run = nil
+		return err
+	case <-time.After(90 * time.Second):
+		_ = in.run.Process.Kill()
+		in.t.Fatalf("orbitflow run did not stop within 90s after %v; log:\n%s", sig, in.runLog.String())
+		return nil
+	}
+}
+
+// cli runs an orbitflow command against this instance.
+func (in *instance) cli(ctx context.Context, args ...string) (stdout, stderr string, err error) {
+	full := append([]string{args[0], "--config", in.config}, args[1:]...)
+	cmd := exec.CommandContext(ctx, binary, full...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+func (in *instance) sqlValue(query string) string {
+	in.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, errOut, err := in.cli(ctx, "sql", "--format", "TSV", query)
+	require.NoError(in.t, err, "sql %q: %s", query, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(in.t, lines, 2, "want a header and one row, got %q", out)
+	return lines[1]
+}
+
+// writeEvents writes n valid events (ids e-0..e-n-1) plus the given extra lines.
+func writeEvents(t testing.TB, path string, n int, extra ...string) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	w := bufio.NewWriterSize(f, 1<<20)
+	sources := []string{"github", "discourse", "slack"}
+	types := map[string]string{"github": "github.issue.opened", "discourse": "discourse.post.created", "slack": "slack.message.posted"}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		src := sources[i%3]
+		at := base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z")
+		fmt.Fprintf(w, `{"id":"e-%d","schema_version":1,"community":"acme","source":"%s","type":"%s","occurred_at":"%s","actor":{"source":"%s","source_id":"u%d","username":"user%d"},"channel":"general","title":"hello"}`+"\n",
+			i, src, types[src], at, src, i%5000, i%5000)
+	}
+	for _, l := range extra {
+		fmt.Fprintln(w, l)
+	}
+	require.NoError(t, w.Flush())
+	require.NoError(t, f.Close())
+}
+
+func TestRunIngestQuery(t *testing.T) {
+	in := newInstance(t)
+	in.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	file := filepath.Join(in.dir, "events.jsonl")
+	writeEvents(t, file, 3000,
+		`{"id":"bad-1","schema_version":1,"community":"acme","source":"github","type":"github.nonsense","occurred_at":"2026-01-01T00:00:00.000Z","actor":{"source":"github","source_id":"1"}}`,
+		`{not json`,
+	)
+	out, errOut, err := in.cli(ctx, "ingest", "--source", "jsonl", "--community", "acme", "--wait", file)
+	require.NoError(t, err, "ingest: %s\n%s", out, errOut)
+	require.Contains(t, out, "read 3002, published 3000, duplicates 0, rejected 2")
+	require.Contains(t, out, "unknown type")
+
+	require.Equal(t, "3000", in.sqlValue("SELECT count() FROM activities"))
+	require.Equal(t, "2", in.sqlValue("SELECT count() FROM dead_letters"))
+	require.Equal(t, "1000", in.sqlValue("SELECT count() FROM activities WHERE source = 'slack'"))
+
+	// The ClickHouse HTTP interface answers plain curl-style requests.
+	resp, err := http.Get("http://" + in.chAddr + "/?query=" + url.QueryEscape("SELECT count() FROM activities"))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.Equal(t, "3000\n", string(body))
+
+	// A repeated ingest stores nothing twice.
+	out, errOut, err = in.cli(ctx, "ingest", "--source", "jsonl", "--community", "acme", "--wait", file)
+	require.NoError(t, err, "second ingest: %s\n%s", out, errOut)
+	require.Contains(t, out, "published 0, duplicates 3000, rejected 2")
+	require.Equal(t, "3000", in.sqlValue("SELECT count() FROM activities"))
+	require.Equal(t, "2", in.sqlValue("SELECT count() FROM dead_letters"), "the same rejected input is dead-lettered once")
+
+	// The pipeline API needs its key and reports the consumers.
+	req, _ := http.NewRequest("GET", "http://"+in.apiAddr+"/v1/pipeline", nil)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	req.Header.Set("Authorization", "Bearer test-key-0123456789abcdef")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var p struct {
+		Consumers []struct {
+			Name     string `json:"name"`
+			AckFloor uint64 `json:"ack_floor"`
+		} `json:"consumers"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+	resp.Body.Close()
+	require.NotEmpty(t, p.Consumers)
+
+	require.NoError(t, in.stop(syscall.SIGTERM), "run exits cleanly on SIGTERM; log:\n%s", in.runLog.String())
+	_, err = os.Stat(filepath.Join(in.dir, "data", "run.json"))
+	require.True(t, os.IsNotExist(err), "run.json is withdrawn at shutdown")
+
+	// With no run active, sql opens the data dir itself and finds the same rows.
+	require.Equal(t, "3000", in.sqlValue("SELECT count() FROM activities"))
+}
+
+// killEvents is the size of the SIGKILL test; ORBITFLOW_KILL_TEST_EVENTS
+// overrides it for quick local runs.
+func killEvents(t testing.TB) int {
+	if s := os.Getenv("ORBITFLOW_KILL_TEST_EVENTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		return n
+	}
+	return 1_000_000
+}
+
+// TestSIGKILLDuringIngestLosesNothing kills `orbitflow run` with SIGKILL
+// while `ingest --wait` of 1M events is under way, starts it again, repeats
+// the same ingest, and expects exactly 1M rows.
+func TestSIGKILLDuringIngestLosesNothing(t *testing.T) {
+	n := killEvents(t)
+	in := newInstance(t)
+	file := filepath.Join(in.dir, "events.jsonl")
+	writeEvents(t, file, n)
+	in.start()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	ing := exec.CommandContext(ctx, binary, "ingest", "--config", in.config, "--source", "jsonl", "--community", "acme", "--wait", file)
+	var ingOut bytes.Buffer
+	ing.Stdout, ing.Stderr = &ingOut, &ingOut
+	require.NoError(t, ing.Start())
+
+	// Kill once some rows are in ClickHouse and the ingest is still going.
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		resp, err := http.Get("http://" + in.chAddr + "/?query=" + url.QueryEscape("SELECT count() FROM activities_raw"))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if c, _ := strconv.Atoi(strings.TrimSpace(string(b))); c >= n/10 {
+				break
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "no rows arrived within 5m; run log:\n%s\ningest:\n%s", in.runLog.String(), ingOut.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Error(t, in.stop(syscall.SIGKILL), "SIGKILL ends run with an error status")
+	ingErr := ing.Wait()
+	require.Error(t, ingErr, "the ingest must not report success after losing its server; output:\n%s", ingOut.String())
+
+	in.start()
+	out, errOut, err := in.cli(ctx, "ingest", "--source", "jsonl", "--community", "acme", "--wait", file)
+	require.NoError(t, err, "repeated ingest: %s\n%s\nrun log:\n%s", out, errOut, in.runLog.String())
+	require.Contains(t, out, fmt.Sprintf("read %d,", n))
+	require.Contains(t, out, "rejected 0")
+	require.Equal(t, strconv.Itoa(n), in.sqlValue("SELECT count() FROM activities"))
+	require.Equal(t, strconv.Itoa(n), in.sqlValue("SELECT uniqExact(event_id) FROM activities"))
+	require.NoError(t, in.stop(syscall.SIGTERM))
+}

@@ -1,0 +1,100 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate())
+}
+
+func TestLoadFileEnvAndStrictness(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("data_dir: /srv/of\nsink:\n  batch_size: 500\n"), 0o600))
+	env := map[string]string{"ORBITFLOW_SINK_FLUSH_INTERVAL": "250ms", "ORBITFLOW_NATS_MODE": "external", "ORBITFLOW_NATS_EXTERNAL_URLS": "nats://a:4222,nats://b:4222"}
+	cfg, err := Load(path, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	require.Equal(t, "/srv/of", cfg.DataDir)
+	require.Equal(t, 500, cfg.Sink.BatchSize)
+	require.Equal(t, "250ms", cfg.Sink.FlushInterval.String())
+	require.Equal(t, []string{"nats://a:4222", "nats://b:4222"}, cfg.NATS.External.URLs)
+	require.NoError(t, cfg.Validate())
+
+	require.NoError(t, os.WriteFile(path, []byte("sink:\n  batch_sise: 5\n"), 0o600))
+	_, err = Load(path, func(string) (string, bool) { return "", false })
+	require.ErrorContains(t, err, "batch_sise", "an unknown key is an error")
+}
+
+func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Log.Level = "loud"
+	cfg.NATS.Mode = "carrier-pigeon"
+	cfg.ClickHouse.Mode = "external"
+	cfg.Sink.BatchSize = -1
+	cfg.Events.CustomDefaultWeight = 40
+	err := cfg.Validate()
+	require.Error(t, err)
+	for _, want := range []string{"log.level", "nats.mode", "clickhouse.external.addrs", "sink.batch_size", "events.custom_default_weight"} {
+		require.Contains(t, err.Error(), want)
+	}
+}
+
+func TestRegistryCustomWeight(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Events.CustomDefaultWeight = 7
+	reg, err := cfg.Registry()
+	require.NoError(t, err)
+	w, ok := reg.Weight("custom.signed_up")
+	require.True(t, ok)
+	require.Equal(t, 7.0, w)
+}
+
+func TestDataDirLockAndRunState(t *testing.T) {
+	dir := t.TempDir()
+	_, active, err := ActiveRun(dir)
+	require.NoError(t, err)
+	require.False(t, active, "no process holds a fresh dir")
+
+	lock, err := LockDataDir(dir)
+	require.NoError(t, err)
+	_, err = LockDataDir(dir)
+	require.ErrorIs(t, err, ErrBusy, "a second holder is refused")
+	_, _, err = ActiveRun(dir)
+	require.ErrorIs(t, err, ErrBusy, "held without run.json: busy")
+
+	st := RunState{PID: 42, NATSURL: "nats://127.0.0.1:4222", NATSToken: "secret", ClickHouseHTTP: "127.0.0.1:8123"}
+	require.NoError(t, WriteState(dir, st))
+	fi, err := os.Stat(filepath.Join(dir, "run.json"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "run.json holds a token")
+	got, active, err := ActiveRun(dir)
+	require.NoError(t, err)
+	require.True(t, active)
+	require.Equal(t, st.NATSToken, got.NATSToken)
+
+	lock.Release()
+	lock.Release() // idempotent
+	RemoveState(dir)
+	_, active, err = ActiveRun(dir)
+	require.NoError(t, err)
+	require.False(t, active)
+}
+
+func TestAPIKeyIsCreatedOnceAndPrivate(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := LoadOrCreateAPIKey(dir)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(k1, "of_") && len(k1) > 20)
+	k2, err := LoadOrCreateAPIKey(dir)
+	require.NoError(t, err)
+	require.Equal(t, k1, k2)
+	fi, err := os.Stat(filepath.Join(dir, "api-key"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}

@@ -1,0 +1,127 @@
+// Package app composes the services into the orbitflow binary: one config
+// tree, one start order, one stop order.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/services/api"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/config"
+	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/sink"
+)
+
+// EnvPrefix prefixes every environment variable that sets a config field.
+const EnvPrefix = "ORBITFLOW_"
+
+// Config is the whole configuration of one orbitflow process.
+type Config struct {
+	// DataDir holds the embedded NATS and ClickHouse state and run.json.
+	DataDir    string       `yaml:"data_dir"`
+	Log        LogConfig    `yaml:"log"`
+	NATS       bus.Config   `yaml:"nats"`
+	ClickHouse store.Config `yaml:"clickhouse"`
+	Sink       sink.Config  `yaml:"sink"`
+	API        api.Config   `yaml:"api"`
+	Events     EventsConfig `yaml:"events"`
+}
+
+// LogConfig configures the process log (stderr).
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// EventsConfig configures the event registry.
+type EventsConfig struct {
+	// ActivityTypesFile replaces the built-in activity type registry
+	// (schemas/events/activity_types.yaml) with a file of the same format.
+	ActivityTypesFile string `yaml:"activity_types_file"`
+	// CustomDefaultWeight is the Orbit weight (1–12) of custom.* activities;
+	// 0 keeps the registry's default.
+	CustomDefaultWeight float64 `yaml:"custom_default_weight"`
+}
+
+// DefaultConfig is the embedded default: everything in one process under ./data.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:    "./data",
+		Log:        LogConfig{Level: "info", Format: "text"},
+		NATS:       bus.DefaultConfig(),
+		ClickHouse: store.DefaultConfig(),
+		Sink:       sink.DefaultConfig(),
+		API:        api.DefaultConfig(),
+	}
+}
+
+// Load builds the config: defaults, then the file (if any), then ORBITFLOW_*
+// variables. Flags are applied by the caller, then Validate.
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		if err := config.LoadFile(path, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if err := config.ApplyEnv(EnvPrefix, &cfg, lookup); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Validate checks the whole tree and reports every problem with its path.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: want debug, info, warn or error, got %q", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", c.Log.Format))
+	}
+	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.API.Validate("api"))
+	if w := c.Events.CustomDefaultWeight; w != 0 && (w < 1 || w > 12) {
+		errs = append(errs, fmt.Errorf("events.custom_default_weight: must be 1..12 (or 0 for the registry default), got %g", w))
+	}
+	if f := c.Events.ActivityTypesFile; f != "" {
+		if _, err := os.Stat(f); err != nil {
+			errs = append(errs, fmt.Errorf("events.activity_types_file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Registry returns the activity type registry the config selects.
+func (c Config) Registry() (*events.Registry, error) {
+	reg := events.DefaultRegistry()
+	if f := c.Events.ActivityTypesFile; f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("events.activity_types_file: %w", err)
+		}
+		if reg, err = events.LoadRegistry(data); err != nil {
+			return nil, fmt.Errorf("events.activity_types_file %s: %w", f, err)
+		}
+	}
+	if c.Events.CustomDefaultWeight != 0 {
+		reg = reg.WithCustomWeight(c.Events.CustomDefaultWeight)
+	}
+	return reg, nil
+}
+
+// ClickHousePath is where the embedded engine keeps its data.
+func (c Config) ClickHousePath() string {
+	if c.ClickHouse.Embedded.Path != "" {
+		return c.ClickHouse.Embedded.Path
+	}
+	return filepath.Join(c.DataDir, "clickhouse")
+}

@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/services/api"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/sink"
+)
+
+// Parts selects what a Stack starts.
+type Parts struct {
+	ClickHouse bool // the client (and the embedded engine in embedded mode), migrated
+	Bus        bool // NATS JetStream (embedded or external), streams declared
+	Sink       bool // needs ClickHouse and Bus
+	API        bool // needs ClickHouse and Bus
+}
+
+// All is every part: what `orbitflow run` starts.
+var All = Parts{ClickHouse: true, Bus: true, Sink: true, API: true}
+
+// Stack is a started set of parts, in start order: ClickHouse, bus, sink
+// (consumers before producers). Shutdown stops them in reverse.
+type Stack struct {
+	cfg Config
+	set telemetry.Settings
+	log *slog.Logger
+
+	lock     *DirLock
+	engine   *store.Embedded
+	CH       driver.Conn
+	Bus      *bus.Bus
+	Sink     *sink.Sink
+	API      *api.Server
+	Registry *events.Registry
+	// ClickHouseAddr is the HTTP address of the embedded engine ("" if external).
+	ClickHouseAddr string
+}
+
+// needsDataDir reports whether the parts open files under the data dir.
+func (c Config) needsDataDir(p Parts) bool {
+	return p.ClickHouse && c.ClickHouse.Mode == store.ModeEmbedded || p.Bus && c.NATS.Mode == bus.ModeEmbedded
+}
+
+// Start starts the parts. On error, what started is stopped again.
+func Start(ctx context.Context, cfg Config, p Parts, set telemetry.Settings) (*Stack, error) {
+	set = set.WithDefaults()
+	s := &Stack{cfg: cfg, set: set, log: set.Logger}
+	reg, err := cfg.Registry()
+	if err != nil {
+		return nil, err
+	}
+	s.Registry = reg
+	if cfg.needsDataDir(p) {
+		if s.lock, err = LockDataDir(cfg.DataDir); err != nil {
+			if errors.Is(err, ErrBusy) {
+				return nil, fmt.Errorf("%w: %s (is `orbitflow run` already running on it?)", err, cfg.DataDir)
+			}
+			return nil, err
+		}
+	}
+	if err := s.start(ctx, p); err != nil {
+		_ = s.Shutdown(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) start(ctx context.Context, p Parts) error {
+	cfg := s.cfg
+	if (p.Sink || p.API) && !(p.ClickHouse && p.Bus) {
+		return errors.New("app: the sink and the API need ClickHouse and the bus")
+	}
+	if p.ClickHouse {
+		var ep store.Endpoint
+		if cfg.ClickHouse.Mode == store.ModeEmbedded {
+			e, err := store.StartEmbedded(ctx, cfg.ClickHouse.Embedded, cfg.ClickHousePath(), s.set)
+			if err != nil {
+				return err
+			}
+			s.engine = e
+			s.ClickHouseAddr = e.Addr()
+			ep = e.Endpoint(cfg.ClickHouse.Database)
+		} else {
+			var err error
+			if ep, err = store.EndpointFor(cfg.ClickHouse); err != nil {
+				return err
+			}
+		}
+		conn, err := store.Open(ctx, ep, cfg.ClickHouse)
+		if err != nil {
+			return err
+		}
+		s.CH = conn
+		if _, err := store.Migrate(ctx, conn, s.log.With("component", "migrate")); err != nil {
+			return err
+		}
+	}
+	if p.Bus {
+		s.Bus = bus.New(cfg.NATS, cfg.DataDir, s.set)
+		if err := s.Bus.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if p.Sink {
+		s.Sink = sink.New(cfg.Sink, sink.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry}, s.set)
+		if err := s.Sink.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if p.API && cfg.API.Listen != "" {
+		ac := cfg.API
+		if len(ac.APIKeys) == 0 {
+			key, err := LoadOrCreateAPIKey(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			ac.APIKeys = []string{key}
+		}
+		s.API = api.New(ac, api.Deps{JS: s.Bus.JetStream(), CH: s.CH}, s.set)
+		if err := s.API.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Shutdown stops producers' consumers first: the sink flushes and acks what
+// it holds, then the bus drains, then ClickHouse closes. Idempotent.
+func (s *Stack) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.API != nil {
+		errs = append(errs, s.API.Shutdown(ctx))
+		s.API = nil
+	}
+	if s.Sink != nil {
+		errs = append(errs, s.Sink.Shutdown(ctx))
+		s.Sink = nil
+	}
+	if s.Bus != nil {
+		errs = append(errs, s.Bus.Shutdown(ctx))
+		s.Bus = nil
+	}
+	if s.CH != nil {
+		errs = append(errs, s.CH.Close())
+		s.CH = nil
+	}
+	if s.engine != nil {
+		errs = append(errs, s.engine.Shutdown(ctx))
+		s.engine = nil
+	}
+	s.lock.Release()
+	s.lock = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,149 @@
+// Command orbitflow runs the Orbitflow community-analytics pipeline.
+//
+//	orbitflow run       everything in one process (embedded NATS and ClickHouse by default)
+//	orbitflow ingest    publish normalized events from files
+//	orbitflow sql       run SQL against the configured ClickHouse
+//	orbitflow demo      write a generated demo community as JSON lines
+//
+// Configuration: one YAML file (--config, strict), then ORBITFLOW_* variables,
+// then flags. `orbitflow config` prints the effective configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
+)
+
+const usage = `orbitflow — community analytics, from activity to understanding
+
+Usage:
+  orbitflow run    [--config FILE] [--data-dir DIR] [--demo]
+  orbitflow ingest [--config FILE] [--data-dir DIR] --source jsonl --community NAME [--wait] FILE...
+  orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
+  orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
+  orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
+  orbitflow version
+
+Run 'orbitflow COMMAND -h' for a command's flags.
+`
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(ctx, rest, stdout, stderr)
+	case "ingest":
+		err = cmdIngest(ctx, rest, stdout, stderr)
+	case "sql":
+		err = cmdSQL(ctx, rest, stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, rest, stdout, stderr)
+	case "config":
+		err = cmdConfig(rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "orbitflow", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "orbitflow: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "orbitflow %s: %v\n", cmd, err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "orbitflow %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// common holds the flags every command that reads the config shares.
+type common struct {
+	configFile string
+	dataDir    string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.configFile, "config", os.Getenv("ORBITFLOW_CONFIG"), "YAML config `file` (strict: unknown keys are errors)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "data `directory` for embedded NATS and ClickHouse (default ./data)")
+}
+
+// load builds and validates the config.
+func (c *common) load() (app.Config, error) {
+	cfg, err := app.Load(c.configFile, os.LookupEnv)
+	if err != nil {
+		return cfg, err
+	}
+	if c.dataDir != "" {
+		cfg.DataDir = c.dataDir
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (an interactive terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,305 @@
+// Package sink writes the activity and dead-letter streams into ClickHouse.
+//
+// Each stream is read by a durable pull consumer. Messages are gathered into
+// a batch (by size or time), written with one clickhouse-go batch, and
+// acknowledged only after the insert succeeded: a crash before the ack means
+// redelivery, never loss. Redelivered rows collapse in ClickHouse
+// (ReplacingMergeTree on the event id, read through FINAL views), so nothing
+// is counted twice. Insert failures are retried with jittered backoff while
+// the acks are held. Messages that cannot be decoded or fail validation go to
+// the dead-letter stream with the reason, and are acked after that publish.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+)
+
+// Config tunes batching and retries.
+type Config struct {
+	// BatchSize is the most rows one insert carries.
+	BatchSize int `yaml:"batch_size"`
+	// FlushInterval is the longest a row waits in a partial batch.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// FlushTimeout bounds one insert attempt.
+	FlushTimeout time.Duration `yaml:"flush_timeout"`
+	// RetryInitial and RetryMax bound the backoff between failed inserts.
+	RetryInitial time.Duration `yaml:"retry_initial"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	// FetchSize is how many messages one pull request asks for.
+	FetchSize int `yaml:"fetch_size"`
+}
+
+// DefaultConfig returns the defaults: 20k rows or 1 s.
+func DefaultConfig() Config {
+	return Config{
+		BatchSize:     20000,
+		FlushInterval: time.Second,
+		FlushTimeout:  60 * time.Second,
+		RetryInitial:  200 * time.Millisecond,
+		RetryMax:      10 * time.Second,
+		FetchSize:     5000,
+	}
+}
+
+// Validate reports every problem, each prefixed with its path under prefix.
+func (c Config) Validate(prefix string) error {
+	var errs []error
+	add := func(path, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, path, fmt.Sprintf(format, a...)))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1_000_000 {
+		add("batch_size", "must be 1..1000000, got %d", c.BatchSize)
+	}
+	if c.FlushInterval < 10*time.Millisecond {
+		add("flush_interval", "must be at least 10ms, got %s", c.FlushInterval)
+	}
+	if c.FlushTimeout < time.Second {
+		add("flush_timeout", "must be at least 1s, got %s", c.FlushTimeout)
+	}
+	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
+		add("retry_initial", "must be positive and at most retry_max (got %s, %s)", c.RetryInitial, c.RetryMax)
+	}
+	if c.FetchSize < 1 || c.FetchSize > 100_000 {
+		add("fetch_size", "must be 1..100000, got %d", c.FetchSize)
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what the sink writes through.
+type Deps struct {
+	JS       jetstream.JetStream
+	CH       driver.Conn
+	Registry *events.Registry
+}
+
+// Sink runs one loop per consumed stream.
+type Sink struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	met  metrics
+
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	done     chan struct{}
+	shutdown bool
+}
+
+type metrics struct {
+	rows     metric.Int64Counter
+	rejected metric.Int64Counter
+	retries  metric.Int64Counter
+	flushDur metric.Float64Histogram
+}
+
+// New returns a sink; Start begins consuming.
+func New(cfg Config, deps Deps, set telemetry.Settings) *Sink {
+	set = set.Named("sink")
+	m := set.MeterProvider.Meter("github.com/orbitflow/orbitflow/services/sink")
+	var met metrics
+	met.rows, _ = m.Int64Counter("orbitflow.sink.rows", metric.WithDescription("Rows written to ClickHouse"))
+	met.rejected, _ = m.Int64Counter("orbitflow.sink.dead_lettered", metric.WithDescription("Messages sent to the dead-letter stream"))
+	met.retries, _ = m.Int64Counter("orbitflow.sink.insert_retries", metric.WithDescription("Failed insert attempts that were retried"))
+	met.flushDur, _ = m.Float64Histogram("orbitflow.sink.flush_duration", metric.WithUnit("s"))
+	return &Sink{cfg: cfg, deps: deps, log: set.Logger, met: met}
+}
+
+// Start declares the durable consumers and starts the loops. The loops run
+// on their own context, not ctx; Shutdown stops them.
+func (s *Sink) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil || s.shutdown {
+		return errors.New("sink: already started")
+	}
+	decl := subjects.SinkConsumers(s.cfg.BatchSize, s.cfg.FlushTimeout)
+	writers := map[string]func() tableWriter{
+		subjects.SinkActivities:  func() tableWriter { return newActivityWriter(s.deps.Registry) },
+		subjects.SinkDeadLetters: func() tableWriter { return newDeadLetterWriter() },
+	}
+	type loop struct {
+		cons jetstream.Consumer
+		w    tableWriter
+	}
+	var loops []loop
+	for _, c := range decl {
+		cons, err := bus.EnsureConsumer(ctx, s.deps.JS, c)
+		if err != nil {
+			return err
+		}
+		loops = append(loops, loop{cons, writers[c.Durable]()})
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done = make(chan struct{})
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(runCtx, l.cons, l.w)
+		}()
+	}
+	go func() { wg.Wait(); close(s.done) }()
+	return nil
+}
+
+// Shutdown stops fetching, flushes and acks what the loops hold, and waits
+// for them, at most until ctx ends. Idempotent and safe without Start.
+func (s *Sink) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	cancel, done := s.cancel, s.done
+	s.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sink: shutdown: %w (unacknowledged rows will be redelivered)", ctx.Err())
+	}
+}
+
+// tableWriter turns messages into the columns of one table.
+type tableWriter interface {
+	table() string
+	// add appends msg's row, or returns the dead letter for it.
+	add(msg jetstream.Msg) *bus.DeadLetter
+	len() int
+	// send writes the buffered rows with one batch.
+	send(ctx context.Context, conn driver.Conn) error
+	reset()
+}
+
+// run is one consumer's loop. On ctx's end it flushes what it holds (with a
+// fresh deadline), acks, and returns.
+func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, w tableWriter) {
+	log := s.log.With("table", w.table())
+	var last jetstream.Msg // the newest message taken; acking it acks all before (AckAll)
+	deadline := time.Now().Add(s.cfg.FlushInterval)
+	for {
+		if ctx.Err() != nil {
+			if last != nil {
+				s.flush(context.Background(), log, w, last)
+			}
+			return
+		}
+		wait := time.Until(deadline)
+		if wait < 20*time.Millisecond {
+			wait = 20 * time.Millisecond
+		}
+		want := min(s.cfg.FetchSize, s.cfg.BatchSize-w.len())
+		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("fetch failed; retrying", "err", err)
+				sleep(ctx, s.cfg.RetryInitial)
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			if dl := w.add(msg); dl != nil {
+				s.deadLetter(ctx, log, *dl)
+			}
+			last = msg
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			log.Warn("fetch ended with an error", "err", err)
+		}
+		if last != nil && (w.len() >= s.cfg.BatchSize || !time.Now().Before(deadline)) {
+			s.flush(ctx, log, w, last)
+			last = nil
+		}
+		if !time.Now().Before(deadline) {
+			deadline = time.Now().Add(s.cfg.FlushInterval)
+		}
+	}
+}
+
+// flush writes the buffered rows, retrying until it succeeds, then acks.
+// When ctx ends during retries the rows stay unacknowledged (redelivered
+// after a restart).
+func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, last jetstream.Msg) {
+	n := w.len()
+	if n > 0 {
+		backoff := s.cfg.RetryInitial
+		for attempt := 1; ; attempt++ {
+			start := time.Now()
+			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FlushTimeout)
+			err := w.send(ictx, s.deps.CH)
+			cancel()
+			if err == nil {
+				s.met.flushDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("table", w.table())))
+				s.met.rows.Add(ctx, int64(n), metric.WithAttributes(attribute.String("table", w.table())))
+				break
+			}
+			s.met.retries.Add(ctx, 1)
+			log.Warn("insert failed; holding acks and retrying", "rows", n, "attempt", attempt, "retry_in", backoff, "err", err)
+			if ctx.Err() != nil && attempt >= 3 {
+				log.Error("giving up at shutdown; the rows stay in the stream and are written after restart", "rows", n)
+				w.reset()
+				return
+			}
+			sleep(context.WithoutCancel(ctx), jitter(backoff))
+			backoff = min(2*backoff, s.cfg.RetryMax)
+		}
+	}
+	w.reset()
+	if err := last.Ack(); err != nil {
+		// Not lost: the rows are written and the messages will be delivered
+		// again; ClickHouse collapses the copies.
+		log.Warn("ack failed; the batch will be redelivered and deduplicated", "err", err)
+	}
+}
+
+// deadLetter publishes dl, retrying until the stream takes it: the original
+// is acked (with its batch) only afterwards.
+func (s *Sink) deadLetter(ctx context.Context, log *slog.Logger, dl bus.DeadLetter) {
+	s.met.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", dl.Stage)))
+	backoff := s.cfg.RetryInitial
+	for {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := bus.PublishDeadLetter(pctx, s.deps.JS, dl)
+		cancel()
+		if err == nil {
+			log.Debug("dead-lettered", "subject", dl.Subject, "seq", dl.Seq, "reason", dl.Reason)
+			return
+		}
+		log.Warn("dead-letter publish failed; retrying", "err", err)
+		sleep(context.WithoutCancel(ctx), jitter(backoff))
+		backoff = min(2*backoff, s.cfg.RetryMax)
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

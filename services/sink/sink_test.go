@@ -1,0 +1,248 @@
+package sink_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
+	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/sink"
+)
+
+type env struct {
+	t   testing.TB
+	bus *bus.Bus
+	js  jetstream.JetStream
+	ch  driver.Conn
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	b := kittest.Bus(t)
+	ch := kittest.ClickHouseConn(t)
+	_, err := store.Migrate(context.Background(), ch, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	return &env{t: t, bus: b, js: b.JetStream(), ch: ch}
+}
+
+func testConfig() sink.Config {
+	cfg := sink.DefaultConfig()
+	cfg.FlushInterval = 100 * time.Millisecond
+	cfg.RetryInitial = 50 * time.Millisecond
+	cfg.RetryMax = 200 * time.Millisecond
+	return cfg
+}
+
+func (e *env) startSink(cfg sink.Config) *sink.Sink {
+	e.t.Helper()
+	s := sink.New(cfg, sink.Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}, telemetry.Nop())
+	require.NoError(e.t, s.Start(context.Background()))
+	e.t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	return s
+}
+
+func event(i int) events.Event {
+	return events.Event{
+		ID:            fmt.Sprintf("t-%d", i),
+		SchemaVersion: 1,
+		Community:     "acme",
+		Source:        "github",
+		Type:          "github.issue.opened",
+		OccurredAt:    events.Timestamp{Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)},
+		ReceivedAt:    events.Timestamp{Time: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
+		Actor:         events.Actor{Source: "github", SourceID: fmt.Sprint(i % 7), Username: fmt.Sprintf("u%d", i%7)},
+		Targets:       []events.Target{{Source: "github", SourceID: "99", Kind: "mention"}},
+		Attributes:    map[string]string{"repo": "acme/widgets"},
+	}
+}
+
+func (e *env) publish(subject string, data []byte, id string) {
+	e.t.Helper()
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	_, err := e.js.PublishMsg(context.Background(), m)
+	require.NoError(e.t, err)
+}
+
+func (e *env) publishEvents(from, to int) {
+	e.t.Helper()
+	for i := from; i < to; i++ {
+		ev := event(i)
+		data, err := events.Encode(&ev)
+		require.NoError(e.t, err)
+		e.publish(subjects.Activity(ev.Community, ev.Source), data, ev.ID)
+	}
+}
+
+func (e *env) count(query string) uint64 {
+	e.t.Helper()
+	var n uint64
+	require.NoError(e.t, e.ch.QueryRow(context.Background(), query).Scan(&n))
+	return n
+}
+
+func (e *env) eventually(query string, want uint64) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := e.count(query)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: got %d, want %d", query, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *env) consumerInfo(name, stream string) *jetstream.ConsumerInfo {
+	e.t.Helper()
+	c, err := e.js.Consumer(context.Background(), stream, name)
+	require.NoError(e.t, err)
+	info, err := c.Info(context.Background())
+	require.NoError(e.t, err)
+	return info
+}
+
+func TestSinkWritesActivitiesAndDeadLettersBadInput(t *testing.T) {
+	e := newEnv(t)
+	e.publishEvents(0, 1000)
+	e.publish(subjects.Activity("acme", "github"), []byte(`{"id":`), "broken-1")
+	wrong := event(5000)
+	data, err := events.Encode(&wrong)
+	require.NoError(t, err)
+	e.publish(subjects.Activity("other", "github"), data, "wrong-subject")
+	e.startSink(testConfig())
+
+	e.eventually("SELECT count() FROM activities", 1000)
+	e.eventually("SELECT count() FROM dead_letters", 2)
+
+	var typ, member string
+	var weight float32
+	var targets []string
+	require.NoError(t, e.ch.QueryRow(context.Background(),
+		"SELECT type, member_id, weight, target_member_ids FROM activities WHERE event_id = 't-8'").Scan(&typ, &member, &weight, &targets))
+	require.Equal(t, "github.issue.opened", typ)
+	require.Equal(t, "github:1", member)
+	w, _ := events.DefaultRegistry().Weight("github.issue.opened")
+	require.Equal(t, float32(w), weight)
+	require.Equal(t, []string{"github:99"}, targets)
+
+	var stage, reason string
+	require.NoError(t, e.ch.QueryRow(context.Background(),
+		"SELECT stage, reason FROM dead_letters WHERE payload = '{\"id\":'").Scan(&stage, &reason))
+	require.Equal(t, "sink", stage)
+	require.Contains(t, reason, "decode")
+	require.NoError(t, e.ch.QueryRow(context.Background(),
+		"SELECT reason FROM dead_letters WHERE subject = 'activities.other.github'").Scan(&reason))
+	require.Contains(t, reason, "subject")
+
+	// Every message is acknowledged once it is written.
+	require.Eventually(t, func() bool {
+		return e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).AckFloor.Stream == 1002
+	}, 10*time.Second, 50*time.Millisecond)
+}
+
+func TestSinkRedeliveryIsNotCountedTwice(t *testing.T) {
+	e := newEnv(t)
+	e.publishEvents(0, 500)
+	s := e.startSink(testConfig())
+	e.eventually("SELECT count() FROM activities", 500)
+	require.NoError(t, s.Shutdown(context.Background()))
+
+	// Replay the whole stream: a new consumer delivers every message again.
+	require.NoError(t, e.js.DeleteConsumer(context.Background(), subjects.ActivityStream, subjects.SinkActivities))
+	e.startSink(testConfig())
+	require.Eventually(t, func() bool { // every row written a second time …
+		return e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).AckFloor.Stream == 500
+	}, 20*time.Second, 50*time.Millisecond)
+	require.EqualValues(t, 500, e.count("SELECT count() FROM activities"), "… and read once")
+	require.EqualValues(t, 500, e.count("SELECT uniqExact(event_id) FROM activities"))
+}
+
+func TestSinkHoldsAcksWhileClickHouseFails(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Make every insert fail: the table is gone.
+	require.NoError(t, e.ch.Exec(ctx, "RENAME TABLE activities_raw TO activities_raw_away"))
+	e.publishEvents(0, 300)
+	e.startSink(testConfig())
+
+	require.Eventually(t, func() bool {
+		return e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).NumAckPending == 300
+	}, 10*time.Second, 50*time.Millisecond, "the sink takes the messages …")
+	time.Sleep(500 * time.Millisecond) // several failed attempts
+	info := e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream)
+	require.EqualValues(t, 0, info.AckFloor.Stream, "… and acknowledges none while inserts fail")
+
+	require.NoError(t, e.ch.Exec(ctx, "RENAME TABLE activities_raw_away TO activities_raw"))
+	e.eventually("SELECT count() FROM activities", 300)
+	require.Eventually(t, func() bool {
+		return e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).AckFloor.Stream == 300
+	}, 10*time.Second, 50*time.Millisecond)
+}
+
+func TestSinkShutdownFlushesWhatItHolds(t *testing.T) {
+	e := newEnv(t)
+	cfg := testConfig()
+	cfg.FlushInterval = time.Hour // only shutdown flushes
+	e.publishEvents(0, 200)
+	s := e.startSink(cfg)
+	require.Eventually(t, func() bool {
+		return e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).NumAckPending == 200
+	}, 10*time.Second, 50*time.Millisecond)
+	require.EqualValues(t, 0, e.count("SELECT count() FROM activities"))
+	require.NoError(t, s.Shutdown(context.Background()))
+	require.EqualValues(t, 200, e.count("SELECT count() FROM activities"))
+	require.EqualValues(t, 200, e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).AckFloor.Stream)
+}
+
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, sink.DefaultConfig().Validate("sink"))
+	cfg := sink.DefaultConfig()
+	cfg.BatchSize = 0
+	cfg.FlushInterval = 0
+	cfg.FetchSize = -1
+	err := cfg.Validate("sink")
+	require.ErrorContains(t, err, "sink.batch_size")
+	require.ErrorContains(t, err, "sink.flush_interval")
+	require.ErrorContains(t, err, "sink.fetch_size")
+}
+
+// BenchmarkSinkThroughput measures stream → ClickHouse throughput: b.N events
+// are published first (untimed), then the sink drains them.
+func BenchmarkSinkThroughput(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	p := bus.NewPublisher(e.js)
+	for i := 0; i < b.N; i++ {
+		ev := event(i)
+		data, _ := events.Encode(&ev)
+		m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		require.NoError(b, p.Publish(ctx, m, nil))
+	}
+	require.NoError(b, p.Flush(ctx))
+	b.ResetTimer()
+	start := time.Now()
+	e.startSink(sink.DefaultConfig())
+	for e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).AckFloor.Stream < uint64(b.N) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
