@@ -23,6 +23,9 @@ type Endpoint struct {
 	Username string
 	Password string
 	TLS      *tls.Config
+	// Embedded marks the embedded engine's loopback interface: no
+	// compression (it costs CPU and saves nothing on loopback).
+	Embedded bool
 }
 
 // EndpointFor returns the endpoint of an external config.
@@ -94,14 +97,16 @@ func dial(ctx context.Context, ep Endpoint, c Config) (driver.Conn, error) {
 	if ep.Protocol == "native" {
 		proto = clickhouse.Native
 	}
+	compression := &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	if ep.Embedded {
+		compression = nil
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:     ep.Addrs,
-		Protocol: proto,
-		Auth:     clickhouse.Auth{Database: ep.Database, Username: ep.Username, Password: ep.Password},
-		TLS:      ep.TLS,
-		Compression: &clickhouse.Compression{
-			Method: clickhouse.CompressionLZ4,
-		},
+		Addr:         ep.Addrs,
+		Protocol:     proto,
+		Auth:         clickhouse.Auth{Database: ep.Database, Username: ep.Username, Password: ep.Password},
+		TLS:          ep.TLS,
+		Compression:  compression,
 		DialTimeout:  c.DialTimeout,
 		MaxOpenConns: c.MaxOpenConns,
 		MaxIdleConns: c.MaxOpenConns,

@@ -1,0 +1,59 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
+	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+)
+
+func TestMigrateIsIdempotentAndRecorded(t *testing.T) {
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	applied, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	require.Equal(t, []string{"0001_activities", "0002_dead_letters"}, applied)
+	again, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	require.Empty(t, again, "a second run applies nothing")
+	var n uint64
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM schema_migrations FINAL").Scan(&n))
+	require.EqualValues(t, 2, n)
+	for _, table := range []string{"activities", "activities_raw", "dead_letters", "dead_letters_raw"} {
+		require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n), table)
+	}
+}
+
+func TestOpenCreatesTheDatabase(t *testing.T) {
+	addr, _ := kittest.ClickHouse(t)
+	cfg := store.DefaultConfig()
+	ep := store.Endpoint{Addrs: []string{addr}, Protocol: "http", Database: "orbitflow_open_test", Embedded: true}
+	conn, err := store.Open(context.Background(), ep, cfg)
+	require.NoError(t, err)
+	defer conn.Close()
+	var db string
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT currentDatabase()").Scan(&db))
+	require.Equal(t, "orbitflow_open_test", db)
+	require.NoError(t, conn.Exec(context.Background(), "DROP DATABASE orbitflow_open_test"))
+
+	ep.Addrs = []string{"127.0.0.1:1"}
+	cfg.DialTimeout = 2e9
+	_, err = store.Open(context.Background(), ep, cfg)
+	require.ErrorContains(t, err, "does not answer")
+}
+
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, store.DefaultConfig().Validate("clickhouse"))
+	cfg := store.DefaultConfig()
+	cfg.Mode = "external"
+	cfg.Database = "bad-name"
+	cfg.External.Protocol = "grpc"
+	err := cfg.Validate("clickhouse")
+	for _, want := range []string{"clickhouse.database", "clickhouse.external.addrs", "clickhouse.external.protocol"} {
+		require.ErrorContains(t, err, want)
+	}
+}
