@@ -18,23 +18,28 @@ const SchemaVersion = 1
 // Limits. Every string and list is bounded; an event past a bound is
 // rejected with the field and the bound, never truncated silently.
 const (
-	MaxIDLen          = 256      // id, thread_id, parent_id
-	MaxTokenLen       = 64       // community, source, actor.source, target source
-	MaxTypeLen        = 128      // type
-	MaxSourceIDLen    = 256      // actor.source_id, targets[].source_id
-	MaxNameLen        = 256      // username, display_name, channel
-	MaxTextLen        = 1024     // title
-	MaxURLLen         = 2048     // url
-	MaxTargets        = 64       // targets
-	MaxAttributes     = 32       // attributes entries
-	MaxAttrKeyLen     = 64       // attribute key
-	MaxAttrValueLen   = 1024     // attribute value
-	MaxEventBytes     = 64 << 10 // the encoded event
-	MaxFutureSkew     = 24 * time.Hour
-	TimestampLayout   = "2006-01-02T15:04:05.000Z"
-	customTypePrefix  = "custom."
-	maxCustomTypeName = MaxTypeLen
+	MaxIDLen        = 256      // id, thread_id, parent_id
+	MaxTokenLen     = 64       // community, source, actor.source, target source
+	MaxTypeLen      = 128      // type
+	MaxSourceIDLen  = 256      // actor.source_id, targets[].source_id
+	MaxNameLen      = 256      // username, display_name, channel
+	MaxTextLen      = 1024     // title
+	MaxURLLen       = 2048     // url
+	MaxTargets      = 64       // targets
+	MaxAttributes   = 32       // attributes entries
+	MaxAttrKeyLen   = 64       // attribute key
+	MaxAttrValueLen = 1024     // attribute value
+	MaxEventBytes   = 64 << 10 // the encoded event, and the input Decode accepts
+	// MaxFutureSkew is how far occurred_at may lie after received_at (or
+	// now, when received_at is absent): clocks drift, calendars do not.
+	MaxFutureSkew = 24 * time.Hour
+	// TimestampLayout is the one layout Encode writes.
+	TimestampLayout = "2006-01-02T15:04:05.000Z"
 )
+
+// CustomTypePrefix starts the namespace of user-defined types:
+// custom.<token>[.<token>...], accepted without a registry entry.
+const CustomTypePrefix = "custom."
 
 // Event is one normalized activity.
 type Event struct {
@@ -73,16 +78,14 @@ type Actor struct {
 	IsBot       bool   `json:"is_bot,omitempty"`
 }
 
-// Target is a member the activity is directed at.
+// Target is a member the activity is directed at; targets make the edges
+// of the reach graph.
 type Target struct {
 	Source   string `json:"source"`
 	SourceID string `json:"source_id"`
 	Username string `json:"username,omitempty"`
-	Kind     string `json:"kind"` // one of TargetKinds
+	Kind     string `json:"kind"` // one of TargetKinds (KindReply, KindMention, ...)
 }
-
-// TargetKinds are the interaction kinds a target may have.
-var TargetKinds = []string{"reply", "mention", "review", "assign", "react", "thank"}
 
 // Identity returns "<source>:<source_id>", the actor's identity key.
 func (a Actor) Identity() string { return a.Source + ":" + a.SourceID }
@@ -149,6 +152,11 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return errTimestamp
 	}
+	// An offset can carry 9999-12-31T23:00:00-02:00 past year 9999 in UTC,
+	// where the fixed layout cannot write it back.
+	if y := v.UTC().Year(); y < 0 || y > 9999 {
+		return errTimestamp
+	}
 	*t = NewTimestamp(v)
 	return nil
 }
@@ -156,7 +164,7 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 type timestampError struct{}
 
 func (timestampError) Error() string {
-	return "want an RFC 3339 timestamp string such as 2026-01-02T15:04:05.000Z"
+	return "want an RFC 3339 timestamp string such as 2026-01-02T15:04:05.000Z (years 0000-9999 in UTC)"
 }
 
 var errTimestamp error = timestampError{}

@@ -5,8 +5,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -15,102 +16,139 @@ import (
 //go:embed activity_types.yaml
 var defaultTypes []byte
 
+// Bounds of the Orbit weight scale (v3: 4 levels × 3 steps).
+const (
+	MinWeight = 1
+	MaxWeight = 12
+)
+
 // ActivityType is one canonical activity type.
 type ActivityType struct {
-	Name        string
-	Weight      float64 // default Orbit weight, 1–12
+	Name        string  // <source>.<object>.<verb>, e.g. github.pull_request.opened
+	Weight      float64 // default Orbit weight, MinWeight..MaxWeight
 	Description string
-	// Contribution marks types that count as contributions in health metrics.
+	// Contribution marks types that count as contributions in health
+	// metrics (new and inactive contributors, contributor absence factor).
 	Contribution bool
 }
 
-// Registry holds the canonical activity types. It is immutable and safe for
-// concurrent use.
+// Registry holds the canonical activity types and the weight of custom.*
+// types. It is immutable and safe for concurrent use.
 type Registry struct {
 	types        map[string]ActivityType
+	sorted       []ActivityType
 	customWeight float64
 }
 
 type registryFile struct {
-	Version             int     `yaml:"version"`
-	CustomDefaultWeight float64 `yaml:"custom_default_weight"`
-	Types               []struct {
-		Name         string  `yaml:"name"`
-		Weight       float64 `yaml:"weight"`
-		Contribution bool    `yaml:"contribution"`
-		Description  string  `yaml:"description"`
-	} `yaml:"types"`
+	Version             int             `yaml:"version"`
+	CustomDefaultWeight float64         `yaml:"custom_default_weight"`
+	Types               []registryEntry `yaml:"types"`
 }
 
+type registryEntry struct {
+	Name         string  `yaml:"name"`
+	Weight       float64 `yaml:"weight"`
+	Contribution bool    `yaml:"contribution"`
+	Description  string  `yaml:"description"`
+}
+
+// RegistryVersion is the version of the activity types file format.
+const RegistryVersion = 1
+
 var (
-	typeName   = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
-	customName = regexp.MustCompile(`^custom(\.[a-z0-9_]+)+$`)
+	typeName   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_]*\.[a-z0-9][a-z0-9_]*$`)
+	customName = regexp.MustCompile(`^custom(\.[a-z0-9][a-z0-9_-]{0,63})+$`)
 )
 
-// LoadRegistry decodes a registry file strictly (unknown keys are errors)
-// and reports every problem.
+// LoadRegistry decodes an activity types file (the format of the embedded
+// activity_types.yaml) strictly: unknown keys are errors, and every problem
+// is reported, each with its path (types[3].weight).
 func LoadRegistry(data []byte) (*Registry, error) {
 	var f registryFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("empty file")
+		}
 		return nil, fmt.Errorf("activity types: %w", err)
 	}
-	var errs []error
-	if f.Version != 1 {
-		errs = append(errs, fmt.Errorf("version: want 1, got %d", f.Version))
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("activity types: want one YAML document, got more")
 	}
-	if f.CustomDefaultWeight < 1 || f.CustomDefaultWeight > 12 {
-		errs = append(errs, fmt.Errorf("custom_default_weight: must be 1..12, got %g", f.CustomDefaultWeight))
+	var errs []error
+	if f.Version != RegistryVersion {
+		errs = append(errs, fmt.Errorf("version: want %d, got %d", RegistryVersion, f.Version))
+	}
+	if !validWeight(f.CustomDefaultWeight) {
+		errs = append(errs, fmt.Errorf("custom_default_weight: want %d..%d, got %g", MinWeight, MaxWeight, f.CustomDefaultWeight))
 	}
 	if len(f.Types) == 0 {
-		errs = append(errs, errors.New("types: at least one type is required"))
+		errs = append(errs, errors.New("types: want at least one type"))
 	}
-	r := &Registry{types: map[string]ActivityType{}, customWeight: f.CustomDefaultWeight}
+	r := &Registry{types: make(map[string]ActivityType, len(f.Types)), customWeight: f.CustomDefaultWeight}
 	for i, t := range f.Types {
 		path := fmt.Sprintf("types[%d]", i)
 		switch {
-		case !typeName.MatchString(t.Name) || len(t.Name) > MaxTypeLen:
-			errs = append(errs, fmt.Errorf("%s.name: want <source>.<object>.<verb> in lowercase, got %q", path, t.Name))
-		case strings.HasPrefix(t.Name, customTypePrefix):
+		case strings.HasPrefix(t.Name, CustomTypePrefix):
 			errs = append(errs, fmt.Errorf("%s.name: %q: the custom.* namespace is for users, not the registry", path, t.Name))
+		case len(t.Name) > MaxTypeLen || !typeName.MatchString(t.Name):
+			errs = append(errs, fmt.Errorf("%s.name: want <source>.<object>.<verb> in lowercase [a-z0-9_] (at most %d bytes), got %q", path, MaxTypeLen, t.Name))
 		}
 		if _, dup := r.types[t.Name]; dup {
-			errs = append(errs, fmt.Errorf("%s.name: %q listed twice", path, t.Name))
+			errs = append(errs, fmt.Errorf("%s.name: %q is listed twice", path, t.Name))
 		}
-		if t.Weight < 1 || t.Weight > 12 {
-			errs = append(errs, fmt.Errorf("%s.weight: must be 1..12, got %g", path, t.Weight))
+		if !validWeight(t.Weight) {
+			errs = append(errs, fmt.Errorf("%s.weight: want %d..%d, got %g", path, MinWeight, MaxWeight, t.Weight))
+		}
+		if strings.TrimSpace(t.Description) == "" {
+			errs = append(errs, fmt.Errorf("%s.description: required", path))
 		}
 		r.types[t.Name] = ActivityType{Name: t.Name, Weight: t.Weight, Description: t.Description, Contribution: t.Contribution}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("activity types:\n%w", err)
 	}
+	r.sorted = make([]ActivityType, 0, len(r.types))
+	for _, t := range r.types {
+		r.sorted = append(r.sorted, t)
+	}
+	slices.SortFunc(r.sorted, func(a, b ActivityType) int { return strings.Compare(a.Name, b.Name) })
 	return r, nil
 }
 
-var defaultRegistry = func() *Registry {
-	r, err := LoadRegistry(defaultTypes)
+func validWeight(w float64) bool { return w >= MinWeight && w <= MaxWeight }
+
+var defaultRegistry = mustLoad(defaultTypes)
+
+func mustLoad(data []byte) *Registry {
+	r, err := LoadRegistry(data)
 	if err != nil {
 		panic("events: the embedded activity_types.yaml is broken: " + err.Error())
 	}
 	return r
-}()
+}
 
 // DefaultRegistry returns the registry of the embedded activity_types.yaml.
+// It is shared; it is immutable, so that is safe.
 func DefaultRegistry() *Registry { return defaultRegistry }
 
-// WithCustomWeight returns a copy whose custom.* types weigh w (1..12;
-// other values keep the current weight).
+// WithCustomWeight returns a copy of r in which custom.* types weigh w. It
+// panics when w is outside MinWeight..MaxWeight: validate configuration
+// before calling it. r is not changed.
 func (r *Registry) WithCustomWeight(w float64) *Registry {
-	c := *r
-	if w >= 1 && w <= 12 {
-		c.customWeight = w
+	if !validWeight(w) {
+		panic(fmt.Sprintf("events: custom weight %g outside %d..%d", w, MinWeight, MaxWeight))
 	}
+	c := *r
+	c.customWeight = w
 	return &c
 }
 
-// Lookup returns the type; custom.* names get the custom default weight.
+// Lookup returns the type. A well-formed custom.* name is found with the
+// custom default weight and Contribution false; unknown names are not.
 func (r *Registry) Lookup(typ string) (ActivityType, bool) {
 	if t, ok := r.types[typ]; ok {
 		return t, true
@@ -127,17 +165,16 @@ func (r *Registry) Weight(typ string) (float64, bool) {
 	return t.Weight, ok
 }
 
-// Types returns the registered types sorted by name.
-func (r *Registry) Types() []ActivityType {
-	out := make([]ActivityType, 0, len(r.types))
-	for _, t := range r.types {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+// CustomWeight returns the weight of custom.* types.
+func (r *Registry) CustomWeight() float64 { return r.customWeight }
 
-// IsCustom reports whether typ is a well-formed custom.* type.
+// Types returns the registered types sorted by name (a fresh slice; custom
+// types are not listed).
+func (r *Registry) Types() []ActivityType { return slices.Clone(r.sorted) }
+
+// IsCustom reports whether typ is a well-formed custom type:
+// custom.<token>[.<token>...], each token [a-z0-9][a-z0-9_-]{0,63}, at most
+// MaxTypeLen bytes in all.
 func IsCustom(typ string) bool {
-	return len(typ) <= maxCustomTypeName && customName.MatchString(typ)
+	return len(typ) <= MaxTypeLen && strings.HasPrefix(typ, CustomTypePrefix) && customName.MatchString(typ)
 }
