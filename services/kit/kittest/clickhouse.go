@@ -10,87 +10,151 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/store/chdb"
-	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/kit/store/chhttp"
 )
 
+// The process-wide embedded ClickHouse: one engine per process (one
+// storage path per process), started on first use, isolated per test by
+// database.
 var (
-	chOnce sync.Once
-	chEmb  *store.Embedded
-	chErr  error
-	dbSeq  atomic.Int64
+	chMu     sync.Mutex
+	chStart  sync.Once
+	chDir    string
+	chEngine *chdb.Engine
+	chServer *chhttp.Server
+	chErr    error
+	dbSeq    atomic.Int64
 )
 
-// embedded starts one engine per test process (one storage path per
-// process) in a temp dir, with its HTTP interface on a free loopback port.
-func embedded(t testing.TB) *store.Embedded {
-	t.Helper()
-	chOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "orbitflow-kittest-ch-")
-		if err != nil {
-			chErr = err
-			return
-		}
-		cfg := store.DefaultConfig().Embedded
-		cfg.Listen = "127.0.0.1:0"
-		chEmb, chErr = store.StartEmbedded(context.Background(), cfg, dir, telemetry.Nop())
-	})
+func startClickHouse() {
+	chDir, chErr = os.MkdirTemp("", "orbitflow-kittest-ch-")
 	if chErr != nil {
-		t.Fatalf("the embedded ClickHouse engine is required for this test (never skipped): %v", chErr)
+		return
 	}
-	return chEmb
+	chEngine, chErr = chdb.Open(chDir, chdb.WithSessions(8))
+	if chErr != nil {
+		return
+	}
+	chServer = chhttp.New(chEngine, chhttp.Config{Addr: "127.0.0.1:0"}, nil)
+	if chErr = chServer.Start(context.Background()); chErr != nil {
+		_ = chEngine.Close()
+		chEngine = nil
+	}
 }
 
-// ClickHouse returns the HTTP address of the process-wide embedded engine
-// and a fresh database for this test, dropped when the test ends.
-func ClickHouse(t testing.TB) (addr, database string) {
+// embedded returns the process-wide engine and server, starting them on
+// first use. A missing library fails the test with the fetch command.
+func embedded(t testing.TB) (*chdb.Engine, *chhttp.Server) {
 	t.Helper()
-	e := embedded(t)
-	name := strings.NewReplacer("/", "_", " ", "_", "-", "_", "#", "_").Replace(t.Name())
-	if len(name) > 40 {
-		name = name[:40]
+	chMu.Lock()
+	defer chMu.Unlock()
+	chStart.Do(startClickHouse)
+	if chErr != nil {
+		t.Fatalf("kittest: the embedded ClickHouse engine is required by this test (never skipped; fetch it with `make chdb` or `scripts/fetch-chdb.sh`): %v", chErr)
 	}
-	database = fmt.Sprintf("t%d_%s_%d", os.Getpid(), name, dbSeq.Add(1))
-	conn := open(t, e, "default")
-	defer conn.Close()
-	ctx := context.Background()
-	if err := conn.Exec(ctx, "CREATE DATABASE `"+database+"`"); err != nil {
-		t.Fatalf("create test database: %v", err)
+	if chEngine == nil {
+		t.Fatalf("kittest: the embedded ClickHouse engine was shut down (ShutdownClickHouse) and cannot start again in this process")
 	}
-	t.Cleanup(func() {
-		c := open(t, e, "default")
-		defer c.Close()
-		_ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+database+"`")
-	})
-	return e.Addr(), database
+	return chEngine, chServer
 }
 
-// ClickHouseConn returns a clickhouse-go connection (HTTP) to a fresh
-// database on the embedded engine; closed when the test ends.
-func ClickHouseConn(t testing.TB) driver.Conn {
-	t.Helper()
-	_, db := ClickHouse(t)
-	conn := open(t, embedded(t), db)
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-func open(t testing.TB, e *store.Embedded, database string) driver.Conn {
-	t.Helper()
-	cfg := store.DefaultConfig()
-	cfg.DialTimeout = 30 * time.Second
-	conn, err := store.Open(context.Background(), e.Endpoint(database), cfg)
-	if err != nil {
-		t.Fatalf("connect to the embedded engine: %v", err)
-	}
-	return conn
-}
-
-// Engine returns the process-wide embedded engine.
+// Engine returns the process-wide embedded engine, started on first use.
 func Engine(t testing.TB) *chdb.Engine {
 	t.Helper()
-	return embedded(t).Engine()
+	e, _ := embedded(t)
+	return e
+}
+
+// ClickHouse returns the HTTP address (host:port) of the process-wide
+// embedded engine's ClickHouse interface and a fresh database for this
+// test, dropped when the test ends. Safe for parallel tests.
+func ClickHouse(t testing.TB) (addr, database string) {
+	t.Helper()
+	e, srv := embedded(t)
+	database = fmt.Sprintf("t%d_%s_%d", os.Getpid(), sanitize(t.Name(), 40), dbSeq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := exec(ctx, e, "CREATE DATABASE "+chdb.QuoteIdent(database)); err != nil {
+		t.Fatalf("kittest: create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := exec(ctx, e, "DROP DATABASE IF EXISTS "+chdb.QuoteIdent(database)+" SYNC"); err != nil {
+			t.Errorf("kittest: drop test database %s: %v", database, err)
+		}
+	})
+	return srv.Addr(), database
+}
+
+// ClickHouseConn returns a clickhouse-go connection (Protocol HTTP) to a
+// fresh database on the embedded engine (see ClickHouse); it is closed
+// when the test ends.
+func ClickHouseConn(t testing.TB) driver.Conn {
+	t.Helper()
+	addr, db := ClickHouse(t)
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{addr},
+		Protocol:    clickhouse.HTTP,
+		Auth:        clickhouse.Auth{Database: db},
+		DialTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("kittest: open clickhouse-go: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatalf("kittest: ping the embedded engine at %s: %v", addr, err)
+	}
+	return conn
+}
+
+// ShutdownClickHouse stops the process-wide server and engine, if started,
+// so TestMain can check for leaked goroutines. Call it once, after m.Run:
+// the engine cannot start again in the same process.
+func ShutdownClickHouse() error {
+	chMu.Lock()
+	defer chMu.Unlock()
+	chStart.Do(func() { chErr = fmt.Errorf("kittest: ClickHouse was shut down before first use") })
+	if chEngine == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := chServer.Shutdown(ctx)
+	if cerr := chEngine.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	chEngine = nil
+	_ = os.RemoveAll(chDir)
+	return err
+}
+
+func exec(ctx context.Context, e *chdb.Engine, sql string) error {
+	s, err := e.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Release(s)
+	return s.Exec(ctx, sql)
+}
+
+// sanitize keeps [A-Za-z0-9_] of name, at most n bytes.
+func sanitize(name string, n int) string {
+	out := strings.Map(func(r rune) rune {
+		if r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, name)
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
 }

@@ -16,7 +16,8 @@ import (
 	"unsafe"
 )
 
-// Exception is an error raised by the engine.
+// Exception is an error raised by the engine, parsed from its text
+// ("Code: 60. DB::Exception: … (UNKNOWN_TABLE)").
 type Exception struct {
 	Code    int
 	Name    string // e.g. UNKNOWN_TABLE
@@ -25,25 +26,33 @@ type Exception struct {
 
 func (e *Exception) Error() string { return e.Message }
 
-var exceptionRe = regexp.MustCompile(`(?s)Code: (\d+)\. .*?\(([A-Z][A-Z0-9_]+)\)`)
+var (
+	exceptionCode = regexp.MustCompile(`^Code: (\d+)\.`)
+	// The error name is the last parenthesised word of the text; earlier
+	// ones may quote the query or a user's message.
+	exceptionName = regexp.MustCompile(`\(([A-Z][A-Z0-9_]+)\)\s*$`)
+)
 
 // parseException turns the engine's error text into an *Exception.
 func parseException(msg string) *Exception {
 	msg = strings.TrimSpace(msg)
 	ex := &Exception{Code: 1000, Name: "STD_EXCEPTION", Message: msg}
-	if m := exceptionRe.FindStringSubmatch(msg); m != nil {
-		ex.Code, _ = strconv.Atoi(m[1])
-		ex.Name = m[2]
-	} else if strings.HasPrefix(msg, "Code: ") {
-		if n, err := strconv.Atoi(strings.SplitN(msg[6:], ".", 2)[0]); err == nil {
+	if m := exceptionCode.FindStringSubmatch(msg); m != nil {
+		if n, err := strconv.Atoi(m[1]); err == nil {
 			ex.Code = n
 		}
-	}
-	if !strings.HasPrefix(msg, "Code:") {
+		ex.Name = ""
+	} else {
 		ex.Message = fmt.Sprintf("Code: %d. DB::Exception: %s", ex.Code, msg)
+	}
+	if m := exceptionName.FindStringSubmatch(msg); m != nil {
+		ex.Name = m[1]
 	}
 	return ex
 }
+
+// ErrClosed is returned by Acquire once Close has begun.
+var ErrClosed = errors.New("chdb: engine closed")
 
 var (
 	openMu   sync.Mutex
@@ -52,16 +61,21 @@ var (
 
 // Engine is the embedded engine on one storage path, with a pool of
 // sessions (connections) so queries run in parallel. A connection kept
-// outside the pool keeps the engine booted for the Engine's lifetime.
+// outside the pool keeps the engine booted for the Engine's lifetime, so
+// replacing pooled sessions never shuts the engine down.
+//
+// An Engine is safe for concurrent use; a Session is not.
 type Engine struct {
 	path   string
 	anchor *uintptr
-	pool   chan *Session
-	size   int
+	idle   chan *Session // capacity = pool size: sending never blocks
+	done   chan struct{} // closed when Close begins
 
 	mu     sync.Mutex
+	cond   *sync.Cond // signalled when a session comes back
 	closed bool
-	all    []*Session
+	out    int // sessions acquired and not released
+	all    map[*Session]struct{}
 }
 
 // Option configures Open.
@@ -72,14 +86,20 @@ type options struct {
 	sessions int
 }
 
-// WithLibrary sets the library path (default DefaultLibraryPath()).
+// WithLibrary sets the library path (default DefaultLibraryPath()). The
+// library is loaded once per process: the first Open's path wins.
 func WithLibrary(path string) Option { return func(o *options) { o.library = path } }
 
-// WithSessions sets the pool size (default 4).
+// WithSessions sets the pool size, the number of statements that run at
+// once (default 4, at least 1).
 func WithSessions(n int) Option { return func(o *options) { o.sessions = max(1, n) } }
 
-// Open boots the engine on path (created if missing). Only one path may be
-// open per process: a second Open fails until the first Engine is closed.
+// Open loads the library (once per process) and boots the engine on the
+// storage directory path, creating it if missing.
+//
+// The engine takes one storage path per process: while an Engine is open,
+// any other Open fails, on another path or on the same one (share the
+// *Engine instead). Open again after Close.
 func Open(path string, opts ...Option) (*Engine, error) {
 	o := options{sessions: 4}
 	for _, f := range opts {
@@ -90,7 +110,7 @@ func Open(path string, opts ...Option) (*Engine, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("chdb: %w", err)
 	}
 	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("chdb: %w", err)
@@ -98,19 +118,29 @@ func Open(path string, opts ...Option) (*Engine, error) {
 	openMu.Lock()
 	defer openMu.Unlock()
 	if openPath != "" {
-		return nil, fmt.Errorf("chdb: the engine is already open on %s; one storage path per process (isolate by database instead)", openPath)
+		return nil, fmt.Errorf("chdb: the engine is already open on %s; one storage path per process (share the Engine, isolate by database)", openPath)
 	}
-	e := &Engine{path: abs, pool: make(chan *Session, o.sessions), size: o.sessions}
+	e := &Engine{
+		path: abs,
+		idle: make(chan *Session, o.sessions),
+		done: make(chan struct{}),
+		all:  map[*Session]struct{}{},
+	}
+	e.cond = sync.NewCond(&e.mu)
 	if e.anchor, err = connect(abs); err != nil {
 		return nil, err
 	}
 	for i := 0; i < o.sessions; i++ {
 		s, err := e.newSession()
 		if err != nil {
-			e.closeAll()
+			for s := range e.all {
+				loaded.closeConn(s.connp)
+			}
+			loaded.closeConn(e.anchor)
 			return nil, err
 		}
-		e.pool <- s
+		e.all[s] = struct{}{}
+		e.idle <- s
 	}
 	openPath = abs
 	return e, nil
@@ -126,6 +156,7 @@ func connect(path string) (*uintptr, error) {
 	}
 	c := loaded.connect(int32(len(args)), &argv[0])
 	runtime.KeepAlive(cargs)
+	runtime.KeepAlive(argv)
 	if c == nil || *c == 0 {
 		return nil, fmt.Errorf("chdb: could not open the engine on %s (another process using it? check the directory's permissions)", path)
 	}
@@ -137,121 +168,315 @@ func (e *Engine) newSession() (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{e: e, connp: c, conn: *c}
-	e.mu.Lock()
-	e.all = append(e.all, s)
-	e.mu.Unlock()
-	return s, nil
+	return &Session{e: e, connp: c, conn: *c}, nil
 }
 
-// Path returns the storage path.
+// Path returns the absolute storage path.
 func (e *Engine) Path() string { return e.path }
 
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("chdb: engine closed")
-
-// Acquire takes a session from the pool, waiting while all are busy. The
-// caller must Release it.
+// Acquire takes a session from the pool, blocking while all are busy until
+// ctx ends. The caller must Release it. It fails with ErrClosed once Close
+// has begun.
 func (e *Engine) Acquire(ctx context.Context) (*Session, error) {
 	select {
-	case s, ok := <-e.pool:
-		if !ok {
-			return nil, ErrClosed
-		}
-		return s, nil
+	case <-e.done:
+		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case s := <-e.idle:
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.closed {
+			e.idle <- s
+			return nil, ErrClosed
+		}
+		e.out++
+		s.acquired = true
+		return s, nil
 	}
 }
 
-// Release returns s to the pool. A session whose state could not be reset
-// is replaced by a fresh one.
+// Release restores the session's database and settings (see Session.Use
+// and Session.Set) and returns it to the pool. A session whose state cannot
+// be restored, or that ran a statement changing session state, is closed
+// and replaced by a fresh connection. Releasing nil or twice is a no-op.
 func (e *Engine) Release(s *Session) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	if s == nil || !s.acquired {
 		return
 	}
-	if s.dirty {
+	s.acquired = false
+	s.reset()
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if s.dirty && !closed {
+		fresh, err := e.newSession()
 		loaded.closeConn(s.connp)
-		for i, x := range e.all {
-			if x == s {
-				e.all = append(e.all[:i], e.all[i+1:]...)
-				break
-			}
+		e.mu.Lock()
+		delete(e.all, s)
+		s = nil
+		if err == nil {
+			// On error the pool shrinks by one; the anchor keeps the engine up.
+			e.all[fresh] = struct{}{}
+			s = fresh
 		}
 		e.mu.Unlock()
-		fresh, err := e.newSession()
-		e.mu.Lock()
-		if err != nil {
-			e.size--
-			return
-		}
-		s = fresh
 	}
-	e.pool <- s
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.out--
+	if s != nil {
+		e.idle <- s
+	}
+	e.cond.Broadcast()
 }
 
-// Query runs sql on a pooled session and returns the whole result.
+// Query runs sql on a pooled session and returns its whole output in
+// format. It blocks while the statement runs; ctx bounds the wait for a
+// session.
 func (e *Engine) Query(ctx context.Context, sql, format string) ([]byte, error) {
 	s, err := e.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer e.Release(s)
-	return s.Query(sql, format, nil)
+	return s.Query(ctx, sql, format, nil)
 }
 
-// Close shuts the engine down, waiting for every session to come back.
-// Idempotent.
+// Close shuts the engine down: new Acquires fail at once, and Close blocks
+// until every acquired session is released, then closes all connections.
+// Idempotent; a second call returns at once.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return nil
 	}
-	size := e.size
-	e.mu.Unlock()
-	for i := 0; i < size; i++ {
-		<-e.pool
-	}
-	e.closeAll()
-	return nil
-}
-
-func (e *Engine) closeAll() {
-	e.mu.Lock()
 	e.closed = true
-	for _, s := range e.all {
+	close(e.done)
+	for e.out > 0 {
+		e.cond.Wait()
+	}
+	for s := range e.all {
 		loaded.closeConn(s.connp)
 	}
 	e.all = nil
-	e.mu.Unlock()
 	// The anchor goes last: closing the last connection shuts the engine down.
-	if e.anchor != nil {
-		loaded.closeConn(e.anchor)
-		e.anchor = nil
-	}
+	loaded.closeConn(e.anchor)
+	e.anchor = nil
+	e.mu.Unlock()
 	openMu.Lock()
 	if openPath == e.path {
 		openPath = ""
 	}
 	openMu.Unlock()
+	return nil
 }
 
-// Session is one connection. It runs one statement at a time; it is not
-// safe for concurrent use.
+// Session is one connection. It runs one statement at a time and is not
+// safe for concurrent use. State a request changes through Use and Set is
+// undone by Engine.Release.
 type Session struct {
-	e     *Engine
-	connp *uintptr
-	conn  uintptr
-	dirty bool // state changed and not reset: replace on release
+	e        *Engine
+	connp    *uintptr
+	conn     uintptr
+	acquired bool
+	dirty    bool              // state changed and not restorable: replace on release
+	usedDB   bool              // Use changed the current database
+	saved    map[string]string // setting name → value before Set
 }
 
 // MarkDirty makes Release replace the session instead of reusing it.
 func (s *Session) MarkDirty() { s.dirty = true }
 
-// params flattens a parameter map into C arrays, in a stable order.
+// Setting is one query-level setting.
+type Setting struct{ Name, Value string }
+
+var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// Use makes database the session's current database until Release.
+// Blocking; "" is a no-op.
+func (s *Session) Use(ctx context.Context, database string) error {
+	if database == "" {
+		return nil
+	}
+	s.usedDB = true
+	return s.exec(ctx, "USE "+QuoteIdent(database))
+}
+
+// Set applies settings to the session until Release, which restores the
+// values they had before. Blocking.
+func (s *Session) Set(ctx context.Context, settings ...Setting) error {
+	if len(settings) == 0 {
+		return nil
+	}
+	var fresh []string
+	for _, kv := range settings {
+		if !settingName.MatchString(kv.Name) {
+			return &Exception{Code: 115, Name: "UNKNOWN_SETTING",
+				Message: fmt.Sprintf("Code: 115. DB::Exception: Setting name %q is not valid. (UNKNOWN_SETTING)", kv.Name)}
+		}
+		if _, ok := s.saved[kv.Name]; !ok {
+			fresh = append(fresh, kv.Name)
+		}
+	}
+	if len(fresh) > 0 {
+		if err := s.capture(ctx, fresh); err != nil {
+			return err
+		}
+	}
+	var b strings.Builder
+	b.WriteString("SET ")
+	for i, kv := range settings {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(kv.Name + " = " + QuoteString(kv.Value))
+	}
+	return s.exec(ctx, b.String())
+}
+
+// capture records the current values of names so reset can restore them.
+// A name the engine does not list (a custom setting) cannot be restored:
+// the session is then replaced on release.
+func (s *Session) capture(ctx context.Context, names []string) error {
+	if s.saved == nil {
+		s.saved = map[string]string{}
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = QuoteString(n)
+	}
+	out, err := s.query(ctx, "SELECT name, value FROM system.settings WHERE name IN ("+strings.Join(quoted, ", ")+")", "RowBinary", nil, false)
+	if err != nil {
+		return err
+	}
+	found := map[string]bool{}
+	for len(out) > 0 {
+		var name, value string
+		if name, out, err = readString(out); err == nil {
+			value, out, err = readString(out)
+		}
+		if err != nil {
+			s.dirty = true
+			return err
+		}
+		s.saved[name] = value
+		found[name] = true
+	}
+	for _, n := range names {
+		if !found[n] {
+			s.dirty = true
+		}
+	}
+	return nil
+}
+
+// readString decodes one RowBinary String.
+func readString(b []byte) (string, []byte, error) {
+	var n, shift uint64
+	for i := 0; i < len(b) && i < 10; i++ {
+		n |= uint64(b[i]&0x7f) << shift
+		shift += 7
+		if b[i] < 0x80 {
+			b = b[i+1:]
+			if n > uint64(len(b)) {
+				break
+			}
+			return string(b[:n]), b[n:], nil
+		}
+	}
+	return "", nil, errors.New("chdb: malformed RowBinary string")
+}
+
+// reset restores what Use and Set changed; on failure the session is
+// marked dirty.
+func (s *Session) reset() {
+	if s.dirty {
+		return
+	}
+	ctx := context.Background()
+	if len(s.saved) > 0 {
+		names := make([]string, 0, len(s.saved))
+		for n := range s.saved {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var b strings.Builder
+		b.WriteString("SET ")
+		for i, n := range names {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(n + " = " + QuoteString(s.saved[n]))
+		}
+		if err := s.exec(ctx, b.String()); err != nil {
+			s.dirty = true
+			return
+		}
+		s.saved = nil
+	}
+	if s.usedDB {
+		if err := s.exec(ctx, "USE default"); err != nil {
+			s.dirty = true
+			return
+		}
+		s.usedDB = false
+	}
+}
+
+// QuoteIdent quotes a ClickHouse identifier with backticks.
+func QuoteIdent(s string) string {
+	return "`" + strings.NewReplacer(`\`, `\\`, "`", "\\`").Replace(s) + "`"
+}
+
+// QuoteString quotes a ClickHouse string literal.
+func QuoteString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`).Replace(s) + "'"
+}
+
+// Class is what a statement does to state that outlives it
+// (chdb_query_class).
+type Class uint32
+
+// Statement classes, ascending by how restricted the statement is.
+const (
+	ReadOnly       Class = 0 // SELECT, SHOW, DESCRIBE, EXPLAIN, EXISTS, CHECK
+	Mutating       Class = 1 // INSERT, CREATE, ALTER, DROP, …
+	MutatingGlobal Class = 2 // UDFs, access management, writes to system
+	Control        Class = 3 // USE, SET, SYSTEM, ATTACH, KILL, …: session state or outside the engine
+	Unknown        Class = 4 // did not parse
+)
+
+// Analysis is what the engine's parser says about a text, without running it.
+type Analysis struct {
+	Statements int   // executable statements; 0 when the text did not parse
+	Class      Class // the maximum over the statements
+}
+
+// Classify parses sql with the session's parser and reports what it would
+// do; nothing runs and no state changes.
+func (s *Session) Classify(sql string) (Analysis, error) {
+	a := analysis{structSize: uint32(unsafe.Sizeof(analysis{}))}
+	st := loaded.classify(s.conn, ptr(sql), uintptr(len(sql)), nil, 0, &a)
+	runtime.KeepAlive(sql)
+	if st != 0 {
+		return Analysis{}, errors.New("chdb: the engine could not classify the statement")
+	}
+	return Analysis{Statements: int(a.statementCount), Class: Class(a.queryClass)}, nil
+}
+
+// noteState marks the session dirty when sql may change session state
+// (SET, USE, several statements), so Release replaces it instead of
+// handing that state to the next request.
+func (s *Session) noteState(sql string) {
+	a, err := s.Classify(sql)
+	if err != nil || a.Class == Control || a.Statements > 1 {
+		s.dirty = true
+	}
+}
+
+// cparams flattens a parameter map into C arrays, in a stable order.
 type cparams struct {
 	names, values       []*byte
 	nameLens, valueLens []uintptr
@@ -270,7 +495,7 @@ func newParams(p map[string]string) *cparams {
 	c := &cparams{}
 	for _, k := range keys {
 		v := p[k]
-		k0, v0 := k+"\x00", v+"\x00" // NUL-terminated too, for safety
+		k0, v0 := k+"\x00", v+"\x00" // lengths are explicit; NUL-terminated all the same
 		c.keep = append(c.keep, k0, v0)
 		c.names = append(c.names, unsafe.StringData(k0))
 		c.values = append(c.values, unsafe.StringData(v0))
@@ -280,7 +505,7 @@ func newParams(p map[string]string) *cparams {
 	return c
 }
 
-// result copies out and frees a result handle.
+// takeResult copies out and frees a result handle.
 func takeResult(res uintptr) ([]byte, uint64, error) {
 	if res == 0 {
 		return nil, 0, errors.New("chdb: the engine returned no result")
@@ -298,9 +523,22 @@ func takeResult(res uintptr) ([]byte, uint64, error) {
 	return out, loaded.resultRowsWritten(res), nil
 }
 
-// Query runs one statement and returns its whole output in format.
-// Parameters bind {name:Type} placeholders server-side.
-func (s *Session) Query(sql, format string, params map[string]string) ([]byte, error) {
+// Query runs sql (one statement, or several separated by semicolons) and
+// returns its whole output in format. Parameters bind {name:Type}
+// placeholders server-side (never interpolated). It blocks while the
+// statement runs: ctx is checked before it starts, a running statement is
+// not interrupted (use QueryStream for that).
+func (s *Session) Query(ctx context.Context, sql, format string, params map[string]string) ([]byte, error) {
+	return s.query(ctx, sql, format, params, true)
+}
+
+func (s *Session) query(ctx context.Context, sql, format string, params map[string]string, note bool) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if note {
+		s.noteState(sql)
+	}
 	var res uintptr
 	if p := newParams(params); p != nil {
 		res = loaded.queryParamsN(s.conn, ptr(sql), uintptr(len(sql)), ptr(format), uintptr(len(format)),
@@ -315,17 +553,28 @@ func (s *Session) Query(sql, format string, params map[string]string) ([]byte, e
 	return out, err
 }
 
-// Exec runs a statement and discards its output.
-func (s *Session) Exec(sql string) error {
-	_, err := s.Query(sql, "TabSeparated", nil)
+// Exec runs a statement and discards its output. Blocking.
+func (s *Session) Exec(ctx context.Context, sql string) error {
+	_, err := s.Query(ctx, sql, "TabSeparated", nil)
 	return err
 }
 
-// QueryStream runs one statement and writes its output to w chunk by chunk,
-// so results larger than memory never buffer whole. It stops early (and
-// cancels the query) when ctx ends or w fails. wrote reports whether any
-// byte reached w (after that an error can no longer become an HTTP status).
+func (s *Session) exec(ctx context.Context, sql string) error {
+	_, err := s.query(ctx, sql, "TabSeparated", nil, false)
+	return err
+}
+
+// QueryStream runs one statement and writes its output to w chunk by chunk
+// as the engine produces it, so large results are never buffered whole.
+// Between chunks it checks ctx and stops (cancelling the query) when ctx
+// ends or w fails; the wait for one chunk is not interruptible. wrote
+// reports whether any byte reached w (after that an error can no longer
+// become an HTTP status).
 func (s *Session) QueryStream(ctx context.Context, sql, format string, params map[string]string, w io.Writer) (wrote bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.noteState(sql)
 	var h uintptr
 	if p := newParams(params); p != nil {
 		h = loaded.streamQueryParamN(s.conn, ptr(sql), uintptr(len(sql)), ptr(format), uintptr(len(format)),
@@ -344,9 +593,9 @@ func (s *Session) QueryStream(ctx context.Context, sql, format string, params ma
 		return false, parseException(msg)
 	}
 	for {
-		if ctx.Err() != nil {
+		if err := ctx.Err(); err != nil {
 			loaded.streamCancel(s.conn, h)
-			return wrote, ctx.Err()
+			return wrote, err
 		}
 		chunk, _, err := takeResult(loaded.streamFetch(s.conn, h))
 		if err != nil {
@@ -363,12 +612,30 @@ func (s *Session) QueryStream(ctx context.Context, sql, format string, params ma
 	}
 }
 
-// Insert runs an INSERT statement (without FORMAT and data, e.g.
-// "INSERT INTO t (a, b)") reading format-encoded data from r in chunks
-// through the stream-insert functions (binary safe). It returns the rows
-// written.
-func (s *Session) Insert(ctx context.Context, sql, format string, r io.Reader) (uint64, error) {
-	st := loaded.insertN(s.conn, ptr(sql), uintptr(len(sql)), ptr(format), uintptr(len(format)))
+// insertChunk is how much insert data is handed to the engine at a time.
+const insertChunk = 1 << 20
+
+// Insert runs an INSERT statement without FORMAT clause and data (e.g.
+// "INSERT INTO t (a, b)"), reading data encoded in format from r in chunks
+// and passing it through the engine's stream-insert functions, which are
+// binary safe (unlike data inline in a query, which ends at the first blank
+// line). Parameters bind {name:Type} placeholders in the statement. It
+// returns the rows written (including rows cascaded to materialized views).
+//
+// Blocking; ctx is checked between chunks and cancels the insert (nothing
+// is committed); a blocked read from r is not interrupted by ctx.
+func (s *Session) Insert(ctx context.Context, sql, format string, params map[string]string, r io.Reader) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var st uintptr
+	if p := newParams(params); p != nil {
+		st = loaded.insertParamsN(s.conn, ptr(sql), uintptr(len(sql)), ptr(format), uintptr(len(format)),
+			&p.names[0], &p.nameLens[0], &p.values[0], &p.valueLens[0], uintptr(len(p.names)))
+		runtime.KeepAlive(p)
+	} else {
+		st = loaded.insertN(s.conn, ptr(sql), uintptr(len(sql)), ptr(format), uintptr(len(format)))
+	}
 	runtime.KeepAlive(sql)
 	runtime.KeepAlive(format)
 	if st == 0 {
@@ -378,7 +645,7 @@ func (s *Session) Insert(ctx context.Context, sql, format string, r io.Reader) (
 	if msg := goString(loaded.insertError(st)); msg != "" {
 		return 0, parseException(msg)
 	}
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, insertChunk)
 	for {
 		if err := ctx.Err(); err != nil {
 			loaded.insertCancel(st)
@@ -386,13 +653,13 @@ func (s *Session) Insert(ctx context.Context, sql, format string, r io.Reader) (
 		}
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
-			ok := loaded.insertAppend(st, &buf[0], uintptr(n))
+			failed := loaded.insertAppend(st, &buf[0], uintptr(n)) != 0
 			runtime.KeepAlive(buf)
-			if ok != 0 {
+			if failed {
 				msg := goString(loaded.insertError(st))
 				loaded.insertCancel(st)
 				if msg == "" {
-					msg = "insert stream refused data"
+					msg = "the insert stream refused the data"
 				}
 				return 0, parseException(msg)
 			}

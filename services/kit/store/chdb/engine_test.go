@@ -13,13 +13,18 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 var engine *Engine
 
 func TestMain(m *testing.M) {
-	if os.Getenv("CHDB_PANIC_CHILD") == "1" {
+	switch os.Getenv(childEnv) {
+	case "panic":
 		panicChild()
+		return
+	case "lifecycle":
+		lifecycleChild()
 		return
 	}
 	dir, err := os.MkdirTemp("", "chdb-test-")
@@ -32,10 +37,21 @@ func TestMain(m *testing.M) {
 		os.Exit(1) // fail, never skip, when the engine is missing
 	}
 	code := m.Run()
-	engine.Close()
-	os.RemoveAll(dir)
+	_ = engine.Close()
+	_ = os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
+
+// childEnv makes the test binary run one of the child programs below.
+const childEnv = "ORBITFLOW_CHDB_TEST_CHILD"
+
+var ctx = context.Background()
 
 func session(t *testing.T) *Session {
 	t.Helper()
@@ -47,33 +63,33 @@ func session(t *testing.T) *Session {
 
 func TestQueryAndTypedErrors(t *testing.T) {
 	s := session(t)
-	out, err := s.Query("SELECT 1 + 1", "TabSeparated", nil)
+	out, err := s.Query(ctx, "SELECT 1 + 1", "TabSeparated", nil)
 	require.NoError(t, err)
 	require.Equal(t, "2\n", string(out))
 
-	_, err = s.Query("SELECT * FROM no_such_table_here", "TabSeparated", nil)
+	_, err = s.Query(ctx, "SELECT * FROM no_such_table_here", "TabSeparated", nil)
 	var ex *Exception
 	require.True(t, errors.As(err, &ex), "got %T %v", err, err)
 	require.Equal(t, 60, ex.Code)
 	require.Equal(t, "UNKNOWN_TABLE", ex.Name)
 	require.True(t, strings.HasPrefix(ex.Message, "Code: 60."))
 
-	_, err = s.Query("SELEC 1", "TabSeparated", nil)
+	_, err = s.Query(ctx, "SELEC 1", "TabSeparated", nil)
 	require.True(t, errors.As(err, &ex))
 	require.Equal(t, 62, ex.Code)
 }
 
 func TestParametersAreBoundNotInterpolated(t *testing.T) {
 	s := session(t)
-	out, err := s.Query("SELECT {x:String} AS v, {n:UInt32} + 1", "TabSeparated", map[string]string{"x": "'; DROP TABLE t; --", "n": "41"})
+	out, err := s.Query(ctx, "SELECT {x:String} AS v, {n:UInt32} + 1", "TabSeparated", map[string]string{"x": "'; DROP TABLE t; --", "n": "41"})
 	require.NoError(t, err)
 	require.Equal(t, "'; DROP TABLE t; --\t42\n", strings.ReplaceAll(string(out), `\'`, `'`))
 }
 
 func TestStreamInsertIsBinarySafe(t *testing.T) {
 	s := session(t)
-	require.NoError(t, s.Exec("CREATE DATABASE IF NOT EXISTS bin_test"))
-	require.NoError(t, s.Exec("CREATE TABLE bin_test.t (id UInt32, b String) ENGINE = MergeTree ORDER BY id"))
+	require.NoError(t, s.Exec(ctx, "CREATE DATABASE IF NOT EXISTS bin_test"))
+	require.NoError(t, s.Exec(ctx, "CREATE TABLE bin_test.t (id UInt32, b String) ENGINE = MergeTree ORDER BY id"))
 	var buf bytes.Buffer
 	payloads := []string{"\n\nleading blank lines", "  leading spaces", "a\n\nb", "\x00\x01\n\n\xff", ""}
 	for i, p := range payloads {
@@ -81,10 +97,10 @@ func TestStreamInsertIsBinarySafe(t *testing.T) {
 		buf.WriteByte(byte(len(p))) // LEB128 length; all < 128
 		buf.WriteString(p)
 	}
-	rows, err := s.Insert(context.Background(), "INSERT INTO bin_test.t (id, b)", "RowBinary", &buf)
+	rows, err := s.Insert(ctx, "INSERT INTO bin_test.t (id, b)", "RowBinary", nil, &buf)
 	require.NoError(t, err)
 	require.EqualValues(t, len(payloads), rows)
-	out, err := s.Query("SELECT b FROM bin_test.t ORDER BY id", "RowBinary", nil)
+	out, err := s.Query(ctx, "SELECT b FROM bin_test.t ORDER BY id", "RowBinary", nil)
 	require.NoError(t, err)
 	var got []string
 	for len(out) > 0 {
@@ -105,7 +121,7 @@ func TestQueryStreamLargeResult(t *testing.T) {
 
 	_, err = s.QueryStream(context.Background(), "SELECT * FROM nope_nope", "TabSeparated", nil, &buf)
 	require.Error(t, err)
-	out, err := s.Query("SELECT 7", "TabSeparated", nil)
+	out, err := s.Query(ctx, "SELECT 7", "TabSeparated", nil)
 	require.NoError(t, err, "the session works after a failed stream")
 	require.Equal(t, "7\n", string(out))
 }
@@ -161,7 +177,7 @@ func TestGoPanicStillPanicsAfterEngineLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CHDB_PANIC_CHILD=1")
+	cmd.Env = append(os.Environ(), childEnv+"=panic")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -179,4 +195,190 @@ func TestParseException(t *testing.T) {
 	ex = parseException("something odd")
 	require.Equal(t, 1000, ex.Code)
 	require.True(t, strings.HasPrefix(ex.Message, "Code: 1000. DB::Exception: something odd"))
+}
+
+func TestExceptionNameIsTheLastParenthesisedWord(t *testing.T) {
+	s := session(t)
+	_, err := s.Query(ctx, "SELECT throwIf(1, 'boom (FOO) bar')", "TabSeparated", nil)
+	var ex *Exception
+	require.True(t, errors.As(err, &ex), "got %T %v", err, err)
+	require.Equal(t, 395, ex.Code)
+	require.Equal(t, "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO", ex.Name)
+
+	_, err = s.Query(ctx, "SELECT * FROM no_such_db_here.t", "TabSeparated", nil)
+	require.True(t, errors.As(err, &ex))
+	require.Equal(t, 81, ex.Code)
+	require.Equal(t, "UNKNOWN_DATABASE", ex.Name)
+}
+
+// pooled runs f on every pooled session in turn (all acquired at once, so
+// each is a different connection).
+func pooled(t *testing.T, f func(s *Session)) {
+	t.Helper()
+	var all []*Session
+	for i := 0; i < cap(engine.idle); i++ {
+		s, err := engine.Acquire(ctx)
+		require.NoError(t, err)
+		all = append(all, s)
+	}
+	for _, s := range all {
+		f(s)
+		engine.Release(s)
+	}
+}
+
+func setting(t *testing.T, s *Session, name string) string {
+	t.Helper()
+	out, err := s.Query(ctx, "SELECT getSetting("+QuoteString(name)+")", "TabSeparated", nil)
+	require.NoError(t, err)
+	return strings.TrimSpace(string(out))
+}
+
+func TestSettingsAndDatabaseAreRestoredOnRelease(t *testing.T) {
+	var before []string
+	pooled(t, func(s *Session) {
+		before = append(before, setting(t, s, "max_threads")+"/"+setting(t, s, "implicit_select"))
+	})
+	s, err := engine.Acquire(ctx)
+	require.NoError(t, err)
+	require.NoError(t, s.Exec(ctx, "CREATE DATABASE IF NOT EXISTS restore_test"))
+	require.NoError(t, s.Use(ctx, "restore_test"))
+	require.NoError(t, s.Set(ctx, Setting{"max_threads", "1"}, Setting{"implicit_select", "0"}))
+	require.NoError(t, s.Set(ctx, Setting{"max_threads", "3"})) // the first saved value wins
+	require.Equal(t, "3", setting(t, s, "max_threads"))
+	out, err := s.Query(ctx, "SELECT currentDatabase()", "TabSeparated", nil)
+	require.NoError(t, err)
+	require.Equal(t, "restore_test\n", string(out))
+	engine.Release(s)
+
+	var after []string
+	pooled(t, func(s *Session) {
+		require.False(t, s.dirty, "restored, not replaced")
+		after = append(after, setting(t, s, "max_threads")+"/"+setting(t, s, "implicit_select"))
+		out, err := s.Query(ctx, "SELECT currentDatabase()", "TabSeparated", nil)
+		require.NoError(t, err)
+		require.Equal(t, "default\n", string(out))
+	})
+	require.ElementsMatch(t, before, after)
+}
+
+func TestInvalidSettingIsATypedError(t *testing.T) {
+	s := session(t)
+	var ex *Exception
+	require.True(t, errors.As(s.Set(ctx, Setting{"no_such_setting_x", "1"}), &ex))
+	require.Equal(t, 115, ex.Code)
+	require.True(t, errors.As(s.Set(ctx, Setting{"max_threads; DROP", "1"}), &ex))
+	require.Equal(t, 115, ex.Code)
+}
+
+func TestSetInAQueryDoesNotLeakIntoTheNextSession(t *testing.T) {
+	for _, q := range []string{"SET max_threads = 1", "SELECT 1; SET max_threads = 1", "USE system"} {
+		s, err := engine.Acquire(ctx)
+		require.NoError(t, err)
+		_, err = s.Query(ctx, q, "TabSeparated", nil)
+		require.NoError(t, err)
+		require.True(t, s.dirty, "%q changes session state: the session is replaced", q)
+		engine.Release(s)
+		pooled(t, func(s *Session) {
+			require.NotEqual(t, "1", setting(t, s, "max_threads"), q)
+			out, err := s.Query(ctx, "SELECT currentDatabase()", "TabSeparated", nil)
+			require.NoError(t, err)
+			require.Equal(t, "default\n", string(out), q)
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	s := session(t)
+	for _, tc := range []struct {
+		sql   string
+		want  Class
+		count int
+	}{
+		{"SELECT 1", ReadOnly, 1},
+		{"INSERT INTO t VALUES (1)", Mutating, 1},
+		{"SET max_threads = 1", Control, 1},
+		{"USE default", Control, 1},
+		{"SELECT 1; SELECT 2", ReadOnly, 2},
+		{"SELEC 1", Unknown, 0},
+	} {
+		a, err := s.Classify(tc.sql)
+		require.NoError(t, err, tc.sql)
+		require.Equal(t, tc.want, a.Class, tc.sql)
+		require.Equal(t, tc.count, a.Statements, tc.sql)
+	}
+}
+
+func TestInsertWithParamsAndCancel(t *testing.T) {
+	s := session(t)
+	require.NoError(t, s.Exec(ctx, "CREATE TABLE IF NOT EXISTS default.ins_params (id UInt32, tag String) ENGINE = Memory"))
+	rows, err := s.Insert(ctx, "INSERT INTO {db:Identifier}.{tbl:Identifier}", "TSV",
+		map[string]string{"db": "default", "tbl": "ins_params"}, strings.NewReader("1\tx\\ty\n2\tx\\ty\n"))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, rows)
+	out, err := s.Query(ctx, "SELECT id, tag FROM default.ins_params ORDER BY id", "TSV", nil)
+	require.NoError(t, err)
+	require.Equal(t, "1\tx\\ty\n2\tx\\ty\n", string(out))
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = s.Insert(cctx, "INSERT INTO default.ins_params", "TSV", nil, strings.NewReader("3\tz\n"))
+	require.ErrorIs(t, err, context.Canceled)
+	var sink bytes.Buffer
+	_, err = s.QueryStream(cctx, "SELECT 1", "TSV", nil, &sink)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, s.Exec(ctx, "DROP TABLE default.ins_params"))
+}
+
+// lifecycleChild opens, closes and reopens engines; it exits 0 when every
+// check holds and prints what failed otherwise.
+func lifecycleChild() {
+	check := func(ok bool, what string) {
+		if !ok {
+			fmt.Fprintln(os.Stderr, "lifecycle:", what)
+			os.Exit(5)
+		}
+	}
+	dir, _ := os.MkdirTemp("", "chdb-life-")
+	defer os.RemoveAll(dir)
+	e, err := Open(dir+"/a", WithSessions(2))
+	check(err == nil, fmt.Sprint("open: ", err))
+	_, err = Open(dir + "/a")
+	check(err != nil, "a second Open of the same path is refused")
+	_, err = Open(dir + "/b")
+	check(err != nil && strings.Contains(err.Error(), "one storage path per process"), "a second path is refused")
+
+	s, err := e.Acquire(ctx)
+	check(err == nil, "acquire")
+	closed := make(chan struct{})
+	go func() { _ = e.Close(); close(closed) }()
+	select {
+	case <-closed:
+		check(false, "Close returned while a session was out")
+	case <-time.After(200 * time.Millisecond):
+	}
+	_, err = e.Acquire(ctx)
+	check(errors.Is(err, ErrClosed), fmt.Sprint("Acquire while closing: ", err))
+	e.Release(s)
+	<-closed
+	check(e.Close() == nil, "Close is idempotent")
+	_, err = e.Acquire(ctx)
+	check(errors.Is(err, ErrClosed), "Acquire after Close")
+
+	e2, err := Open(dir + "/b")
+	check(err == nil, fmt.Sprint("Open another path after Close: ", err))
+	out, err := e2.Query(ctx, "SELECT 40 + 2", "TSV")
+	check(err == nil && string(out) == "42\n", fmt.Sprint("query after reopen: ", string(out), err))
+	check(e2.Close() == nil, "close")
+	os.Exit(0)
+}
+
+func TestEngineLifecycle(t *testing.T) {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=lifecycle")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, cctx.Err(), "the child hung")
+	require.NoError(t, err, "%s", out)
 }

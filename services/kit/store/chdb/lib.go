@@ -62,12 +62,24 @@ type api struct {
 	resultLength      func(res uintptr) uintptr
 	resultError       func(res uintptr) *byte
 	resultRowsWritten func(res uintptr) uint64
+	resultRowsRead    func(res uintptr) uint64
+	resultBytesRead   func(res uintptr) uint64
 	insertN           func(conn uintptr, q *byte, ql uintptr, f *byte, fl uintptr) uintptr
+	insertParamsN     func(conn uintptr, q *byte, ql uintptr, f *byte, fl uintptr, names **byte, nameLens *uintptr, values **byte, valueLens *uintptr, n uintptr) uintptr
 	insertAppend      func(s uintptr, data *byte, n uintptr) int32
 	insertDone        func(s uintptr) uintptr
 	insertCancel      func(s uintptr)
 	insertError       func(s uintptr) *byte
 	insertDestroy     func(s uintptr)
+	classify          func(conn uintptr, q *byte, ql uintptr, db *byte, dbl uintptr, out *analysis) int32
+}
+
+// analysis mirrors chdb_query_analysis_v1.
+type analysis struct {
+	structSize     uint32
+	statementCount uint32
+	flags          uint32
+	queryClass     uint32
 }
 
 var (
@@ -110,12 +122,16 @@ func Load(path string) error {
 			"chdb_result_length":               &a.resultLength,
 			"chdb_result_error":                &a.resultError,
 			"chdb_result_rows_written":         &a.resultRowsWritten,
+			"chdb_result_rows_read":            &a.resultRowsRead,
+			"chdb_result_bytes_read":           &a.resultBytesRead,
 			"chdb_stream_insert_n":             &a.insertN,
+			"chdb_stream_insert_with_params_n": &a.insertParamsN,
 			"chdb_stream_append":               &a.insertAppend,
 			"chdb_stream_done":                 &a.insertDone,
 			"chdb_stream_cancel_insert":        &a.insertCancel,
 			"chdb_stream_insert_error":         &a.insertError,
 			"chdb_destroy_insert_stream":       &a.insertDestroy,
+			"chdb_classify_query_n":            &a.classify,
 		} {
 			sym, err := purego.Dlsym(h, name)
 			if err != nil {

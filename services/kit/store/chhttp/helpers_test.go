@@ -2,19 +2,47 @@ package chhttp_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/store/chhttp"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := kittest.ShutdownClickHouse(); err != nil {
+		fmt.Fprintln(os.Stderr, "shutdown ClickHouse:", err)
+		code = 1
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// newServer starts another HTTP interface on the shared engine.
+func newServer(t testing.TB, cfg chhttp.Config) string {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	require.NoError(t, cfg.Validate())
+	s := chhttp.New(kittest.Engine(t), cfg, telemetry.Nop().Logger)
+	require.NoError(t, s.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, s.Shutdown(context.Background())) })
+	return s.Addr()
+}
+
 func newPasswordServer(t *testing.T) string {
 	t.Helper()
-	s := chhttp.New(kittest.Engine(t), chhttp.Config{Addr: "127.0.0.1:0", User: "analyst", Password: "s3cret-pass"}, telemetry.Nop().Logger)
-	require.NoError(t, s.Start(context.Background()))
-	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	return s.Addr()
+	return newServer(t, chhttp.Config{User: "analyst", Password: "s3cret-pass"})
 }

@@ -2,22 +2,33 @@
 // engine (services/kit/store/chdb), so clickhouse-go (Protocol: HTTP), curl,
 // Grafana and DBeaver work against it unchanged.
 //
-// What it speaks: GET and POST queries (`query=` plus body), `database=`,
-// `default_format=`, `param_<name>=` (bound server-side), other URL
-// parameters as settings, INSERT … FORMAT X with the data in the body
-// (streamed into the engine's binary-safe insert), ClickHouse compressed
-// blocks (`compress=1` answers, `decompress=1` inserts), gzip/deflate/br
+// What it speaks: GET (read-only) and POST queries (`query=` plus body, one
+// text as ClickHouse reads it), `database=`, `default_format=` (else the
+// statement's FORMAT clause, else TabSeparated), `param_<name>=` (bound
+// server-side), other URL parameters as settings, INSERT … FORMAT X /
+// VALUES with the data in the query parameter and/or the body (streamed
+// into the engine's binary-safe insert), ClickHouse compressed blocks
+// (`compress=1` answers, `decompress=1` inserts, LZ4 or ZSTD), gzip/deflate/br
 // request bodies, gzip answers with `enable_http_compression=1`, errors as
-// `Code: N. DB::Exception: …` with X-ClickHouse-Exception-Code, /ping, and
-// the clickhouse-go handshake.
+// `Code: N. DB::Exception: …` with X-ClickHouse-Exception-Code/-Name
+// (404 unknown table/database, 400 bad request, 500 otherwise), /ping, a
+// bare GET / and the clickhouse-go handshake.
+//
+// Every request runs on a pooled engine session as if it were a session of
+// its own: its database and settings are undone afterwards, and a session
+// that ran SET or USE is replaced. session_id is accepted and ignored (no
+// HTTP sessions), several statements in one request are refused as
+// ClickHouse does, and external tables (multipart bodies) are not
+// supported. INSERT … SELECT … FROM input() with data in the body runs as
+// one inline query, which is not binary safe (the engine's stream insert
+// does not take INSERT … SELECT).
 package chhttp
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
-	"compress/zlib"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -25,50 +36,99 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ClickHouse/ch-go/compress"
-	"github.com/andybalholm/brotli"
 
 	"github.com/orbitflow/orbitflow/services/kit/store/chdb"
 )
 
-// Config configures the server.
+// Config configures the server. Zero values take DefaultConfig's.
 type Config struct {
 	// Addr is host:port; port 0 picks a free one (see Server.Addr).
 	Addr string
 	// User and Password: when Password is set, every request must present
-	// them (X-ClickHouse-User/Key headers, basic auth, or user/password
-	// URL parameters).
+	// them (X-ClickHouse-User/X-ClickHouse-Key headers, basic auth, or
+	// user/password URL parameters). Without a Password any user is let in.
 	User     string
 	Password string
-	// MaxQueryBytes bounds the SQL text of a request (not insert data).
+	// MaxQueryBytes bounds the SQL text of a request (query parameter plus
+	// body); insert data after FORMAT X / VALUES is not bounded.
 	MaxQueryBytes int64
 	// BufferBytes is how much of a result is buffered to answer with a
 	// Content-Length; larger results stream chunked.
 	BufferBytes int
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request including its body; 0
+	// (the default) means none, as insert bodies may stream for long.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing an answer; 0 (the default) means none,
+	// as large results stream for long.
+	WriteTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout time.Duration
 }
 
 // DefaultConfig listens on ClickHouse's HTTP port on loopback.
 func DefaultConfig() Config {
-	return Config{Addr: "127.0.0.1:8123", User: "default", MaxQueryBytes: 1 << 20, BufferBytes: 8 << 20}
+	return Config{
+		Addr:              "127.0.0.1:8123",
+		User:              "default",
+		MaxQueryBytes:     1 << 20,
+		BufferBytes:       8 << 20,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+	}
 }
 
-// Validate reports every problem.
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Addr == "" {
+		c.Addr = d.Addr
+	}
+	if c.User == "" {
+		c.User = d.User
+	}
+	if c.MaxQueryBytes == 0 {
+		c.MaxQueryBytes = d.MaxQueryBytes
+	}
+	if c.BufferBytes == 0 {
+		c.BufferBytes = d.BufferBytes
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = d.ReadHeaderTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	return c
+}
+
+// Validate reports every problem, each with its field's name.
 func (c Config) Validate() error {
+	c = c.withDefaults()
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr: want host:port, got %q", c.Addr))
 	}
-	if c.Password != "" && c.User == "" {
-		errs = append(errs, errors.New("user: required when a password is set"))
-	}
 	if c.MaxQueryBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max_query_bytes: at least 1024, got %d", c.MaxQueryBytes))
+	}
+	if c.BufferBytes < 0 {
+		errs = append(errs, fmt.Errorf("buffer_bytes: must not be negative, got %d", c.BufferBytes))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read_header_timeout", c.ReadHeaderTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %s", d.name, d.v))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -79,37 +139,46 @@ type Server struct {
 	engine *chdb.Engine
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	srv  *http.Server
-	addr string
+	mu      sync.Mutex
+	srv     *http.Server
+	addr    string
+	started bool
+	served  chan struct{} // closed when Serve returns
 }
 
-// New returns a server on engine.
-func New(engine *chdb.Engine, cfg Config, log *slog.Logger) *Server {
-	d := DefaultConfig()
-	if cfg.MaxQueryBytes == 0 {
-		cfg.MaxQueryBytes = d.MaxQueryBytes
+// New returns a server on engine; cfg's zero fields take DefaultConfig's.
+// A nil logger discards.
+func New(engine *chdb.Engine, cfg Config, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.BufferBytes == 0 {
-		cfg.BufferBytes = d.BufferBytes
-	}
-	if cfg.User == "" {
-		cfg.User = d.User
-	}
-	return &Server{cfg: cfg, engine: engine, log: log}
+	return &Server{cfg: cfg.withDefaults(), engine: engine, log: logger}
 }
 
-// Start listens on cfg.Addr and serves on its own goroutine.
+// Start listens on cfg.Addr and serves on its own goroutine until
+// Shutdown; ctx is not kept. It fails if called twice.
 func (s *Server) Start(_ context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("chhttp: already started")
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("chhttp: listen %s: %w (another ClickHouse or orbitflow on this port? set clickhouse.embedded.listen)", s.cfg.Addr, err)
+		return fmt.Errorf("chhttp: listen %s: %w (another ClickHouse or orbitflow on this port?)", s.cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
-	s.mu.Lock()
-	s.srv, s.addr = srv, ln.Addr().String()
-	s.mu.Unlock()
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.srv, s.addr, s.started = srv, ln.Addr().String(), true
+	s.served = make(chan struct{})
 	go func() {
+		defer close(s.served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("ClickHouse HTTP interface stopped", "err", err)
 		}
@@ -117,7 +186,7 @@ func (s *Server) Start(_ context.Context) error {
 	return nil
 }
 
-// Addr returns the bound address.
+// Addr returns the bound address ("" before Start).
 func (s *Server) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,54 +194,44 @@ func (s *Server) Addr() string {
 }
 
 // Shutdown stops accepting requests and waits for running ones until ctx
-// ends. Idempotent; safe without Start.
+// ends, then for the serving goroutine. Idempotent; safe without Start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	srv := s.srv
+	srv, served := s.srv, s.served
 	s.srv = nil
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
-	return srv.Shutdown(ctx)
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, srv.Close())
+	}
+	<-served
+	return err
 }
 
-// Handler returns the HTTP handler, for in-process use.
+// Handler returns the HTTP handler, for in-process use. It serves /ping,
+// /replicas_status and queries on /.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "Ok.\n") })
-	mux.HandleFunc("/replicas_status", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "Ok.\n") })
-	mux.HandleFunc("/", s.serveQuery)
+	ok := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		_, _ = io.WriteString(w, "Ok.\n")
+	}
+	mux.HandleFunc("/ping", ok)
+	mux.HandleFunc("/replicas_status", ok)
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && !r.URL.Query().Has("query") {
+			ok(w, r) // as ClickHouse: a bare GET / is a health check
+			return
+		}
+		s.serveQuery(w, r)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, newError(http.StatusNotFound, 0, "", "There is no handle %s", r.URL.Path))
+	})
 	return mux
-}
-
-// URL parameters that are not settings.
-var clientParams = map[string]bool{
-	"query": true, "database": true, "default_format": true, "user": true, "password": true,
-	"compress": true, "decompress": true, "client_protocol_version": true, "query_id": true,
-	"session_id": true, "session_timeout": true, "session_check": true, "quota_key": true,
-	"enable_http_compression": true, "http_zlib_compression_level": true, "buffer_size": true,
-	"wait_end_of_query": true, "send_progress_in_http_headers": true, "http_headers_progress_interval_ms": true,
-	"network_compression_method": true, "network_zstd_compression_level": true, "max_result_bytes": false,
-	"add_http_cors_header": true, "role": true, "default_session_timeout": true, "stacktrace": true,
-}
-
-var (
-	settingName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]{0,127}$`)
-	// handshake is what clickhouse-go asks on every new connection.
-	handshake = regexp.MustCompile(`(?is)^\s*SELECT\s+displayName\(\),\s*version\(\),\s*revision\(\),\s*timezone\(\)\s*$`)
-)
-
-// request is a parsed ClickHouse HTTP request.
-type request struct {
-	query    string // SQL text (for inserts: the statement without data)
-	data     io.Reader
-	database string
-	format   string
-	params   map[string]string
-	settings [][2]string
-	compress bool
-	gzipOut  bool
 }
 
 type httpError struct {
@@ -183,28 +242,32 @@ type httpError struct {
 func (e *httpError) Error() string { return e.ex.Message }
 
 func newError(status, code int, name, format string, a ...any) *httpError {
-	return &httpError{status: status, ex: &chdb.Exception{Code: code, Name: name, Message: fmt.Sprintf("Code: %d. DB::Exception: %s. (%s)", code, fmt.Sprintf(format, a...), name)}}
+	msg := fmt.Sprintf("Code: %d. DB::Exception: %s", code, fmt.Sprintf(format, a...))
+	if name != "" {
+		msg += ". (" + name + ")"
+	}
+	return &httpError{status: status, ex: &chdb.Exception{Code: code, Name: name, Message: msg}}
 }
 
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		s.fail(w, newError(http.StatusMethodNotAllowed, 1, "HTTP_METHOD_NOT_ALLOWED", "use GET or POST"))
+		s.fail(w, r, newError(http.StatusMethodNotAllowed, 0, "", "HTTP method %s is not allowed; use GET or POST", r.Method))
 		return
 	}
 	if err := s.authenticate(r); err != nil {
-		s.fail(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	req, err := s.parse(r)
 	if err != nil {
-		s.fail(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if req.data != nil {
 		s.insert(w, r, req)
 		return
 	}
-	s.select_(w, r, req)
+	s.query(w, r, req)
 }
 
 func (s *Server) authenticate(r *http.Request) *httpError {
@@ -218,289 +281,78 @@ func (s *Server) authenticate(r *http.Request) *httpError {
 	if user == "" {
 		user, pass = r.URL.Query().Get("user"), r.URL.Query().Get("password")
 	}
-	okUser := subtle.ConstantTimeCompare([]byte(user), []byte(s.cfg.User)) == 1
-	okPass := subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.Password)) == 1
-	if okUser && okPass {
+	if equal(user, s.cfg.User)&equal(pass, s.cfg.Password) == 1 {
 		return nil
 	}
-	s.log.Warn("ClickHouse HTTP: authentication failed", "user", user, "remote", r.RemoteAddr)
 	return newError(http.StatusForbidden, 516, "AUTHENTICATION_FAILED", "%s: Authentication failed: password is incorrect, or there is no user with such name", user)
 }
 
-var (
-	insertRe = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s`)
-	formatRe = regexp.MustCompile(`(?is)\bFORMAT\s+([A-Za-z0-9_]+)[ \t]?\r?\n?`)
-	valuesRe = regexp.MustCompile(`(?is)\bVALUES\b\s*`)
-	// trailingFormatRe finds a SELECT's own FORMAT clause (for the headers).
-	trailingFormatRe = regexp.MustCompile(`(?is)\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$`)
-)
-
-func (s *Server) parse(r *http.Request) (*request, *httpError) {
-	q := r.URL.Query()
-	req := &request{
-		database: q.Get("database"),
-		format:   q.Get("default_format"),
-		params:   map[string]string{},
-		compress: q.Get("compress") == "1",
-		gzipOut:  q.Get("enable_http_compression") == "1" && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip"),
-	}
-	if req.database == "" {
-		req.database = r.Header.Get("X-ClickHouse-Database")
-	}
-	if req.format == "" {
-		req.format = r.Header.Get("X-ClickHouse-Format")
-	}
-	if req.format == "" {
-		req.format = "TabSeparated"
-	}
-	for k, vs := range q {
-		switch {
-		case strings.HasPrefix(k, "param_"):
-			req.params[strings.TrimPrefix(k, "param_")] = vs[0]
-		case clientParams[k]:
-		case strings.HasSuffix(k, "_format") || strings.HasSuffix(k, "_structure") || strings.HasSuffix(k, "_types"):
-			return nil, newError(http.StatusBadRequest, 48, "NOT_IMPLEMENTED", "external tables are not supported by the embedded engine (parameter %s)", k)
-		default:
-			if !settingName.MatchString(k) {
-				return nil, newError(http.StatusBadRequest, 115, "UNKNOWN_SETTING", "setting name %q is not valid", k)
-			}
-			req.settings = append(req.settings, [2]string{k, vs[0]})
-		}
-	}
-	query := q.Get("query")
-	if int64(len(query)) > s.cfg.MaxQueryBytes {
-		return nil, newError(http.StatusRequestEntityTooLarge, 396, "TOO_LARGE_QUERY", "query is %d bytes, more than %d", len(query), s.cfg.MaxQueryBytes)
-	}
-	var body io.Reader = http.NoBody
-	if r.Method == http.MethodPost {
-		var err error
-		if body, err = decodeBody(r, q.Get("decompress") == "1"); err != nil {
-			return nil, newError(http.StatusBadRequest, 271, "CANNOT_DECOMPRESS", "%v", err)
-		}
-	}
-	// An INSERT whose data follows in the body (or after FORMAT X in the
-	// query parameter).
-	if insertRe.MatchString(query) {
-		if stmt, format, rest, ok := splitInsert(query); ok {
-			req.query, req.format = stmt, format
-			req.data = io.MultiReader(strings.NewReader(rest), body)
-			return req, nil
-		}
-		// INSERT … SELECT: an ordinary statement.
-	}
-	if r.Method == http.MethodPost {
-		// The body is the query, or (when the query parameter has none) an
-		// INSERT followed by its data: read only the statement's head.
-		br := bufio.NewReaderSize(body, 64<<10)
-		if query == "" {
-			head, _ := br.Peek(64 << 10)
-			if insertRe.Match(head) {
-				stmt, format, rest, ok := splitInsert(string(head))
-				if ok {
-					consumed := len(head) - len(rest)
-					_, _ = br.Discard(consumed)
-					req.query, req.format, req.data = stmt, format, br
-					return req, nil
-				}
-			}
-		}
-		b, err := io.ReadAll(io.LimitReader(br, s.cfg.MaxQueryBytes+1))
-		if err != nil {
-			return nil, newError(http.StatusBadRequest, 1, "CANNOT_READ_FROM_SOCKET", "reading the request body: %v", err)
-		}
-		if int64(len(query)+len(b)) > s.cfg.MaxQueryBytes {
-			return nil, newError(http.StatusRequestEntityTooLarge, 396, "TOO_LARGE_QUERY", "query is more than %d bytes", s.cfg.MaxQueryBytes)
-		}
-		if query != "" && len(b) > 0 {
-			query += "\n"
-		}
-		query += string(b)
-	}
-	if strings.TrimSpace(query) == "" {
-		return nil, newError(http.StatusBadRequest, 62, "SYNTAX_ERROR", "empty query")
-	}
-	if r.Method == http.MethodGet && !readOnly(query) {
-		return nil, newError(http.StatusBadRequest, 164, "READONLY", "cannot execute a modifying query in a GET request (readonly mode); use POST")
-	}
-	req.query = query
-	if m := trailingFormatRe.FindStringSubmatch(query); m != nil {
-		req.format = m[1]
-	}
-	return req, nil
-}
-
-// splitInsert cuts "INSERT INTO t (...) FORMAT X<sep>data" into the
-// statement, the format and the data that followed in the same text.
-func splitInsert(text string) (stmt, format, rest string, ok bool) {
-	if m := formatRe.FindStringSubmatchIndex(text); m != nil {
-		return strings.TrimSpace(text[:m[0]]), text[m[2]:m[3]], text[m[1]:], true
-	}
-	if m := valuesRe.FindStringIndex(text); m != nil {
-		return strings.TrimSpace(text[:m[0]]), "Values", text[m[1]:], true
-	}
-	return "", "", "", false
-}
-
-func readOnly(query string) bool {
-	switch firstWord(query) {
-	case "SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "CHECK":
-		return true
-	}
-	return false
-}
-
-// streamable reports whether the engine can stream the statement's result.
-func streamable(query string) bool {
-	switch firstWord(query) {
-	case "SELECT", "WITH":
-		return true
-	}
-	return false
-}
-
-// firstWord returns the statement's first keyword, upper-cased, skipping
-// comments and opening parentheses.
-func firstWord(query string) string {
-	q := strings.TrimLeft(query, " \t\r\n(")
-	for strings.HasPrefix(q, "--") || strings.HasPrefix(q, "/*") {
-		end := "\n"
-		if strings.HasPrefix(q, "/*") {
-			end = "*/"
-		}
-		i := strings.Index(q, end)
-		if i < 0 {
-			return ""
-		}
-		q = strings.TrimLeft(q[i+len(end):], " \t\r\n(")
-	}
-	end := strings.IndexAny(q, " \t\r\n(")
-	if end < 0 {
-		end = len(q)
-	}
-	return strings.ToUpper(q[:end])
-}
-
-func decodeBody(r *http.Request, chCompressed bool) (io.Reader, error) {
-	var body io.Reader = r.Body
-	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return nil, err
-		}
-		body = zr
-	case "deflate":
-		zr, err := zlib.NewReader(body)
-		if err != nil {
-			return nil, err
-		}
-		body = zr
-	case "br":
-		body = brotli.NewReader(body)
-	default:
-		return nil, fmt.Errorf("unsupported Content-Encoding %q (gzip, deflate, br)", enc)
-	}
-	if chCompressed {
-		body = eofReader{compress.NewReader(body)}
-	}
-	return body, nil
-}
-
-// eofReader turns ch-go's wrapped EOF at a normal end into io.EOF.
-type eofReader struct{ r io.Reader }
-
-func (e eofReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && errors.Is(err, io.EOF) {
-		err = io.EOF
-	}
-	return n, err
+// equal compares in constant time, lengths included.
+func equal(a, b string) int {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:])
 }
 
 // session takes a pooled session and applies the request's database and
-// settings; the returned func restores it.
-func (s *Server) session(ctx context.Context, req *request) (*chdb.Session, func(), *httpError) {
+// settings; Engine.Release restores both.
+func (s *Server) session(ctx context.Context, req *request) (*chdb.Session, *httpError) {
 	sess, err := s.engine.Acquire(ctx)
 	if err != nil {
-		return nil, nil, newError(http.StatusServiceUnavailable, 202, "TOO_MANY_SIMULTANEOUS_QUERIES", "%v", err)
+		return nil, newError(http.StatusServiceUnavailable, 202, "TOO_MANY_SIMULTANEOUS_QUERIES", "no engine session: %v", err)
 	}
-	release := func() { s.engine.Release(sess) }
-	if req.database != "" && req.database != "default" {
-		if err := sess.Exec("USE " + quoteIdent(req.database)); err != nil {
-			release()
-			return nil, nil, toHTTPError(err)
-		}
-		release = func() {
-			if err := sess.Exec("USE default"); err != nil {
-				sess.MarkDirty()
-			}
-			s.engine.Release(sess)
-		}
+	if err := sess.Use(ctx, req.database); err != nil {
+		s.engine.Release(sess)
+		return nil, toHTTPError(err)
 	}
-	if len(req.settings) > 0 {
-		// Settings stick to a session; a session that took some is replaced
-		// on release so they cannot leak into another request.
-		sess.MarkDirty()
-		for _, kv := range req.settings {
-			if err := sess.Exec("SET " + kv[0] + " = " + quoteValue(kv[1])); err != nil {
-				release()
-				return nil, nil, toHTTPError(err)
-			}
-		}
+	if err := sess.Set(ctx, req.settings...); err != nil {
+		s.engine.Release(sess)
+		return nil, toHTTPError(err)
 	}
-	return sess, release, nil
+	return sess, nil
 }
 
-func quoteIdent(s string) string {
-	return "`" + strings.ReplaceAll(strings.ReplaceAll(s, "\\", "\\\\"), "`", "\\`") + "`"
-}
-
-// quoteValue renders a setting value: numbers and booleans as they are,
-// anything else as a string literal.
-func quoteValue(v string) string {
-	if _, err := strconv.ParseFloat(v, 64); err == nil {
-		return v
-	}
-	switch strings.ToLower(v) {
-	case "true", "false":
-		return v
-	}
-	return "'" + strings.ReplaceAll(strings.ReplaceAll(v, "\\", "\\\\"), "'", "\\'") + "'"
-}
-
-func (s *Server) select_(w http.ResponseWriter, r *http.Request, req *request) {
+func (s *Server) query(w http.ResponseWriter, r *http.Request, req *request) {
 	if handshake.MatchString(req.query) && strings.EqualFold(req.format, "Native") {
 		s.handshake(w, req)
 		return
 	}
-	query := req.query
-	sess, release, herr := s.session(r.Context(), req)
+	ctx := r.Context()
+	sess, herr := s.session(ctx, req)
 	if herr != nil {
-		s.fail(w, herr)
+		s.fail(w, r, herr)
 		return
 	}
-	defer release()
-	out := &responseWriter{w: w, limit: s.cfg.BufferBytes, compress: req.compress, gzip: req.gzipOut, format: req.format}
+	defer s.engine.Release(sess)
+	if a, err := sess.Classify(req.query); err == nil {
+		switch {
+		case a.Statements > 1:
+			s.fail(w, r, newError(http.StatusBadRequest, 62, "SYNTAX_ERROR", "Syntax error (Multi-statements are not allowed)"))
+			return
+		case r.Method == http.MethodGet && a.Class != chdb.ReadOnly && a.Class != chdb.Unknown:
+			s.fail(w, r, newError(http.StatusBadRequest, 164, "READONLY", "Cannot execute query in readonly mode. For queries over HTTP, method GET implies readonly. You should use method POST for modifying queries"))
+			return
+		}
+	}
+	out := &responseWriter{w: w, limit: s.cfg.BufferBytes, compress: req.compress, method: req.method, gzip: req.gzipOut, format: req.format, queryID: req.queryID}
 	var err error
 	var wrote bool
-	if streamable(query) {
-		wrote, err = sess.QueryStream(r.Context(), query, req.format, req.params, out)
+	if streamable(req.query) {
+		wrote, err = sess.QueryStream(ctx, req.query, req.format, req.params, out)
 	} else {
-		// DDL and other statements run whole (the engine streams only SELECTs).
+		// DDL and other statements run whole (the engine streams SELECTs).
 		var res []byte
-		if res, err = sess.Query(query, req.format, req.params); err == nil {
+		if res, err = sess.Query(ctx, req.query, req.format, req.params); err == nil {
 			_, err = out.Write(res)
 		}
 	}
 	if err != nil {
 		if !wrote && !out.streaming {
-			s.fail(w, toHTTPError(err))
+			s.fail(w, r, toHTTPError(err))
 			return
 		}
-		// Headers are gone: ClickHouse appends the exception to the body.
+		// Headers are gone: as ClickHouse, append the exception to the body.
 		out.fail(err)
-		s.log.Warn("ClickHouse HTTP: query failed mid-stream", "err", err)
+		s.logError(r, toHTTPError(err), "ClickHouse HTTP: query failed mid-stream")
 		return
 	}
 	if err := out.finish(); err != nil {
@@ -509,23 +361,28 @@ func (s *Server) select_(w http.ResponseWriter, r *http.Request, req *request) {
 }
 
 func (s *Server) insert(w http.ResponseWriter, r *http.Request, req *request) {
-	sess, release, herr := s.session(r.Context(), req)
+	ctx := r.Context()
+	sess, herr := s.session(ctx, req)
 	if herr != nil {
-		s.fail(w, herr)
+		s.fail(w, r, herr)
 		return
 	}
-	defer release()
-	rows, err := sess.Insert(r.Context(), req.query, req.format, req.data)
+	defer s.engine.Release(sess)
+	rows, err := sess.Insert(ctx, req.query, req.format, req.params, req.data)
 	if err != nil {
 		var ex *chdb.Exception
 		if !errors.As(err, &ex) {
-			sess.MarkDirty()
+			sess.MarkDirty() // cut off mid-stream: start the next request afresh
 		}
-		s.fail(w, toHTTPError(err))
+		s.fail(w, r, toHTTPError(err))
 		return
 	}
-	w.Header().Set("X-ClickHouse-Summary", summary(0, rows))
-	w.Header().Set("Content-Length", "0")
+	h := w.Header()
+	h.Set("X-ClickHouse-Summary", summary(0, rows))
+	if req.queryID != "" {
+		h.Set("X-ClickHouse-Query-Id", req.queryID)
+	}
+	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -540,27 +397,42 @@ func toHTTPError(err error) *httpError {
 	}
 	var ex *chdb.Exception
 	if !errors.As(err, &ex) {
-		ex = &chdb.Exception{Code: 1000, Name: "STD_EXCEPTION", Message: "Code: 1000. DB::Exception: " + err.Error()}
+		code, name := 1000, "STD_EXCEPTION"
+		switch {
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			code, name = 394, "QUERY_WAS_CANCELLED"
+		case errors.Is(err, chdb.ErrClosed):
+			code, name = 202, "TOO_MANY_SIMULTANEOUS_QUERIES"
+		}
+		ex = &chdb.Exception{Code: code, Name: name, Message: fmt.Sprintf("Code: %d. DB::Exception: %v. (%s)", code, err, name)}
 	}
 	status := http.StatusInternalServerError
 	switch ex.Code {
-	case 60, 81, 82: // UNKNOWN_TABLE, UNKNOWN_DATABASE, DATABASE_ALREADY_EXISTS
+	case 60, 81, 390: // UNKNOWN_TABLE, UNKNOWN_DATABASE, CANNOT_GET_CREATE_TABLE_QUERY
 		status = http.StatusNotFound
-		if ex.Code == 82 {
-			status = http.StatusBadRequest
-		}
-	case 62, 6, 16, 27, 36, 41, 43, 46, 47, 53, 57, 115, 117, 164, 386:
+	case 6, 16, 27, 36, 41, 43, 46, 47, 53, 57, 62, 82, 115, 117, 164, 386, 457, 456:
+		// parse, type, identifier, argument and setting errors: the request is wrong
 		status = http.StatusBadRequest
 	case 516:
 		status = http.StatusForbidden
+	case 202:
+		status = http.StatusServiceUnavailable
 	}
 	return &httpError{status: status, ex: ex}
 }
 
-func (s *Server) fail(w http.ResponseWriter, e *httpError) {
+// logError logs one line for a failed request: never credentials, never
+// the query's parameters.
+func (s *Server) logError(r *http.Request, e *httpError, msg string) {
+	level := slog.LevelWarn
 	if e.status >= 500 {
-		s.log.Error("ClickHouse HTTP: query failed", "code", e.ex.Code, "err", e.ex.Message)
+		level = slog.LevelError
 	}
+	s.log.Log(r.Context(), level, msg, "status", e.status, "code", e.ex.Code, "name", e.ex.Name, "err", e.ex.Message, "remote", r.RemoteAddr)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, e *httpError) {
+	s.logError(r, e, "ClickHouse HTTP: request failed")
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("X-ClickHouse-Exception-Code", strconv.Itoa(e.ex.Code))
@@ -580,8 +452,10 @@ type responseWriter struct {
 	w         http.ResponseWriter
 	limit     int
 	compress  bool
+	method    compress.Method
 	gzip      bool
 	format    string
+	queryID   string
 	buf       bytes.Buffer
 	streaming bool
 	gz        *gzip.Writer
@@ -596,6 +470,9 @@ func (o *responseWriter) headers() {
 	h.Set("X-ClickHouse-Timezone", "UTC")
 	h.Set("X-ClickHouse-Server-Display-Name", "orbitflow-embedded")
 	h.Set("X-ClickHouse-Summary", summary(0, 0))
+	if o.queryID != "" {
+		h.Set("X-ClickHouse-Query-Id", o.queryID)
+	}
 	if o.gzip {
 		h.Set("Content-Encoding", "gzip")
 	}
@@ -642,7 +519,7 @@ func (o *responseWriter) emit(p []byte) error {
 				chunk = chunk[:1<<20]
 			}
 			if o.cw == nil {
-				o.cw = compress.NewWriter(compress.LevelZero, compress.LZ4)
+				o.cw = compress.NewWriter(compress.LevelZero, o.method)
 			}
 			if err := o.cw.Compress(chunk); err != nil {
 				o.err = err
@@ -768,7 +645,7 @@ func (s *Server) handshake(w http.ResponseWriter, req *request) {
 			str(c.val)
 		}
 	}
-	out := &responseWriter{w: w, limit: len(b) + 1, compress: req.compress, gzip: req.gzipOut, format: "Native"}
+	out := &responseWriter{w: w, limit: len(b) + 1, compress: req.compress, method: req.method, gzip: req.gzipOut, format: "Native"}
 	_, _ = out.Write(b)
 	_ = out.finish()
 }
