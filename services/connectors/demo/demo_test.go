@@ -1,0 +1,206 @@
+package demo
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+)
+
+var end = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func TestDefaultRunIsValidAndRealistic(t *testing.T) {
+	reg := events.DefaultRegistry()
+	cfg := DefaultConfig()
+	cfg.End = end
+	ids := map[string]bool{}
+	perMember := map[string]int{}
+	types := map[string]int{}
+	kinds := map[string]int{}
+	var last time.Time
+	var weekday, weekend [7]int
+	replies, bots, teammates, custom, emails := 0, 0, 0, 0, 0
+	st, err := Generate(cfg, func(ev events.Event) error {
+		if err := reg.Validate(&ev); err != nil {
+			t.Fatalf("%s: %v", ev.ID, err)
+		}
+		require.Equal(t, "demo:"+itoa(len(ids)), ev.ID, "ids demo:<n> in order")
+		ids[ev.ID] = true
+		require.False(t, ev.OccurredAt.Before(last), "time order")
+		last = ev.OccurredAt.Time
+		require.True(t, !ev.OccurredAt.Before(end.AddDate(0, 0, -90)) && ev.OccurredAt.Before(end), ev.OccurredAt)
+		require.True(t, ev.ReceivedAt.After(ev.OccurredAt.Time))
+		perMember[ev.Actor.Identity()]++
+		types[ev.Type]++
+		if ev.ParentID != "" {
+			require.True(t, ids[ev.ParentID], "a reply follows what it answers")
+			require.Equal(t, ev.ParentID, ev.ThreadID)
+			replies++
+		}
+		for _, tg := range ev.Targets {
+			kinds[tg.Kind]++
+			require.NotEqual(t, ev.Actor.Identity(), tg.Identity(), "no self-edges")
+		}
+		if ev.Actor.IsBot {
+			bots++
+			require.Empty(t, ev.Actor.EmailSHA256)
+		} else {
+			require.Len(t, ev.Actor.EmailSHA256, 64)
+			emails++
+		}
+		if ev.Attributes["teammate"] == "true" {
+			teammates++
+		}
+		if strings.HasPrefix(ev.Type, events.CustomTypePrefix) {
+			custom++
+		}
+		if wd := ev.OccurredAt.Weekday(); wd == time.Saturday || wd == time.Sunday {
+			weekend[wd]++
+		} else {
+			weekday[wd]++
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, cfg.Events, st.Events)
+	require.Len(t, ids, cfg.Events)
+	require.Equal(t, len(perMember) > 0, st.Members > 0)
+	require.Greater(t, st.Members, cfg.Members/2, "most members show up")
+	require.LessOrEqual(t, st.Members, cfg.Members)
+	for _, s := range []string{"github", "discourse", "slack", "discord", "mailinglist", "meetup", "support", "product"} {
+		require.Greater(t, st.BySource[s], 300, s)
+	}
+	require.Greater(t, replies, cfg.Events/5, "replies make threads")
+	for _, k := range []string{events.KindReply, events.KindMention, events.KindReview, events.KindReact, events.KindThank} {
+		require.Greater(t, kinds[k], 100, "targets of kind %s make a reach graph", k)
+	}
+	require.Greater(t, bots, 100)
+	require.Greater(t, teammates, 100)
+	require.Greater(t, custom, 500)
+	require.Greater(t, len(types), 40)
+	for _, typ := range []string{"meetup.event.organized", "github.release.published", "discourse.solution.accepted"} {
+		require.Positive(t, types[typ], typ)
+	}
+	// Seasonality: an average weekday is busier than an average weekend day.
+	require.Greater(t, sum(weekday[:])/5, 1.5*sum(weekend[:])/2)
+	// Skew: the busiest 10% of identities make most of the activity.
+	counts := make([]int, 0, len(perMember))
+	for _, c := range perMember {
+		counts = append(counts, c)
+	}
+	slices.SortFunc(counts, func(a, b int) int { return b - a })
+	top := 0
+	for _, c := range counts[:len(counts)/10] {
+		top += c
+	}
+	require.Greater(t, top, cfg.Events/2)
+}
+
+func TestSameSeedSameBytes(t *testing.T) {
+	cfg := Config{Community: "x", Seed: 7, Days: 30, End: end, Members: 300, Events: 5000}
+	var a, b bytes.Buffer
+	sa, err := WriteJSONL(&a, cfg)
+	require.NoError(t, err)
+	sb, err := WriteJSONL(&b, cfg)
+	require.NoError(t, err)
+	require.Equal(t, a.Bytes(), b.Bytes())
+	require.Equal(t, sa, sb)
+	require.Equal(t, 5000, bytes.Count(a.Bytes(), []byte("\n")))
+
+	cfg.Seed = 8
+	var c bytes.Buffer
+	_, err = WriteJSONL(&c, cfg)
+	require.NoError(t, err)
+	require.NotEqual(t, a.Bytes(), c.Bytes())
+
+	// Every line decodes to a valid event.
+	for line := range bytes.Lines(a.Bytes()) {
+		ev, err := events.Decode(bytes.TrimSuffix(line, []byte("\n")))
+		require.NoError(t, err)
+		require.NoError(t, events.DefaultRegistry().Validate(&ev))
+	}
+}
+
+func TestDefaultsAndBadConfig(t *testing.T) {
+	n := 0
+	st, err := Generate(Config{End: end, Events: 100}, func(ev events.Event) error {
+		require.Equal(t, "demo", ev.Community)
+		n++
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 100, n)
+	require.Equal(t, 100, st.Events)
+
+	for _, cfg := range []Config{{Members: 5}, {Events: -1}, {Days: -1}, {Community: "Not OK"}} {
+		_, err := Generate(cfg, func(events.Event) error { return nil })
+		require.Error(t, err, "%+v", cfg)
+	}
+}
+
+func TestEmitErrorStops(t *testing.T) {
+	stop := errTest("stop")
+	n := 0
+	st, err := Generate(Config{End: end, Events: 1000}, func(events.Event) error {
+		n++
+		if n == 10 {
+			return stop
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+	require.Equal(t, 10, n)
+	require.Equal(t, 9, st.Events)
+}
+
+type errTest string
+
+func (e errTest) Error() string { return string(e) }
+
+func sum(xs []int) float64 {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return float64(s)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// BenchmarkGenerate reports events/s of the generator alone; a run of b.N
+// events over the default community.
+func BenchmarkGenerate(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.End = end
+	cfg.Events = b.N
+	b.ReportAllocs()
+	b.ResetTimer()
+	if _, err := Generate(cfg, func(events.Event) error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkWriteJSONL includes encoding.
+func BenchmarkWriteJSONL(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.End = end
+	cfg.Events = b.N
+	b.ReportAllocs()
+	b.ResetTimer()
+	st, err := WriteJSONL(discard{}, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(st.Events)/b.Elapsed().Seconds(), "events/s")
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
