@@ -191,6 +191,10 @@ type tableWriter interface {
 	reset()
 }
 
+// maxPollWait bounds one pull request's wait, and so how long Shutdown waits
+// for a loop to notice it.
+const maxPollWait = 250 * time.Millisecond
+
 // run is one consumer's loop. On ctx's end it flushes what it holds (with a
 // fresh deadline), acks, and returns.
 func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, w tableWriter) {
@@ -204,10 +208,9 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, w tableWriter) 
 			}
 			return
 		}
-		wait := time.Until(deadline)
-		if wait < 20*time.Millisecond {
-			wait = 20 * time.Millisecond
-		}
+		// Fetch does not watch ctx: bound each pull so Shutdown is noticed
+		// within maxPollWait even when the flush interval is long.
+		wait := min(max(time.Until(deadline), 20*time.Millisecond), maxPollWait)
 		want := min(s.cfg.FetchSize, s.cfg.BatchSize-w.len())
 		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
 		if err != nil {

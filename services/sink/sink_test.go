@@ -121,7 +121,7 @@ func TestSinkWritesActivitiesAndDeadLettersBadInput(t *testing.T) {
 	e := newEnv(t)
 	e.publishEvents(0, 1000)
 	e.publish(subjects.Activity("acme", "github"), []byte(`{"id":`), "broken-1")
-	wrong := event(5000)
+	wrong := event(1000) // valid, but published under another community's subject
 	data, err := events.Encode(&wrong)
 	require.NoError(t, err)
 	e.publish(subjects.Activity("other", "github"), data, "wrong-subject")
@@ -205,7 +205,11 @@ func TestSinkShutdownFlushesWhatItHolds(t *testing.T) {
 		return e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).NumAckPending == 200
 	}, 10*time.Second, 50*time.Millisecond)
 	require.EqualValues(t, 0, e.count("SELECT count() FROM activities"))
-	require.NoError(t, s.Shutdown(context.Background()))
+	// Shutdown must not wait out the flush interval (a pull in flight once
+	// held it for the whole hour).
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, s.Shutdown(sctx))
 	require.EqualValues(t, 200, e.count("SELECT count() FROM activities"))
 	require.EqualValues(t, 200, e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).AckFloor.Stream)
 }
