@@ -49,8 +49,19 @@ work=$(mktemp -d "$dir/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 say "downloading $CHDB_PACKAGE@$CHDB_VERSION (~178 MB) with npm pack ..."
-(cd "$work" && npm pack --silent "$CHDB_PACKAGE@$CHDB_VERSION" >/dev/null 2>npm.log) ||
-  { cat "$work/npm.log" >&2; die "npm pack failed; check that the npm registry is reachable (npm ping)"; }
+# A private npm cache in the work dir: the download does not linger in
+# ~/.npm, and its growth is the progress shown below.
+(cd "$work" && exec npm pack --silent --cache "$work/npm-cache" "$CHDB_PACKAGE@$CHDB_VERSION" >/dev/null 2>npm.log) &
+npm_pid=$!
+started=$SECONDS
+while kill -0 "$npm_pid" 2>/dev/null; do
+  sleep 5
+  kill -0 "$npm_pid" 2>/dev/null || break
+  got_mb=$(du -sm "$work/npm-cache" 2>/dev/null | cut -f1)
+  say "  ... ${got_mb:-0} MB of ~178 MB after $((SECONDS - started)) s"
+done
+wait "$npm_pid" ||
+  { cat "$work/npm.log" >&2; die "npm pack failed; check that the npm registry is reachable (npm ping) and run this script again"; }
 tgz=$(ls "$work"/*.tgz 2>/dev/null | head -1)
 [ -n "$tgz" ] || die "npm pack produced no tarball"
 
