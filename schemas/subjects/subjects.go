@@ -51,6 +51,10 @@ const (
 	HeaderOrigSubj   = "Orbitflow-Orig-Subject" // the subject it was read from, if any
 	HeaderOrigSeq    = "Orbitflow-Orig-Seq"     // the stream sequence it was read from, if any
 	HeaderOrigHeader = "Orbitflow-Orig-"        // prefix for copied original headers
+	// A payload too large for the dead-letter stream is stored cut short;
+	// these record the original's size in bytes and its SHA-256 (hex).
+	HeaderTruncated  = "Orbitflow-Payload-Truncated"
+	HeaderPayloadSHA = "Orbitflow-Payload-Sha256"
 )
 
 // Dead-letter stages.

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,7 +65,26 @@ type instance struct {
 	chAddr  string
 	apiAddr string
 	run     *exec.Cmd
-	runLog  *bytes.Buffer
+	runLog  *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer that exec's copying goroutine may write
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newInstance(t testing.TB) *instance {
@@ -88,11 +108,12 @@ sink:
 	return in
 }
 
-// start launches `orbitflow run` and waits until it serves run.json.
+// start launches `orbitflow run` and waits until it serves its own
+// run.json (one left by a killed run names another pid).
 func (in *instance) start() {
 	t := in.t
 	t.Helper()
-	in.runLog = &bytes.Buffer{}
+	in.runLog = &syncBuffer{}
 	cmd := exec.Command(binary, "run", "--config", in.config)
 	cmd.Stdout = in.runLog
 	cmd.Stderr = in.runLog
@@ -106,8 +127,13 @@ func (in *instance) start() {
 	})
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if _, err := os.Stat(filepath.Join(in.dir, "data", "run.json")); err == nil {
-			return
+		if b, err := os.ReadFile(filepath.Join(in.dir, "data", "run.json")); err == nil {
+			var st struct {
+				PID int `json:"pid"`
+			}
+			if json.Unmarshal(b, &st) == nil && st.PID == cmd.Process.Pid {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("orbitflow run did not come up within 2m; its log:\n%s", in.runLog.String())
@@ -262,7 +288,7 @@ func TestSIGKILLDuringIngestLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	ing := exec.CommandContext(ctx, binary, "ingest", "--config", in.config, "--source", "jsonl", "--community", "acme", "--wait", file)
-	var ingOut bytes.Buffer
+	var ingOut syncBuffer
 	ing.Stdout, ing.Stderr = &ingOut, &ingOut
 	require.NoError(t, ing.Start())
 
@@ -281,7 +307,17 @@ func TestSIGKILLDuringIngestLosesNothing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.Error(t, in.stop(syscall.SIGKILL), "SIGKILL ends run with an error status")
-	ingErr := ing.Wait()
+	// The ingest must notice that its server is gone and fail, not hang.
+	ingDone := make(chan error, 1)
+	go func() { ingDone <- ing.Wait() }()
+	var ingErr error
+	select {
+	case ingErr = <-ingDone:
+	case <-time.After(3 * time.Minute):
+		_ = ing.Process.Signal(syscall.SIGQUIT) // goroutine dump into ingOut
+		<-ingDone
+		t.Fatalf("ingest still running 3m after its server was killed; its goroutines:\n%s", ingOut.String())
+	}
 	require.Error(t, ingErr, "the ingest must not report success after losing its server; output:\n%s", ingOut.String())
 
 	in.start()

@@ -282,7 +282,7 @@ func (s *Sink) deadLetter(ctx context.Context, log *slog.Logger, dl bus.DeadLett
 	backoff := s.cfg.RetryInitial
 	for {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err := bus.PublishDeadLetter(pctx, s.deps.JS, dl)
+		_, err := bus.PublishDeadLetter(pctx, s.deps.JS, dl)
 		cancel()
 		if err == nil {
 			log.Debug("dead-lettered", "subject", dl.Subject, "seq", dl.Seq, "reason", dl.Reason)

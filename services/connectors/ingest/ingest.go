@@ -94,7 +94,18 @@ func (s Stats) Summary() string {
 	return b.String()
 }
 
-type tag struct{}
+// tag travels with each publish so a message the stream refuses can be
+// dead-lettered with its position and original bytes.
+type tag struct {
+	pos     string
+	payload []byte
+}
+
+// refusal is a message the stream refused for good (not a transient failure).
+type refusal struct {
+	tag tag
+	err error
+}
 
 // Run publishes every record of src. It returns when all publishes are
 // acknowledged, or with the error that stopped it; stats count what was
@@ -113,12 +124,13 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 		opts.ProgressEvery = 10000
 	}
 	st := Stats{Reasons: map[string]int64{}}
+	var refused []refusal
 	pub := bus.NewPublisher(js, bus.WithWindow(opts.Window), bus.WithOnResult(func(r bus.Result) {
 		switch {
 		case r.Err != nil:
-			// The stream refused this one message (e.g. too large): reject it.
-			st.Rejected++
-			st.Reasons["publish: "+r.Err.Error()]++
+			// The stream refused this one message for good (e.g. too
+			// large); it is dead-lettered by deadLetterRefused.
+			refused = append(refused, refusal{tag: r.Tag.(tag), err: r.Err})
 		case r.Duplicate:
 			st.Duplicates++
 		default:
@@ -126,6 +138,18 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 		}
 		st.MaxSeq = max(st.MaxSeq, r.Seq)
 	}))
+	// deadLetterRefused runs on this goroutine after each Publish and Flush,
+	// which is where OnResult reports.
+	deadLetterRefused := func() error {
+		for _, r := range refused {
+			rec := Record{Pos: r.tag.pos, Raw: r.tag.payload}
+			if err := reject(ctx, js, &st, rec, opts, "publish: the stream refused the event: "+r.err.Error()); err != nil {
+				return err
+			}
+		}
+		refused = refused[:0]
+		return nil
+	}
 	var runErr error
 	for rec := range src {
 		if err := ctx.Err(); err != nil {
@@ -150,9 +174,19 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 					runErr = err
 					break
 				}
-			} else if err := pub.Publish(ctx, m, tag{}); err != nil {
-				runErr = err
-				break
+			} else {
+				payload := rec.Raw
+				if payload == nil {
+					payload = m.Data
+				}
+				if err := pub.Publish(ctx, m, tag{pos: rec.Pos, payload: payload}); err != nil {
+					runErr = err
+					break
+				}
+				if err := deadLetterRefused(); err != nil {
+					runErr = err
+					break
+				}
 			}
 		}
 		if opts.Progress != nil && st.Read%int64(opts.ProgressEvery) == 0 {
@@ -160,6 +194,9 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 		}
 	}
 	if err := pub.Flush(ctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := deadLetterRefused(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if opts.Progress != nil {
@@ -201,7 +238,7 @@ func reject(ctx context.Context, js jetstream.JetStream, st *Stats, rec Record, 
 	st.Rejected++
 	st.Reasons[shorten(reason)]++
 	d := bus.DeadLetter{Stage: subjects.StageIngest, Source: opts.Format, Reason: rec.Pos + ": " + reason, Payload: rec.Raw}
-	ack, err := js.PublishMsg(ctx, d.Msg())
+	ack, err := bus.PublishDeadLetter(ctx, js, d)
 	if err != nil {
 		return fmt.Errorf("ingest: dead-letter %s: %w", rec.Pos, err)
 	}

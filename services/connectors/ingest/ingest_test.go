@@ -13,6 +13,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/jsonl"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 )
 
@@ -83,4 +84,33 @@ func TestRunStopsOnIOError(t *testing.T) {
 	}
 	_, err := ingest.Run(context.Background(), b.JetStream(), src, ingest.Options{Format: "jsonl", Registry: events.DefaultRegistry()})
 	require.ErrorContains(t, err, "gone.jsonl")
+}
+
+// An event the stream refuses for good (here: over its message size limit)
+// is dead-lettered with the reason, counted as rejected, and the run goes on.
+func TestRunDeadLettersWhatTheStreamRefuses(t *testing.T) {
+	b := kittest.Bus(t, func(c *bus.Config) { c.Streams.MaxMsgSize = 2048 })
+	js := b.JetStream()
+	ctx := context.Background()
+	big := strings.Repeat("v", events.MaxAttrValueLen)
+	lines := `{"id":"small","schema_version":1,"source":"github","type":"github.issue.opened","occurred_at":"2026-01-01T00:00:00.000Z","actor":{"source":"github","source_id":"1"}}
+{"id":"big","schema_version":1,"source":"github","type":"github.issue.opened","occurred_at":"2026-01-01T00:00:00.000Z","actor":{"source":"github","source_id":"1"},"attributes":{"a":"` + big + `","b":"` + big + `"}}
+{"id":"after","schema_version":1,"source":"github","type":"github.issue.opened","occurred_at":"2026-01-01T00:00:01.000Z","actor":{"source":"github","source_id":"1"}}
+`
+	st, err := ingest.Run(ctx, js, jsonl.Read(strings.NewReader(lines), "in.jsonl"), ingest.Options{
+		Community: "acme", Format: "jsonl", Registry: events.DefaultRegistry(),
+		Now: func() time.Time { return time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC) },
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, st.Read)
+	require.EqualValues(t, 2, st.Published)
+	require.EqualValues(t, 1, st.Rejected)
+	require.Contains(t, st.Summary(), "the stream refused the event")
+
+	dl, err := js.Stream(ctx, subjects.DeadLetterStream)
+	require.NoError(t, err)
+	m, err := dl.GetMsg(ctx, st.DeadMaxSeq)
+	require.NoError(t, err)
+	require.Contains(t, m.Header.Get(subjects.HeaderReason), "in.jsonl:2: publish: the stream refused the event")
+	require.NotEmpty(t, m.Header.Get(subjects.HeaderTruncated), "the line is larger than the dead-letter stream takes whole")
 }

@@ -2,6 +2,8 @@ package bus_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -116,8 +118,11 @@ func TestDeadLetterKeepsPayloadHeadersAndReason(t *testing.T) {
 	orig := nats.Header{}
 	orig.Set("X-GitHub-Delivery", "abc")
 	d := bus.DeadLetter{Stage: subjects.StageIngest, Source: "jsonl", Reason: "type: unknown type\nsecond line", Payload: []byte("{\"a\":\n\n1}"), Header: orig}
-	require.NoError(t, bus.PublishDeadLetter(ctx, b.JetStream(), d))
-	require.NoError(t, bus.PublishDeadLetter(ctx, b.JetStream(), d), "the same dead letter again is deduplicated")
+	_, err := bus.PublishDeadLetter(ctx, b.JetStream(), d)
+	require.NoError(t, err)
+	ack, err := bus.PublishDeadLetter(ctx, b.JetStream(), d)
+	require.NoError(t, err)
+	require.True(t, ack.Duplicate, "the same dead letter again is deduplicated")
 	st, err := b.JetStream().Stream(ctx, subjects.DeadLetterStream)
 	require.NoError(t, err)
 	info, err := st.Info(ctx)
@@ -126,6 +131,7 @@ func TestDeadLetterKeepsPayloadHeadersAndReason(t *testing.T) {
 	raw, err := st.GetMsg(ctx, 1)
 	require.NoError(t, err)
 	require.Equal(t, "deadletter.ingest.jsonl", raw.Subject)
+	require.Empty(t, raw.Header.Get(subjects.HeaderTruncated), "a payload that fits is kept whole")
 	require.Equal(t, d.Payload, raw.Data)
 	require.Equal(t, "type: unknown type second line", raw.Header.Get(subjects.HeaderReason))
 	require.Equal(t, "abc", raw.Header.Get(subjects.HeaderOrigHeader+"X-GitHub-Delivery"))
@@ -173,4 +179,37 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate("bus"), "bus.embedded.sync_interval")
 	cfg.Embedded.SyncInterval = "always"
 	require.NoError(t, cfg.Validate("bus"))
+}
+
+func TestDeadLetterTooLargeForTheStreamIsTruncatedNotLost(t *testing.T) {
+	b := kittest.Bus(t, func(c *bus.Config) { c.Streams.MaxMsgSize = 2048 })
+	ctx := context.Background()
+	payload := []byte(strings.Repeat("0123456789", 1000)) // 10 kB
+	d := bus.DeadLetter{Stage: subjects.StageIngest, Source: "jsonl", Reason: "line: too long", Payload: payload}
+	ack, err := bus.PublishDeadLetter(ctx, b.JetStream(), d)
+	require.NoError(t, err)
+	st, err := b.JetStream().Stream(ctx, subjects.DeadLetterStream)
+	require.NoError(t, err)
+	raw, err := st.GetMsg(ctx, ack.Sequence)
+	require.NoError(t, err)
+	require.Equal(t, payload[:bus.TruncatedPayloadBytes], raw.Data)
+	require.Equal(t, "10000", raw.Header.Get(subjects.HeaderTruncated))
+	sum := sha256.Sum256(payload)
+	require.Equal(t, hex.EncodeToString(sum[:]), raw.Header.Get(subjects.HeaderPayloadSHA))
+	require.Equal(t, "line: too long", raw.Header.Get(subjects.HeaderReason))
+
+	ack, err = bus.PublishDeadLetter(ctx, b.JetStream(), d)
+	require.NoError(t, err)
+	require.True(t, ack.Duplicate, "the truncated copy keeps the full payload's message id")
+}
+
+// A publish whose ack was lost with the connection may have landed or not;
+// it must be retried with its message id, not reported as refused.
+func TestDisconnectsAreTransient(t *testing.T) {
+	for _, err := range []error{nats.ErrDisconnected, nats.ErrConnectionReconnecting, nats.ErrStaleConnection, nats.ErrTimeout} {
+		require.True(t, bus.Transient(fmt.Errorf("wrapped: %w", err)), "%v", err)
+		require.False(t, bus.Fatal(err), "%v", err)
+	}
+	require.True(t, bus.Fatal(nats.ErrConnectionClosed))
+	require.False(t, bus.Transient(nats.ErrConnectionClosed))
 }

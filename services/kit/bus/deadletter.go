@@ -61,11 +61,27 @@ func (d DeadLetter) Msg() *nats.Msg {
 	return m
 }
 
+// TruncatedPayloadBytes is how much of a payload a dead letter keeps when the
+// whole would exceed the stream's message size limit.
+const TruncatedPayloadBytes = 512
+
 // PublishDeadLetter stores d in the dead-letter stream and waits for the
 // stream's ack: only then may the caller ack or answer for the original.
-func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, d DeadLetter) error {
-	if _, err := js.PublishMsg(ctx, d.Msg()); err != nil {
-		return fmt.Errorf("bus: dead-letter (%s, %s): %w", d.Stage, d.Source, err)
+// A payload too large for the stream is cut to TruncatedPayloadBytes, and
+// headers record its full size and SHA-256: the rejection is never lost to
+// the size of what was rejected.
+func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, d DeadLetter) (*jetstream.PubAck, error) {
+	m := d.Msg()
+	ack, err := js.PublishMsg(ctx, m)
+	if Refused(err) && len(d.Payload) > TruncatedPayloadBytes {
+		sum := sha256.Sum256(d.Payload)
+		m.Data = d.Payload[:TruncatedPayloadBytes]
+		m.Header.Set(subjects.HeaderTruncated, strconv.Itoa(len(d.Payload)))
+		m.Header.Set(subjects.HeaderPayloadSHA, hex.EncodeToString(sum[:]))
+		ack, err = js.PublishMsg(ctx, m) // same Nats-Msg-Id: the full payload's
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("bus: dead-letter (%s, %s): %w", d.Stage, d.Source, err)
+	}
+	return ack, nil
 }

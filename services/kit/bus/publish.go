@@ -40,6 +40,7 @@ type inflight struct {
 	fut      jetstream.PubAckFuture
 	tag      any
 	attempts int
+	refused  error // set instead of fut when the message was refused on send
 }
 
 // PublisherOption configures a Publisher.
@@ -72,7 +73,8 @@ var ErrNoMsgID = errors.New("bus: message has no Nats-Msg-Id; every publish need
 // Publish sends msg asynchronously. It blocks while the window is full,
 // resolving the oldest messages first. It returns an error only when
 // publishing cannot go on (ctx ended, connection closed, stream missing or
-// full); per-message outcomes go to OnResult.
+// full); per-message outcomes, a refusal of this one message (Refused)
+// included, go to OnResult.
 func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, tag any) error {
 	if msg.Header.Get(jetstream.MsgIDHeader) == "" {
 		return ErrNoMsgID
@@ -84,7 +86,10 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, tag any) error {
 	}
 	f := inflight{msg: msg, tag: tag}
 	if err := p.send(ctx, &f); err != nil {
-		return err
+		if !Refused(err) {
+			return err
+		}
+		f.refused = err // reported in order, like any other outcome
 	}
 	p.pending = append(p.pending, f)
 	return nil
@@ -123,6 +128,10 @@ func (p *Publisher) send(ctx context.Context, f *inflight) error {
 
 func (p *Publisher) resolveOldest(ctx context.Context) error {
 	f := &p.pending[0]
+	if f.refused != nil {
+		p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: f.refused})
+		return nil
+	}
 	for {
 		select {
 		case ack := <-f.fut.Ok():
@@ -134,7 +143,11 @@ func (p *Publisher) resolveOldest(ctx context.Context) error {
 					return err
 				}
 				if err := p.send(ctx, f); err != nil {
-					return err
+					if !Refused(err) {
+						return err
+					}
+					p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: err})
+					return nil
 				}
 				continue
 			}
@@ -156,15 +169,30 @@ func (p *Publisher) pop(r Result) {
 }
 
 // Transient reports whether a publish error may succeed when retried with
-// the same message id.
+// the same message id. A publish that failed with the connection (pending
+// acks are failed with ErrDisconnected when it drops) may or may not have
+// landed: the retry's message id settles which.
 func Transient(err error) bool {
 	return errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrStaleConnection) ||
 		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
 		errors.Is(err, jetstream.ErrTooManyStalledMsgs) ||
 		errors.Is(err, nats.ErrReconnectBufExceeded)
+}
+
+// Refused reports whether the server refuses this one message for good
+// (too large): the message is not in the stream, and others may still be.
+func Refused(err error) bool {
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
 }
 
 // Fatal reports whether an error stops all publishing: the connection is

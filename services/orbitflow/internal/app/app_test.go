@@ -2,6 +2,7 @@ package app
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,7 +69,15 @@ func TestDataDirLockAndRunState(t *testing.T) {
 	_, _, err = ActiveRun(dir)
 	require.ErrorIs(t, err, ErrBusy, "held without run.json: busy")
 
-	st := RunState{PID: 42, NATSURL: "nats://127.0.0.1:4222", NATSToken: "secret", ClickHouseHTTP: "127.0.0.1:8123"}
+	// A run.json left by a killed run (its pid is gone) is not trusted.
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	require.NoError(t, WriteState(dir, RunState{PID: dead.Process.Pid, NATSURL: "nats://127.0.0.1:1"}))
+	_, active, err = ActiveRun(dir)
+	require.ErrorIs(t, err, ErrBusy, "stale run.json: still busy, not active")
+	require.False(t, active)
+
+	st := RunState{PID: os.Getpid(), NATSURL: "nats://127.0.0.1:4222", NATSToken: "secret", ClickHouseHTTP: "127.0.0.1:8123"}
 	require.NoError(t, WriteState(dir, st))
 	fi, err := os.Stat(filepath.Join(dir, "run.json"))
 	require.NoError(t, err)

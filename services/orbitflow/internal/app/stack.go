@@ -66,6 +66,9 @@ func Start(ctx context.Context, cfg Config, p Parts, set telemetry.Settings) (*S
 			}
 			return nil, err
 		}
+		// A run.json left by a killed run would send clients to a server
+		// that is not there (yet); withdraw it while this process starts.
+		RemoveState(cfg.DataDir)
 	}
 	if err := s.start(ctx, p); err != nil {
 		_ = s.Shutdown(context.Background())

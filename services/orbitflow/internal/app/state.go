@@ -103,7 +103,21 @@ func ActiveRun(dir string) (st RunState, ok bool, err error) {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return st, false, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
 	}
+	if !processAlive(st.PID) {
+		// Left by a run that was killed; the process now holding the lock
+		// has not published its own yet.
+		return RunState{}, false, fmt.Errorf("%w (%s) and its run.json is stale (pid %d is gone): wait for it to finish starting", ErrBusy, dir, st.PID)
+	}
 	return st, true, nil
+}
+
+// processAlive reports whether pid names a running process.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // WaitActiveRun is ActiveRun that gives a starting `orbitflow run` up to 30
