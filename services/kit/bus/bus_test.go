@@ -213,3 +213,54 @@ func TestDisconnectsAreTransient(t *testing.T) {
 	require.True(t, bus.Fatal(nats.ErrConnectionClosed))
 	require.False(t, bus.Transient(nats.ErrConnectionClosed))
 }
+
+// A closed connection leaves async publishes unsettled inside the client
+// (an ingest once hung in Flush for good after its server was killed):
+// the publisher must notice the closed connection and stop with an error.
+func TestPublisherStopsWhenTheConnectionCloses(t *testing.T) {
+	b := kittest.Bus(t, func(c *bus.Config) { c.Embedded.Listen = "127.0.0.1:0" })
+	url, token := b.ClientURL()
+	nc, err := bus.Dial(url, nats.Token(token))
+	require.NoError(t, err)
+	defer nc.Close()
+	// A responder that never answers: the publishes' acks never come.
+	sub, err := nc.SubscribeSync("silent.subject")
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	js, err := jetstream.New(nc) // no async publish timeout, as a caller may configure it
+	require.NoError(t, err)
+
+	p := bus.NewPublisher(js, bus.WithAckWait(time.Hour)) // only the close can end the wait
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := 0; i < 10; i++ {
+		require.NoError(t, p.Publish(ctx, msg("silent.subject", fmt.Sprint(i), "x"), i))
+	}
+	nc.Close()
+	err = p.Flush(ctx)
+	require.ErrorIs(t, err, nats.ErrConnectionClosed, "got %v", err)
+	require.NoError(t, ctx.Err(), "Flush returned because the connection closed, not because the test gave up")
+}
+
+// An ack that never comes on a live connection is retried under the same
+// message id after the ack wait, and stops publishing once out of retries.
+func TestPublisherRetriesAnAckThatNeverComes(t *testing.T) {
+	b := kittest.Bus(t)
+	nc := b.Conn()
+	sub, err := nc.SubscribeSync("silent.subject")
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+
+	p := bus.NewPublisher(b.JetStream(), bus.WithAckWait(300*time.Millisecond), bus.WithRetries(1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, p.Publish(ctx, msg("silent.subject", "only", "x"), 0))
+	err = p.Flush(ctx)
+	require.ErrorIs(t, err, jetstream.ErrAsyncPublishTimeout)
+	require.NoError(t, ctx.Err())
+	for i := 0; i < 2; i++ { // the first attempt and the retry, same id
+		m, err := sub.NextMsg(5 * time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "only", m.Header.Get(jetstream.MsgIDHeader))
+	}
+}

@@ -31,6 +31,7 @@ type Publisher struct {
 	js       jetstream.JetStream
 	window   int
 	retries  int
+	ackWait  time.Duration
 	onResult func(Result)
 	pending  []inflight
 }
@@ -54,13 +55,17 @@ func WithWindow(n int) PublisherOption { return func(p *Publisher) { p.window = 
 // with jittered exponential backoff from 100ms to 5s).
 func WithRetries(n int) PublisherOption { return func(p *Publisher) { p.retries = n } }
 
+// WithAckWait sets how long a message may wait for its ack before it is
+// sent again under the same message id (default 60s).
+func WithAckWait(d time.Duration) PublisherOption { return func(p *Publisher) { p.ackWait = d } }
+
 // WithOnResult sets the callback that receives every outcome, in order.
 // It runs on the publishing goroutine.
 func WithOnResult(f func(Result)) PublisherOption { return func(p *Publisher) { p.onResult = f } }
 
 // NewPublisher returns a Publisher on js.
 func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) *Publisher {
-	p := &Publisher{js: js, window: 4096, retries: 8, onResult: func(Result) {}}
+	p := &Publisher{js: js, window: 4096, retries: 8, ackWait: time.Minute, onResult: func(Result) {}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -126,39 +131,56 @@ func (p *Publisher) send(ctx context.Context, f *inflight) error {
 	}
 }
 
+// resolveOldest waits for the oldest message's outcome. It does not rely on
+// the client library alone to settle every future: it checks the connection
+// once a second (closed: stop) and, after ackWait without an outcome, treats
+// the message as timed out and sends it again under its message id.
 func (p *Publisher) resolveOldest(ctx context.Context) error {
 	f := &p.pending[0]
 	if f.refused != nil {
 		p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: f.refused})
 		return nil
 	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	waitingSince := time.Now()
 	for {
+		var err error
 		select {
 		case ack := <-f.fut.Ok():
 			p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Seq: ack.Sequence, Duplicate: ack.Duplicate})
 			return nil
-		case err := <-f.fut.Err():
-			if Transient(err) && f.attempts <= p.retries {
-				if err := sleep(ctx, backoff(f.attempts)); err != nil {
-					return err
-				}
-				if err := p.send(ctx, f); err != nil {
-					if !Refused(err) {
-						return err
-					}
-					p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: err})
-					return nil
-				}
+		case err = <-f.fut.Err():
+		case <-tick.C:
+			if nc := p.js.Conn(); nc != nil && nc.IsClosed() {
+				return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, nats.ErrConnectionClosed)
+			}
+			if time.Since(waitingSince) < p.ackWait {
 				continue
 			}
-			if Fatal(err) {
-				return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, err)
-			}
-			p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: err})
-			return nil
+			err = jetstream.ErrAsyncPublishTimeout
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if Transient(err) && f.attempts <= p.retries {
+			if err := sleep(ctx, backoff(f.attempts)); err != nil {
+				return err
+			}
+			if err := p.send(ctx, f); err != nil {
+				if !Refused(err) {
+					return err
+				}
+				p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: err})
+				return nil
+			}
+			waitingSince = time.Now()
+			continue
+		}
+		if Fatal(err) || Transient(err) { // transient, but out of retries
+			return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, err)
+		}
+		p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: err})
+		return nil
 	}
 }
 
