@@ -1,7 +1,7 @@
 // Package sink writes the activity and dead-letter streams into ClickHouse.
 //
 // Each stream is read by a durable pull consumer. Messages are gathered into
-// a batch (by size or time), written with one clickhouse-go batch, and
+// a batch (by size or time), written with one clickhouse-go batch, and each
 // acknowledged only after the insert succeeded: a crash before the ack means
 // redelivery, never loss. Redelivered rows collapse in ClickHouse
 // (ReplacingMergeTree on the event id, read through FINAL views), so nothing
@@ -11,6 +11,7 @@
 package sink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -199,19 +200,26 @@ const maxPollWait = 250 * time.Millisecond
 // fresh deadline), acks, and returns.
 func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, w tableWriter) {
 	log := s.log.With("table", w.table())
-	var last jetstream.Msg // the newest message taken; acking it acks all before (AckAll)
+	var held []jetstream.Msg // taken and not yet acknowledged, acked after their flush
 	deadline := time.Now().Add(s.cfg.FlushInterval)
 	for {
 		if ctx.Err() != nil {
-			if last != nil {
-				s.flush(context.Background(), log, w, last)
+			if len(held) > 0 {
+				s.flush(context.Background(), log, w, held)
+				// Acks are fire-and-forget: make sure the server has them
+				// before the connection is drained.
+				if nc := s.deps.JS.Conn(); nc != nil {
+					if err := nc.FlushTimeout(10 * time.Second); err != nil {
+						log.Warn("flushing acks at shutdown failed; those messages will be redelivered and deduplicated", "err", err)
+					}
+				}
 			}
 			return
 		}
 		// Fetch does not watch ctx: bound each pull so Shutdown is noticed
 		// within maxPollWait even when the flush interval is long.
 		wait := min(max(time.Until(deadline), 20*time.Millisecond), maxPollWait)
-		want := min(s.cfg.FetchSize, s.cfg.BatchSize-w.len())
+		want := min(s.cfg.FetchSize, s.cfg.BatchSize-len(held))
 		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() == nil {
@@ -224,14 +232,15 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, w tableWriter) 
 			if dl := w.add(msg); dl != nil {
 				s.deadLetter(ctx, log, *dl)
 			}
-			last = msg
+			held = append(held, msg)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			log.Warn("fetch ended with an error", "err", err)
 		}
-		if last != nil && (w.len() >= s.cfg.BatchSize || !time.Now().Before(deadline)) {
-			s.flush(ctx, log, w, last)
-			last = nil
+		if len(held) > 0 && (len(held) >= s.cfg.BatchSize || !time.Now().Before(deadline)) {
+			s.flush(ctx, log, w, held)
+			clear(held) // drop references to the messages' data
+			held = held[:0]
 		}
 		if !time.Now().Before(deadline) {
 			deadline = time.Now().Add(s.cfg.FlushInterval)
@@ -239,10 +248,10 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, w tableWriter) 
 	}
 }
 
-// flush writes the buffered rows, retrying until it succeeds, then acks.
-// When ctx ends during retries the rows stay unacknowledged (redelivered
-// after a restart).
-func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, last jetstream.Msg) {
+// flush writes the buffered rows, retrying until it succeeds, then acks
+// every held message. When ctx ends during retries the messages stay
+// unacknowledged (redelivered after a restart).
+func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, held []jetstream.Msg) {
 	n := w.len()
 	if n > 0 {
 		backoff := s.cfg.RetryInitial
@@ -268,10 +277,18 @@ func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, last 
 		}
 	}
 	w.reset()
-	if err := last.Ack(); err != nil {
+	var failed int
+	var firstErr error
+	for _, m := range held {
+		if err := m.Ack(); err != nil {
+			failed++
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
+	if failed > 0 {
 		// Not lost: the rows are written and the messages will be delivered
 		// again; ClickHouse collapses the copies.
-		log.Warn("ack failed; the batch will be redelivered and deduplicated", "err", err)
+		log.Warn("acks failed; those messages will be redelivered and deduplicated", "failed", failed, "err", firstErr)
 	}
 }
 

@@ -173,6 +173,43 @@ func TestSinkRedeliveryIsNotCountedTwice(t *testing.T) {
 	require.EqualValues(t, 500, e.count("SELECT uniqExact(event_id) FROM activities"))
 }
 
+// The sink once acked with AckAll: one delivery it never received (a pull
+// that ended client-side while the server still sent) was acknowledged by
+// the next batch's ack and never written. Here the test itself takes one
+// delivery from the sink's durable and holds it.
+func TestSinkNeverAcksADeliveryItDidNotWrite(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.publishEvents(0, 100)
+	cfg := testConfig()
+	cons, err := bus.EnsureConsumer(ctx, e.js, subjects.SinkConsumers(cfg.BatchSize, cfg.FlushTimeout)[0])
+	require.NoError(t, err)
+	stolen, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	require.NoError(t, err)
+	var held jetstream.Msg
+	for m := range stolen.Messages() {
+		held = m
+	}
+	require.NotNil(t, held)
+	md, err := held.Metadata()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, md.Sequence.Stream)
+
+	e.startSink(cfg)
+	e.eventually("SELECT count() FROM activities", 99)
+	time.Sleep(300 * time.Millisecond) // let the last acks land
+	info := e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream)
+	require.EqualValues(t, 0, info.AckFloor.Stream, "the delivery the sink never saw is not acknowledged")
+	require.Equal(t, 1, info.NumAckPending)
+
+	// Given back, it is delivered to the sink, written, and acknowledged.
+	require.NoError(t, held.Nak())
+	e.eventually("SELECT count() FROM activities", 100)
+	require.Eventually(t, func() bool {
+		return e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).AckFloor.Stream == 100
+	}, 10*time.Second, 50*time.Millisecond)
+}
+
 func TestSinkHoldsAcksWhileClickHouseFails(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

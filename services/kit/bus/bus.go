@@ -295,14 +295,18 @@ func StreamConfig(s subjects.Stream) jetstream.StreamConfig {
 }
 
 // EnsureConsumer creates or updates a durable pull consumer. Consumers ack
-// with AckAll: a consumer that processes in order acks a whole batch by
-// acking its last message.
+// each message explicitly (AckExplicit). AckAll would be cheaper, but one
+// delivery the client never saw (a pull that ended client-side while the
+// server still sent) would be acknowledged by the next batch's ack without
+// being processed, and two instances sharing a durable would ack each
+// other's messages; with explicit acks such a message is redelivered after
+// AckWait, and the ack floor means "everything before this is processed".
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, c subjects.Consumer) (jetstream.Consumer, error) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
 		Durable:       c.Durable,
 		Description:   c.Description,
 		FilterSubject: c.FilterSubject,
-		AckPolicy:     jetstream.AckAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.AckWait,
 		MaxAckPending: c.MaxAckPending,
 		MaxDeliver:    c.MaxDeliver,
