@@ -7,6 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CHDB_LIB := $(shell scripts/fetch-chdb.sh --print)
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -count 1
+SINK_BENCH_EVENTS ?= 500000
 
 .PHONY: all build run test bench lint build-modules chdb compose-check clean help
 
@@ -39,8 +40,10 @@ test: chdb
 bench: chdb
 	@set -e; for m in $(MODULES); do \
 		echo "== benchmarks in $$m"; \
-		(cd $$m && $(GO) test $(BENCH_FLAGS) ./...) | grep -Ev '^(PASS|ok|\?|goos|goarch|cpu|pkg)' || true; \
+		(cd $$m && $(GO) test $(BENCH_FLAGS) -skip SinkThroughput ./...) | grep -Ev '^(PASS|ok|\?|goos|goarch|cpu|pkg)' || true; \
 	done
+	@echo "== sink throughput: stream -> ClickHouse, $(SINK_BENCH_EVENTS) events, 3 runs (quote the median)"
+	@(cd services/sink && $(GO) test -run '^$$' -bench SinkThroughput -benchtime $(SINK_BENCH_EVENTS)x -count 3 .) | grep -E 'events/s' || true
 	$(GO) build -o $(BIN) ./services/orbitflow
 	scripts/bench-e2e.sh
 
