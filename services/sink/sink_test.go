@@ -60,11 +60,11 @@ func event(i int) events.Event {
 		Source:        "github",
 		Type:          "github.issue.opened",
 		// In the past of received_at, however large i: a valid event.
-		OccurredAt:    events.Timestamp{Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(-time.Duration(i) * time.Second)},
-		ReceivedAt:    events.Timestamp{Time: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
-		Actor:         events.Actor{Source: "github", SourceID: fmt.Sprint(i % 7), Username: fmt.Sprintf("u%d", i%7)},
-		Targets:       []events.Target{{Source: "github", SourceID: "99", Kind: "mention"}},
-		Attributes:    map[string]string{"repo": "acme/widgets"},
+		OccurredAt: events.Timestamp{Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Add(-time.Duration(i) * time.Second)},
+		ReceivedAt: events.Timestamp{Time: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
+		Actor:      events.Actor{Source: "github", SourceID: fmt.Sprint(i % 7), Username: fmt.Sprintf("u%d", i%7)},
+		Targets:    []events.Target{{Source: "github", SourceID: "99", Kind: "mention"}},
+		Attributes: map[string]string{"repo": "acme/widgets"},
 	}
 }
 
