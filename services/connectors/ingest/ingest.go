@@ -101,12 +101,6 @@ type tag struct {
 	payload []byte
 }
 
-// refusal is a message the stream refused for good (not a transient failure).
-type refusal struct {
-	tag tag
-	err error
-}
-
 // Run publishes every record of src. It returns when all publishes are
 // acknowledged, or with the error that stopped it; stats count what was
 // settled before that.
@@ -124,13 +118,13 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 		opts.ProgressEvery = 10000
 	}
 	st := Stats{Reasons: map[string]int64{}}
-	var refused []refusal
+	var refused []bus.Result // refused for good by the stream, not yet dead-lettered
 	pub := bus.NewPublisher(js, bus.WithWindow(opts.Window), bus.WithOnResult(func(r bus.Result) {
 		switch {
 		case r.Err != nil:
 			// The stream refused this one message for good (e.g. too
 			// large); it is dead-lettered by deadLetterRefused.
-			refused = append(refused, refusal{tag: r.Tag.(tag), err: r.Err})
+			refused = append(refused, r)
 		case r.Duplicate:
 			st.Duplicates++
 		default:
@@ -142,8 +136,8 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 	// which is where OnResult reports.
 	deadLetterRefused := func() error {
 		for _, r := range refused {
-			rec := Record{Pos: r.tag.pos, Raw: r.tag.payload}
-			if err := reject(ctx, js, &st, rec, opts, "publish: the stream refused the event: "+r.err.Error()); err != nil {
+			t := r.Tag.(tag)
+			if err := reject(ctx, js, &st, Record{Pos: t.pos, Raw: t.payload}, opts, "publish: the stream refused the event: "+r.Err.Error()); err != nil {
 				return err
 			}
 		}

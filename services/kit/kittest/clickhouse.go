@@ -3,6 +3,7 @@ package kittest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/goleak"
 
 	"github.com/orbitflow/orbitflow/services/kit/store/chdb"
 	"github.com/orbitflow/orbitflow/services/kit/store/chhttp"
@@ -157,4 +159,23 @@ func sanitize(name string, n int) string {
 		out = out[:n]
 	}
 	return out
+}
+
+// Main runs a package's tests, then stops the process-wide ClickHouse
+// engine and checks for leaked goroutines (only when the tests passed, so a
+// failure is not buried under leak reports). Call it from TestMain; it exits.
+func Main(m *testing.M) {
+	code := m.Run()
+	if err := ShutdownClickHouse(); err != nil {
+		fmt.Fprintln(os.Stderr, "shutdown ClickHouse:", err)
+		code = 1
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -2,32 +2,15 @@ package kittest_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kittest.ShutdownClickHouse(); err != nil {
-		fmt.Fprintln(os.Stderr, "shutdown ClickHouse:", err)
-		code = 1
-	}
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kittest.Main(m) }
 
 func databaseExists(t *testing.T, name string) bool {
 	t.Helper()

@@ -2,34 +2,16 @@ package chhttp_test
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/store/chhttp"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kittest.ShutdownClickHouse(); err != nil {
-		fmt.Fprintln(os.Stderr, "shutdown ClickHouse:", err)
-		code = 1
-	}
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kittest.Main(m) }
 
 // newServer starts another HTTP interface on the shared engine.
 func newServer(t testing.TB, cfg chhttp.Config) string {
