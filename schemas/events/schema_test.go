@@ -148,7 +148,7 @@ func TestJSONSchemaMatchesGo(t *testing.T) {
 		require.Equal(t, TokenPattern, root.at(t, root, path).Pattern, path)
 	}
 	require.Contains(t, TokenPattern, "{0,"+strconv.Itoa(MaxTokenLen-1)+"}")
-	require.Equal(t, hexSHA256.String(), root.at(t, root, "actor.email_sha256").Pattern)
+	require.Equal(t, HexSHA256Pattern, root.at(t, root, "actor.email_sha256").Pattern)
 
 	// The type pattern accepts every registered and well-formed custom type
 	// and rejects malformed custom types.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
@@ -15,6 +16,13 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
 )
+
+// runGCPercent is the garbage collector's target for `orbitflow run` when
+// GOGC is not set. The process holds NATS, the sink's batches and the engine;
+// trading some heap for fewer collections made the sink ~15% faster
+// (BenchmarkSinkThroughput, GOGC=300 vs 100, medians of 3: 90.8k vs 77.1k
+// events/s).
+const runGCPercent = 300
 
 // demoMarker records that the demo community was ingested into a data dir.
 const demoMarker = "demo-ingested"
@@ -33,6 +41,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := newLogger(cfg, stderr)
 	set := telemetry.Settings{Logger: log}.WithDefaults()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(runGCPercent)
+	}
 
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()

@@ -87,6 +87,24 @@ func (e *env) publishEvents(from, to int) {
 	}
 }
 
+// publishAsync publishes events 0..n-1 with the async publisher (fast, for
+// benchmark set-up) and returns when the stream has them all.
+func (e *env) publishAsync(n int) {
+	e.t.Helper()
+	ctx := context.Background()
+	p := bus.NewPublisher(e.js)
+	for i := 0; i < n; i++ {
+		ev := event(i)
+		data, err := events.Encode(&ev)
+		require.NoError(e.t, err)
+		m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		require.NoError(e.t, p.Publish(ctx, m, nil))
+	}
+	require.NoError(e.t, p.Flush(ctx))
+}
+
 func (e *env) count(query string) uint64 {
 	e.t.Helper()
 	var n uint64
@@ -268,17 +286,7 @@ func TestConfigValidate(t *testing.T) {
 // are published first (untimed), then the sink drains them.
 func BenchmarkSinkThroughput(b *testing.B) {
 	e := newEnv(b)
-	ctx := context.Background()
-	p := bus.NewPublisher(e.js)
-	for i := 0; i < b.N; i++ {
-		ev := event(i)
-		data, _ := events.Encode(&ev)
-		m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
-		m.Data = data
-		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
-		require.NoError(b, p.Publish(ctx, m, nil))
-	}
-	require.NoError(b, p.Flush(ctx))
+	e.publishAsync(b.N)
 	b.ResetTimer()
 	start := time.Now()
 	e.startSink(sink.DefaultConfig())
@@ -290,4 +298,29 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	// Every event was written, none dead-lettered: otherwise this measured
 	// the dead-letter path (it once did, with fixtures the validator refused).
 	require.EqualValues(b, b.N, e.count("SELECT count() FROM activities"))
+}
+
+// BenchmarkStreamDelivery is the ceiling of any sink on this machine: b.N
+// events fetched from the activity stream and acked, with nothing decoded or
+// written. BenchmarkSinkThroughput can approach it, never pass it.
+func BenchmarkStreamDelivery(b *testing.B) {
+	e := newEnv(b)
+	e.publishAsync(b.N)
+	cons, err := e.js.CreateConsumer(context.Background(), subjects.ActivityStream, jetstream.ConsumerConfig{
+		Durable: "ceiling", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 40000})
+	require.NoError(b, err)
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for n < b.N {
+		batch, err := cons.Fetch(5000, jetstream.FetchMaxWait(time.Second))
+		require.NoError(b, err)
+		for m := range batch.Messages() {
+			require.NoError(b, m.Ack())
+			n++
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	require.Equal(b, b.N, n)
 }

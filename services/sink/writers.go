@@ -86,7 +86,7 @@ func (w *activityWriter) add(msg jetstream.Msg) *bus.DeadLetter {
 		return &bus.DeadLetter{Stage: subjects.StageSink, Source: source, Reason: reason,
 			Payload: msg.Data(), Header: msg.Headers(), Subject: msg.Subject(), Seq: seq}
 	}
-	ev, err := events.Decode(msg.Data())
+	ev, err := events.DecodeShared(msg.Data()) // the message is held until its row is written
 	if err != nil {
 		return reject(subjectSource(msg.Subject()), "decode: "+err.Error())
 	}
