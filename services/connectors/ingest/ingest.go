@@ -7,6 +7,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 )
 
@@ -31,6 +33,31 @@ type Record struct {
 	Err   error
 	// Pos locates the record for messages, e.g. "events.jsonl:42".
 	Pos string
+	// Ignored, when set, says why the item carries no activity: it is
+	// counted, not published (see source.Result.Ignored).
+	Ignored string
+}
+
+// FromResult turns one item's normalization into records: one per event,
+// one ignored record, one "unmapped type" rejection, or, when err is set,
+// one rejection carrying err (bad input). raw is the item's original bytes.
+func FromResult(res source.Result, err error, raw []byte, pos string) []Record {
+	if raw == nil {
+		raw = []byte{} // nil Raw with an error means an I/O error to Run
+	}
+	switch {
+	case err != nil:
+		return []Record{{Raw: raw, Err: err, Pos: pos}}
+	case res.Unmapped != "":
+		return []Record{{Raw: raw, Err: fmt.Errorf("%s: %s", source.ReasonUnmapped, res.Unmapped), Pos: pos}}
+	case len(res.Events) == 0:
+		return []Record{{Raw: raw, Pos: pos, Ignored: cmp.Or(res.Ignored, "no activity")}}
+	}
+	recs := make([]Record, len(res.Events))
+	for i, ev := range res.Events {
+		recs[i] = Record{Event: ev, Raw: raw, Pos: pos}
+	}
+	return recs
 }
 
 // Options configure a run.
@@ -56,8 +83,10 @@ type Stats struct {
 	Published  int64 // new in the stream
 	Duplicates int64 // the stream already held the id
 	Rejected   int64 // dead-lettered
-	// Reasons counts rejections by reason.
-	Reasons map[string]int64
+	Ignored    int64 // items that carry no activity (not an error)
+	// Reasons counts rejections by reason; IgnoredReasons ignored items.
+	Reasons        map[string]int64
+	IgnoredReasons map[string]int64
 	// MaxSeq is the highest activity stream sequence this run published or
 	// found as a duplicate; DeadMaxSeq the same for the dead-letter stream.
 	MaxSeq     uint64
@@ -68,6 +97,9 @@ type Stats struct {
 func (s Stats) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "read %d, published %d, duplicates %d, rejected %d", s.Read, s.Published, s.Duplicates, s.Rejected)
+	if s.Ignored > 0 {
+		fmt.Fprintf(&b, ", ignored %d", s.Ignored)
+	}
 	if len(s.Reasons) > 0 {
 		type kv struct {
 			k string
@@ -117,7 +149,7 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 	if opts.ProgressEvery <= 0 {
 		opts.ProgressEvery = 10000
 	}
-	st := Stats{Reasons: map[string]int64{}}
+	st := Stats{Reasons: map[string]int64{}, IgnoredReasons: map[string]int64{}}
 	var refused []bus.Result // refused for good by the stream, not yet dead-lettered
 	pub := bus.NewPublisher(js, bus.WithWindow(opts.Window), bus.WithOnResult(func(r bus.Result) {
 		switch {
@@ -155,8 +187,10 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 			break
 		}
 		st.Read++
-		ev, reason := check(rec, opts)
-		if reason != "" {
+		if rec.Ignored != "" && rec.Err == nil {
+			st.Ignored++
+			st.IgnoredReasons[shorten(rec.Ignored)]++
+		} else if ev, reason := check(rec, opts); reason != "" {
 			if err := reject(ctx, js, &st, rec, opts, reason); err != nil {
 				runErr = err
 				break

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/jsonl"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 )
@@ -113,4 +115,30 @@ func TestRunDeadLettersWhatTheStreamRefuses(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, m.Header.Get(subjects.HeaderReason), "in.jsonl:2: publish: the stream refused the event")
 	require.NotEmpty(t, m.Header.Get(subjects.HeaderTruncated), "the line is larger than the dead-letter stream takes whole")
+}
+
+func TestRunCountsIgnoredAndDeadLettersUnmapped(t *testing.T) {
+	b := kittest.Bus(t)
+	js := b.JetStream()
+	env := source.Env{Community: "acme"}
+	ev := env.Event("github:issue:1:opened", "github.issue.opened", time.Now().Add(-time.Hour))
+	ev.Actor = env.Actor("github", "1", "jane", "")
+	var recs []ingest.Record
+	recs = append(recs, ingest.FromResult(source.One(ev), nil, []byte(`{"issue":1}`), "a:1")...)
+	recs = append(recs, ingest.FromResult(source.Ignore("github ping: configuration check"), nil, []byte(`{"zen":"x"}`), "a:2")...)
+	recs = append(recs, ingest.FromResult(source.Unmapped("github", "sponsorship.created"), nil, []byte(`{"sponsorship":{}}`), "a:3")...)
+	recs = append(recs, ingest.FromResult(source.Result{}, &source.InputError{Field: "issue.user.id", Reason: "want a number"}, nil, "a:4")...)
+	st, err := ingest.Run(context.Background(), js, slices.Values(recs), ingest.Options{Community: "acme", Format: "github", Registry: events.DefaultRegistry()})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, st.Read)
+	require.EqualValues(t, 1, st.Published)
+	require.EqualValues(t, 1, st.Ignored)
+	require.EqualValues(t, 1, st.IgnoredReasons["github ping: configuration check"])
+	require.EqualValues(t, 2, st.Rejected)
+	require.EqualValues(t, 1, st.Reasons["unmapped type: github:sponsorship.created"])
+	require.EqualValues(t, 1, st.Reasons["issue.user.id: want a number"])
+	require.Contains(t, st.Summary(), "ignored 1")
+	info, err := js.Stream(context.Background(), subjects.DeadLetterStream)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, info.CachedInfo().State.Msgs, "both rejections are dead-lettered")
 }
