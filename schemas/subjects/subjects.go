@@ -59,8 +59,9 @@ const (
 
 // Dead-letter stages.
 const (
-	StageIngest = "ingest"
-	StageSink   = "sink"
+	StageIngest  = "ingest"
+	StageSink    = "sink"
+	StageGateway = "gateway" // webhook deliveries
 )
 
 // Activity returns the subject for an activity of community from source.

@@ -1,0 +1,362 @@
+// Package gateway receives webhook deliveries (GitHub, Discourse, Slack, the
+// generic ingest endpoint) and publishes their activities to the activity
+// stream.
+//
+// Each endpoint is bound to one source and one community. A delivery is
+// answered only after the stream has acknowledged everything it produced:
+//
+//   - 202 with counts: published (events, duplicates), ignored, or
+//     dead-lettered (unmapped kinds, invalid events).
+//   - 200 with the platform's expected body for handshakes (Slack's
+//     url_verification).
+//   - 401 for a missing or wrong signature or API key: logged and counted,
+//     never an event.
+//   - 400 for malformed input, naming the field; the body is dead-lettered.
+//   - 413 past max_body_bytes; 405 for methods other than POST.
+//   - 503 with Retry-After when the stream does not acknowledge in time, so
+//     the platform retries. Event ids are stable per delivery and published
+//     as Nats-Msg-Id, so a retried delivery is stored once.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/segmentio/encoding/json"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+)
+
+// Deps are what the gateway publishes through and the platforms it knows.
+type Deps struct {
+	JS       jetstream.JetStream
+	Registry *events.Registry
+	// Webhooks maps a source name (HookConfig.Source) to its webhook.
+	Webhooks map[string]source.Webhook
+	// Now stamps received_at; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the webhook gateway.
+type Server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	met  metrics
+
+	mu   sync.Mutex
+	srv  *http.Server
+	addr string
+}
+
+type metrics struct {
+	deliveries metric.Int64Counter // by source and outcome
+	events     metric.Int64Counter // by source and outcome (published, duplicate, dead_lettered)
+}
+
+// New returns a gateway; Start listens. cfg must be valid
+// (Config.Validate).
+func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
+	set = set.Named("gateway")
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	m := set.MeterProvider.Meter("github.com/orbitflow/orbitflow/services/connectors/gateway")
+	var met metrics
+	met.deliveries, _ = m.Int64Counter("orbitflow.gateway.deliveries",
+		metric.WithDescription("Webhook deliveries by source and outcome (accepted, ignored, unauthorized, malformed, too_large, unavailable)"))
+	met.events, _ = m.Int64Counter("orbitflow.gateway.events",
+		metric.WithDescription("Events from webhook deliveries by source and outcome (published, duplicate, dead_lettered)"))
+	return &Server{cfg: cfg, deps: deps, log: set.Logger, met: met}
+}
+
+// Handler returns the routes: one POST endpoint per hook.
+func (s *Server) Handler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	for i, h := range s.cfg.Hooks {
+		wh, ok := s.deps.Webhooks[h.Source]
+		if !ok {
+			return nil, fmt.Errorf("gateway: hooks[%d]: no webhook for source %q", i, h.Source)
+		}
+		var secrets [][]byte
+		for j, sec := range h.Secrets {
+			v, err := resolveSecret(sec)
+			if err != nil {
+				return nil, fmt.Errorf("gateway: hooks[%d].secrets[%d]: %w", i, j, err)
+			}
+			secrets = append(secrets, []byte(v))
+		}
+		ep := &endpoint{s: s, hook: h, wh: wh, secrets: secrets}
+		mux.Handle(h.URLPath(), ep)
+	}
+	return mux, nil
+}
+
+// Start listens on cfg.Listen; the server runs until Shutdown. With no
+// hooks or no listen address it does nothing.
+func (s *Server) Start(_ context.Context) error {
+	if s.cfg.Listen == "" || len(s.cfg.Hooks) == 0 {
+		return nil
+	}
+	h, err := s.Handler()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen %s: %w", s.cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: s.cfg.PublishTimeout + 30*time.Second, MaxHeaderBytes: 64 << 10}
+	s.mu.Lock()
+	s.srv, s.addr = srv, ln.Addr().String()
+	s.mu.Unlock()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("gateway stopped", "err", err)
+		}
+	}()
+	s.log.Info("webhook gateway listening", "addr", s.addr, "hooks", len(s.cfg.Hooks))
+	return nil
+}
+
+// Addr is the bound address ("" when not listening).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Shutdown stops accepting deliveries and waits for those in flight (their
+// publishes finish or time out). Idempotent; safe without Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
+}
+
+// endpoint serves one hook.
+type endpoint struct {
+	s       *Server
+	hook    HookConfig
+	wh      source.Webhook
+	secrets [][]byte
+}
+
+// reply is the JSON body of every answer but handshakes.
+type reply struct {
+	Error        string   `json:"error,omitempty"`
+	Field        string   `json:"field,omitempty"`
+	Published    int      `json:"published"`
+	Duplicates   int      `json:"duplicates"`
+	DeadLettered int      `json:"dead_lettered"`
+	Ignored      string   `json:"ignored,omitempty"`
+	Rejected     []string `json:"rejected,omitempty"` // why each dead-lettered event was
+}
+
+func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := e.s
+	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		e.answer(w, http.StatusMethodNotAllowed, "method_not_allowed", reply{Error: "only POST is accepted"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			e.answer(w, http.StatusRequestEntityTooLarge, "too_large",
+				reply{Error: fmt.Sprintf("body over %d bytes", s.cfg.MaxBodyBytes)})
+			return
+		}
+		e.answer(w, http.StatusBadRequest, "malformed", reply{Error: "reading the body: " + err.Error()})
+		return
+	}
+	now := s.deps.Now()
+	if err := e.verify(r.Header, body, now); err != nil {
+		// Never an event, and never the secret in the log.
+		s.log.Warn("delivery rejected: bad signature", "source", e.hook.Source, "path", e.hook.URLPath(),
+			"remote", r.RemoteAddr, "reason", err.Error())
+		e.answer(w, http.StatusUnauthorized, "unauthorized", reply{Error: err.Error()})
+		return
+	}
+	env := source.Env{Community: e.hook.Community, People: &s.cfg.People, Now: func() time.Time { return now }}
+	res, err := e.wh.Normalize(env, r.Header, body)
+	if err != nil {
+		var ie *source.InputError
+		if !errors.As(err, &ie) {
+			ie = &source.InputError{Reason: err.Error()}
+		}
+		if dlErr := e.deadLetter(ctx, r.Header, body, "malformed: "+ie.Error()); dlErr != nil {
+			e.unavailable(w, dlErr)
+			return
+		}
+		e.answer(w, http.StatusBadRequest, "malformed", reply{Error: ie.Reason, Field: ie.Field, DeadLettered: 1})
+		return
+	}
+	if res.Reply != nil {
+		w.Header().Set("Content-Type", "application/json")
+		e.count("handshake")
+		_, _ = w.Write(res.Reply)
+		return
+	}
+	switch {
+	case res.Unmapped != "":
+		if err := e.deadLetter(ctx, r.Header, body, source.ReasonUnmapped+": "+res.Unmapped); err != nil {
+			e.unavailable(w, err)
+			return
+		}
+		e.countEvents(ctx, "dead_lettered", 1)
+		e.answer(w, http.StatusAccepted, "unmapped", reply{DeadLettered: 1, Rejected: []string{source.ReasonUnmapped + ": " + res.Unmapped}})
+		return
+	case len(res.Events) == 0:
+		e.answer(w, http.StatusAccepted, "ignored", reply{Ignored: res.Ignored})
+		return
+	}
+	out, err := e.publish(ctx, r.Header, body, res.Events)
+	if err != nil {
+		e.unavailable(w, err)
+		return
+	}
+	e.answer(w, http.StatusAccepted, "accepted", out)
+}
+
+// verify accepts the delivery if any configured secret verifies it.
+func (e *endpoint) verify(h http.Header, body []byte, now time.Time) error {
+	var first error
+	for _, sec := range e.secrets {
+		err := e.wh.Verify(sec, h, body, now)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// publish validates the events, dead-letters the invalid ones and publishes
+// the rest, waiting for every acknowledgement. An error means the delivery
+// must be retried (what was stored is deduplicated then).
+func (e *endpoint) publish(ctx context.Context, h http.Header, body []byte, evs []events.Event) (reply, error) {
+	s := e.s
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	var out reply
+	futures := make([]jetstream.PubAckFuture, 0, len(evs))
+	for i := range evs {
+		ev := &evs[i]
+		if err := s.deps.Registry.Validate(ev); err != nil {
+			reason := fmt.Sprintf("invalid event %s: %v", ev.ID, err)
+			if err := e.deadLetter(ctx, h, body, reason); err != nil {
+				return out, err
+			}
+			out.DeadLettered++
+			out.Rejected = append(out.Rejected, reason)
+			continue
+		}
+		data, err := events.Encode(ev)
+		if err != nil {
+			return out, fmt.Errorf("encode %s: %w", ev.ID, err)
+		}
+		m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		f, err := s.deps.JS.PublishMsgAsync(m)
+		if err != nil {
+			return out, fmt.Errorf("publish %s: %w", ev.ID, err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				out.Duplicates++
+			} else {
+				out.Published++
+			}
+		case err := <-f.Err():
+			return out, fmt.Errorf("publish %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+		case <-ctx.Done():
+			return out, fmt.Errorf("publish %s: no acknowledgement within %s", f.Msg().Header.Get(jetstream.MsgIDHeader), s.cfg.PublishTimeout)
+		}
+	}
+	e.countEvents(ctx, "published", out.Published)
+	e.countEvents(ctx, "duplicate", out.Duplicates)
+	e.countEvents(ctx, "dead_lettered", out.DeadLettered)
+	return out, nil
+}
+
+// deadLetter stores the delivery with reason; its headers go along (for a
+// replay), except credentials.
+func (e *endpoint) deadLetter(ctx context.Context, h http.Header, body []byte, reason string) error {
+	hdr := nats.Header{}
+	for k, vs := range h {
+		switch http.CanonicalHeaderKey(k) {
+		case "Authorization", "Cookie", "Proxy-Authorization":
+			continue
+		}
+		for _, v := range vs {
+			hdr.Add(k, v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.s.cfg.PublishTimeout)
+	defer cancel()
+	_, err := bus.PublishDeadLetter(ctx, e.s.deps.JS, bus.DeadLetter{
+		Stage: subjects.StageGateway, Source: e.hook.Source, Reason: reason, Payload: body, Header: hdr,
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	return nil
+}
+
+func (e *endpoint) unavailable(w http.ResponseWriter, err error) {
+	e.s.log.Error("delivery not stored; the platform will retry", "source", e.hook.Source, "err", err)
+	w.Header().Set("Retry-After", strconv.Itoa(int(e.s.cfg.RetryAfter/time.Second)))
+	e.answer(w, http.StatusServiceUnavailable, "unavailable", reply{Error: "the event stream is unavailable; retry later"})
+}
+
+func (e *endpoint) answer(w http.ResponseWriter, code int, outcome string, body reply) {
+	e.count(outcome)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	b, _ := json.Marshal(body)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (e *endpoint) count(outcome string) {
+	e.s.met.deliveries.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("source", e.hook.Source), attribute.String("outcome", outcome)))
+}
+
+func (e *endpoint) countEvents(ctx context.Context, outcome string, n int) {
+	if n > 0 {
+		e.s.met.events.Add(context.WithoutCancel(ctx), int64(n), metric.WithAttributes(
+			attribute.String("source", e.hook.Source), attribute.String("outcome", outcome)))
+	}
+}
