@@ -72,11 +72,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer app.RemoveState(cfg.DataDir)
 	}
-	apiAddr := ""
+	apiAddr, hooksAddr := "", ""
 	if stack.API != nil {
 		apiAddr = stack.API.Addr()
 	}
-	printWelcome(stdout, cfg, st, apiAddr)
+	if stack.Gateway != nil {
+		hooksAddr = stack.Gateway.Addr()
+	}
+	printWelcome(stdout, cfg, st, apiAddr, hooksAddr)
 
 	if *withDemo {
 		if err := ingestDemo(ctx, stack, cfg, stderr); err != nil {
@@ -87,7 +90,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-func printWelcome(w io.Writer, cfg app.Config, st app.RunState, apiAddr string) {
+func printWelcome(w io.Writer, cfg app.Config, st app.RunState, apiAddr, hooksAddr string) {
 	fmt.Fprintf(w, "orbitflow %s is running (data dir %s). Stop with Ctrl-C.\n", version, cfg.DataDir)
 	if st.ClickHouseHTTP != "" {
 		fmt.Fprintf(w, "  ClickHouse HTTP interface: http://%s/ (database %s)\n", st.ClickHouseHTTP, cfg.ClickHouse.Database)
@@ -97,6 +100,11 @@ func printWelcome(w io.Writer, cfg app.Config, st app.RunState, apiAddr string) 
 	}
 	if apiAddr != "" {
 		fmt.Fprintf(w, "  API: http://%s/v1/pipeline (Authorization: Bearer <key>; key in %s unless api.api_keys is set)\n", apiAddr, filepath.Join(cfg.DataDir, "api-key"))
+	}
+	if hooksAddr != "" {
+		for _, h := range cfg.Gateway.Hooks {
+			fmt.Fprintf(w, "  webhook: POST http://%s%s (%s, community %s)\n", hooksAddr, h.URLPath(), h.Source, h.Community)
+		}
 	}
 	fmt.Fprintf(w, "Try:\n")
 	fmt.Fprintf(w, "  ./bin/orbitflow sql \"SELECT source, count() FROM activities GROUP BY source ORDER BY source\"\n")

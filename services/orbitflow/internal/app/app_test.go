@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/services/connectors/gateway"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -106,4 +108,34 @@ func TestAPIKeyIsCreatedOnceAndPrivate(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "api-key"))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}
+
+// The shipped example lists every setting with its default: it must load
+// strictly (no stale keys), validate, and equal the defaults.
+func TestExampleConfigIsTheDefaults(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	cfg, err := Load("../../../../deploy/config/orbitflow.example.yaml", none)
+	require.NoError(t, err)
+	require.NoError(t, cfg.Validate())
+	def := DefaultConfig()
+	require.Equal(t, def.Gateway.Listen, cfg.Gateway.Listen)
+	require.Equal(t, def.Gateway.MaxBodyBytes, cfg.Gateway.MaxBodyBytes)
+	require.Equal(t, def.Gateway.PublishTimeout, cfg.Gateway.PublishTimeout)
+	require.Equal(t, def.Sink, cfg.Sink)
+	require.Equal(t, def.API.Listen, cfg.API.Listen)
+}
+
+func TestGatewayHooksAreValidatedAgainstKnownSources(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Gateway.Hooks = []gateway.HookConfig{{Source: "myspace", Community: "acme", Secrets: []string{"0123456789abcdef"}}}
+	err := cfg.Validate()
+	require.ErrorContains(t, err, `gateway.hooks[0].source: want one of `+strings.Join(WebhookSources(), ", ")+`, got "myspace"`)
+	require.Contains(t, WebhookSources(), "generic")
+}
+
+func TestComposeConfigLoadsAndValidates(t *testing.T) {
+	cfg, err := Load("../../../../deploy/config/orbitflow.compose.yaml", func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	require.NoError(t, cfg.Validate())
+	require.Equal(t, "0.0.0.0:8090", cfg.Gateway.Listen)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/api"
+	"github.com/orbitflow/orbitflow/services/connectors/gateway"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/store"
@@ -22,13 +23,14 @@ const EnvPrefix = "ORBITFLOW_"
 // Config is the whole configuration of one orbitflow process.
 type Config struct {
 	// DataDir holds the embedded NATS and ClickHouse state and run.json.
-	DataDir    string       `yaml:"data_dir"`
-	Log        LogConfig    `yaml:"log"`
-	NATS       bus.Config   `yaml:"nats"`
-	ClickHouse store.Config `yaml:"clickhouse"`
-	Sink       sink.Config  `yaml:"sink"`
-	API        api.Config   `yaml:"api"`
-	Events     EventsConfig `yaml:"events"`
+	DataDir    string         `yaml:"data_dir"`
+	Log        LogConfig      `yaml:"log"`
+	NATS       bus.Config     `yaml:"nats"`
+	ClickHouse store.Config   `yaml:"clickhouse"`
+	Sink       sink.Config    `yaml:"sink"`
+	API        api.Config     `yaml:"api"`
+	Gateway    gateway.Config `yaml:"gateway"`
+	Events     EventsConfig   `yaml:"events"`
 }
 
 // LogConfig configures the process log (stderr).
@@ -56,6 +58,7 @@ func DefaultConfig() Config {
 		ClickHouse: store.DefaultConfig(),
 		Sink:       sink.DefaultConfig(),
 		API:        api.DefaultConfig(),
+		Gateway:    gateway.DefaultConfig(),
 	}
 }
 
@@ -88,7 +91,8 @@ func (c Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", c.Log.Format))
 	}
-	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.API.Validate("api"))
+	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.API.Validate("api"),
+		c.Gateway.Validate("gateway", WebhookSources()))
 	if w := c.Events.CustomDefaultWeight; w != 0 && (w < 1 || w > 12) {
 		errs = append(errs, fmt.Errorf("events.custom_default_weight: must be 1..12 (or 0 for the registry default), got %g", w))
 	}

@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/api"
+	"github.com/orbitflow/orbitflow/services/connectors/gateway"
+	"github.com/orbitflow/orbitflow/services/connectors/generic"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
@@ -22,10 +27,11 @@ type Parts struct {
 	Bus        bool // NATS JetStream (embedded or external), streams declared
 	Sink       bool // needs ClickHouse and Bus
 	API        bool // needs ClickHouse and Bus
+	Gateway    bool // the webhook gateway; needs Bus
 }
 
 // All is every part: what `orbitflow run` starts.
-var All = Parts{ClickHouse: true, Bus: true, Sink: true, API: true}
+var All = Parts{ClickHouse: true, Bus: true, Sink: true, API: true, Gateway: true}
 
 // Stack is a started set of parts, in start order: ClickHouse, bus, sink
 // (consumers before producers). Shutdown stops them in reverse.
@@ -40,6 +46,7 @@ type Stack struct {
 	Bus      *bus.Bus
 	Sink     *sink.Sink
 	API      *api.Server
+	Gateway  *gateway.Server
 	Registry *events.Registry
 	// ClickHouseAddr is the HTTP address of the embedded engine ("" if external).
 	ClickHouseAddr string
@@ -133,13 +140,37 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return err
 		}
 	}
+	if p.Gateway && cfg.Gateway.Listen != "" && len(cfg.Gateway.Hooks) > 0 {
+		if !p.Bus {
+			return errors.New("app: the gateway needs the bus")
+		}
+		s.Gateway = gateway.New(cfg.Gateway, gateway.Deps{JS: s.Bus.JetStream(), Registry: s.Registry, Webhooks: webhooks}, s.set)
+		if err := s.Gateway.Start(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// Shutdown stops producers' consumers first: the sink flushes and acks what
+// webhooks are the platforms the gateway serves, by HookConfig.Source.
+var webhooks = map[string]source.Webhook{
+	generic.Source: generic.Webhook{},
+}
+
+// WebhookSources lists the gateway's sources, sorted.
+func WebhookSources() []string {
+	return slices.Sorted(maps.Keys(webhooks))
+}
+
+// Shutdown stops the producers first (the gateway answers what is in
+// flight), then the consumers: the sink flushes and acks what
 // it holds, then the bus drains, then ClickHouse closes. Idempotent.
 func (s *Stack) Shutdown(ctx context.Context) error {
 	var errs []error
+	if s.Gateway != nil {
+		errs = append(errs, s.Gateway.Shutdown(ctx))
+		s.Gateway = nil
+	}
 	if s.API != nil {
 		errs = append(errs, s.API.Shutdown(ctx))
 		s.API = nil
