@@ -47,6 +47,7 @@ bench: chdb
 	@(cd services/sink && GOGC=300 $(GO) test -run '^$$' -bench 'SinkThroughput|StreamDelivery' -benchtime $(SINK_BENCH_EVENTS)x -count 3 .) | grep -E 'events/s' || true
 	$(GO) build -o $(BIN) ./services/orbitflow
 	scripts/bench-e2e.sh
+	scripts/bench-gateway.sh
 
 lint:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
