@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,4 +190,19 @@ func TestCursorSurvivesARestart(t *testing.T) {
 
 	_, err = backfill.OpenCursor(dir, "../escape")
 	require.ErrorContains(t, err, "want a file name")
+}
+
+func FuzzNextLink(f *testing.F) {
+	for _, s := range []string{`<https://api.github.com/x?page=2>; rel="next", <https://api.github.com/x?page=9>; rel="last"`,
+		`<a>; rel=next`, `<>; rel="next"`, `rel="next"`, `<a>, <b>; rel="prev"`, ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		h := http.Header{}
+		h.Set("Link", v)
+		next := backfill.NextLink(h)
+		if next != "" && !strings.Contains(v, "<"+next+">") {
+			t.Fatalf("NextLink(%q) = %q, not a <url> of the header", v, next)
+		}
+	})
 }
