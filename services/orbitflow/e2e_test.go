@@ -64,6 +64,7 @@ type instance struct {
 	config  string
 	chAddr  string
 	apiAddr string
+	gwAddr  string
 	run     *exec.Cmd
 	runLog  *syncBuffer
 }
@@ -90,7 +91,7 @@ func (s *syncBuffer) String() string {
 func newInstance(t testing.TB) *instance {
 	t.Helper()
 	dir := t.TempDir()
-	in := &instance{t: t, dir: dir, chAddr: freePort(t), apiAddr: freePort(t)}
+	in := &instance{t: t, dir: dir, chAddr: freePort(t), apiAddr: freePort(t), gwAddr: freePort(t)}
 	in.config = filepath.Join(dir, "orbitflow.yaml")
 	cfg := fmt.Sprintf(`data_dir: %s
 log: {level: info}
@@ -103,7 +104,11 @@ api:
   api_keys: ["test-key-0123456789abcdef"]
 sink:
   flush_interval: 200ms
-`, filepath.Join(dir, "data"), freePort(t), in.chAddr, in.apiAddr)
+gateway:
+  listen: "%s"
+  hooks:
+    - {source: generic, community: acme, secrets: ["%s"]}
+`, filepath.Join(dir, "data"), freePort(t), in.chAddr, in.apiAddr, in.gwAddr, hookKey)
 	require.NoError(t, os.WriteFile(in.config, []byte(cfg), 0o600))
 	return in
 }
@@ -262,6 +267,40 @@ func TestRunIngestQuery(t *testing.T) {
 
 	// With no run active, sql opens the data dir itself and finds the same rows.
 	require.Equal(t, "3000", in.sqlValue("SELECT count() FROM activities"))
+}
+
+const hookKey = "hook-key-0123456789abcdef"
+
+// TestWebhookDeliveryIsQueryable posts deliveries to the running gateway the
+// way a platform (or curl) would: an authentic one becomes a row, a wrongly
+// authenticated one is rejected and counted, and nothing of it is stored.
+func TestWebhookDeliveryIsQueryable(t *testing.T) {
+	in := newInstance(t)
+	in.start()
+	require.Contains(t, in.runLog.String(), "webhook: POST http://"+in.gwAddr+"/hooks/generic (generic, community acme)")
+	post := func(key, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+in.gwAddr+"/hooks/generic", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	at := time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04:05.000Z")
+	good := `{"id":"hook-1","source":"product","type":"custom.signup","occurred_at":"` + at + `","actor":{"source":"product","source_id":"u1"}}`
+	forged := strings.Replace(good, "hook-1", "hook-forged", 1)
+	require.Equal(t, http.StatusUnauthorized, post("wrong-key-0123456789abcdef", forged))
+	sent := time.Now()
+	require.Equal(t, http.StatusAccepted, post(hookKey, good))
+	for in.sqlValue("SELECT count() FROM activities WHERE event_id = 'hook-1'") != "1" {
+		require.Less(t, time.Since(sent), time.Minute, "the delivery never became a row")
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("webhook delivery queryable %s after it was sent", time.Since(sent).Round(time.Millisecond))
+	require.Equal(t, "0", in.sqlValue("SELECT count() FROM activities WHERE event_id = 'hook-forged'"))
+	require.Equal(t, "0", in.sqlValue("SELECT count() FROM dead_letters"), "a forged delivery is not stored, even as a dead letter")
+	require.Contains(t, in.runLog.String(), "delivery rejected: bad signature")
+	require.NotContains(t, in.runLog.String(), hookKey, "a secret reached the log")
 }
 
 // killEvents is the size of the SIGKILL test; ORBITFLOW_KILL_TEST_EVENTS
