@@ -6,7 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,6 +19,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/jsonl"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
@@ -22,25 +27,41 @@ import (
 
 var errStop = errors.New("stop")
 
-// sources maps --source to a reader of files. Later connectors add theirs.
-var sources = map[string]func(files []string) func(func(ingest.Record) bool){
-	"jsonl": func(files []string) func(func(ingest.Record) bool) { return jsonl.Files(files) },
+// fileSource is one --source of `orbitflow ingest`: a reader of files.
+type fileSource struct {
+	help string
+	read func(files []string, env source.Env) iter.Seq[ingest.Record]
+}
+
+// fileSources maps --source to its reader.
+var fileSources = map[string]fileSource{
+	"jsonl": {"normalized v1 events, one JSON object per line (.gz too; - is stdin)",
+		func(files []string, _ source.Env) iter.Seq[ingest.Record] { return jsonl.Files(files) }},
+}
+
+// sourceNames lists --source values with their help, sorted.
+func sourceHelp() string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(fileSources)) {
+		fmt.Fprintf(&b, "\n    %s: %s", name, fileSources[name].help)
+	}
+	return b.String()
 }
 
 func cmdIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	source := fs.String("source", "", "input format: jsonl (normalized v1 events, one per line; .gz read too; - is stdin)")
+	format := fs.String("source", "", "input format:"+sourceHelp())
 	community := fs.String("community", "", "community the events belong to (applied to events that name none)")
 	wait := fs.Bool("wait", false, "return only when every event is queryable in ClickHouse")
 	waitTimeout := fs.Duration("wait-timeout", 30*time.Minute, "give up waiting after this long")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	read, ok := sources[*source]
+	src, ok := fileSources[*format]
 	if !ok {
-		return usagef("--source: want jsonl, got %q", *source)
+		return usagef("--source: want one of %s, got %q", strings.Join(slices.Sorted(maps.Keys(fileSources)), ", "), *format)
 	}
 	if *community == "" {
 		return usagef("--community is required")
@@ -74,8 +95,9 @@ func cmdIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer done()
 
-	stats, err := ingest.Run(ctx, js, read(files), ingest.Options{
-		Community: *community, Format: *source, Registry: reg,
+	env := source.Env{Community: *community, People: &cfg.People}
+	stats, err := ingest.Run(ctx, js, src.read(files, env), ingest.Options{
+		Community: *community, Format: *format, Registry: reg,
 		Window: cfg.NATS.PublishMaxPending, Progress: progressPrinter(stderr, "ingest"),
 	})
 	if isTerminal(stderr) {

@@ -7,8 +7,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/orbitflow/orbitflow/services/connectors/source"
 )
 
 // Config configures the webhook gateway.
@@ -24,8 +22,6 @@ type Config struct {
 	RetryAfter time.Duration `yaml:"retry_after"`
 	// Hooks are the endpoints, one per source and community.
 	Hooks []HookConfig `yaml:"hooks"`
-	// People flags bots and teammates in every hook's events.
-	People source.People `yaml:"people"`
 }
 
 // HookConfig is one endpoint.
@@ -109,9 +105,6 @@ func (c Config) Validate(prefix string, sources []string) error {
 				add(fmt.Sprintf("%s.secrets[%d]", p, j), "must be at least 16 characters")
 			}
 		}
-	}
-	for _, err := range c.People.Validate(prefix + ".people") {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -49,6 +49,8 @@ type Deps struct {
 	Registry *events.Registry
 	// Webhooks maps a source name (HookConfig.Source) to its webhook.
 	Webhooks map[string]source.Webhook
+	// People flags bots and teammates; nil means none configured.
+	People *source.People
 	// Now stamps received_at; nil means time.Now.
 	Now func() time.Time
 }
@@ -202,7 +204,7 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.answer(w, http.StatusUnauthorized, "unauthorized", reply{Error: err.Error()})
 		return
 	}
-	env := source.Env{Community: e.hook.Community, People: &s.cfg.People, Now: func() time.Time { return now }}
+	env := source.Env{Community: e.hook.Community, People: s.deps.People, Now: func() time.Time { return now }}
 	res, err := e.wh.Normalize(env, r.Header, body)
 	if err != nil {
 		var ie *source.InputError

@@ -197,7 +197,6 @@ func TestConfigValidation(t *testing.T) {
 		{Source: "generic", Community: "b", Secrets: []string{"env:GW_UNSET_SECRET"}},
 		{Source: "generic", Community: "c", Path: "no-slash"},
 	}
-	cfg.People.Bots = []string{"nobody"}
 	err := cfg.Validate("gateway", []string{"generic"})
 	require.Error(t, err)
 	for _, want := range []string{
@@ -208,7 +207,6 @@ func TestConfigValidation(t *testing.T) {
 		"gateway.hooks[2].secrets[0]: environment variable GW_UNSET_SECRET is not set",
 		`gateway.hooks[3].path: want an absolute URL path, got "no-slash"`,
 		"gateway.hooks[3].secrets: required",
-		"gateway.people.bots[0]: want source:username",
 	} {
 		require.ErrorContains(t, err, want)
 	}

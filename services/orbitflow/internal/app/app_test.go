@@ -139,3 +139,9 @@ func TestComposeConfigLoadsAndValidates(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	require.Equal(t, "0.0.0.0:8090", cfg.Gateway.Listen)
 }
+
+func TestPeopleAreValidated(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.People.Teammates = []string{"github:jane", "jane"}
+	require.ErrorContains(t, cfg.Validate(), `people.teammates[1]: want source:username, got "jane"`)
+}

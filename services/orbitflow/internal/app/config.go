@@ -11,6 +11,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/api"
 	"github.com/orbitflow/orbitflow/services/connectors/gateway"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/store"
@@ -30,6 +31,7 @@ type Config struct {
 	Sink       sink.Config    `yaml:"sink"`
 	API        api.Config     `yaml:"api"`
 	Gateway    gateway.Config `yaml:"gateway"`
+	People     source.People  `yaml:"people"`
 	Events     EventsConfig   `yaml:"events"`
 }
 
@@ -93,6 +95,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.API.Validate("api"),
 		c.Gateway.Validate("gateway", WebhookSources()))
+	errs = append(errs, c.People.Validate("people")...)
 	if w := c.Events.CustomDefaultWeight; w != 0 && (w < 1 || w > 12) {
 		errs = append(errs, fmt.Errorf("events.custom_default_weight: must be 1..12 (or 0 for the registry default), got %g", w))
 	}

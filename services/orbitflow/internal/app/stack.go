@@ -144,7 +144,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		if !p.Bus {
 			return errors.New("app: the gateway needs the bus")
 		}
-		s.Gateway = gateway.New(cfg.Gateway, gateway.Deps{JS: s.Bus.JetStream(), Registry: s.Registry, Webhooks: webhooks}, s.set)
+		s.Gateway = gateway.New(cfg.Gateway, gateway.Deps{JS: s.Bus.JetStream(), Registry: s.Registry, Webhooks: webhooks, People: &cfg.People}, s.set)
 		if err := s.Gateway.Start(ctx); err != nil {
 			return err
 		}
