@@ -36,7 +36,15 @@ type Record struct {
 	// Ignored, when set, says why the item carries no activity: it is
 	// counted, not published (see source.Result.Ignored).
 	Ignored string
+	// Checkpoint, when set, makes the record a checkpoint and nothing
+	// else: Run waits until the stream has acknowledged every record before
+	// it, then calls Checkpoint (a backfill saves its cursor there, so a
+	// crash resumes after what is durable, never after what is not).
+	Checkpoint func() error
 }
+
+// CheckpointRecord returns a checkpoint record calling save.
+func CheckpointRecord(save func() error) Record { return Record{Checkpoint: save} }
 
 // FromResult turns one item's normalization into records: one per event,
 // one ignored record, one "unmapped type" rejection, or, when err is set,
@@ -181,6 +189,21 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 		if err := ctx.Err(); err != nil {
 			runErr = err
 			break
+		}
+		if rec.Checkpoint != nil {
+			if err := pub.Flush(ctx); err != nil {
+				runErr = err
+				break
+			}
+			if err := deadLetterRefused(); err != nil {
+				runErr = err
+				break
+			}
+			if err := rec.Checkpoint(); err != nil {
+				runErr = fmt.Errorf("ingest: checkpoint: %w", err)
+				break
+			}
+			continue
 		}
 		if rec.Err != nil && rec.Raw == nil {
 			runErr = fmt.Errorf("ingest: %s: %w", rec.Pos, rec.Err) // an I/O error, not bad input

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -141,4 +142,38 @@ func TestRunCountsIgnoredAndDeadLettersUnmapped(t *testing.T) {
 	info, err := js.Stream(context.Background(), subjects.DeadLetterStream)
 	require.NoError(t, err)
 	require.EqualValues(t, 2, info.CachedInfo().State.Msgs, "both rejections are dead-lettered")
+}
+
+func TestCheckpointRunsAfterEverythingBeforeItIsAcknowledged(t *testing.T) {
+	b := kittest.Bus(t)
+	js := b.JetStream()
+	env := source.Env{Community: "acme"}
+	var recs []ingest.Record
+	var atCheckpoint []uint64
+	stream := func() uint64 {
+		s, err := js.Stream(context.Background(), subjects.ActivityStream)
+		require.NoError(t, err)
+		info, err := s.Info(context.Background())
+		require.NoError(t, err)
+		return info.State.Msgs
+	}
+	for page := range 3 {
+		for i := range 500 {
+			ev := env.Event(fmt.Sprintf("github:issue:%d:%d:opened", page, i), "github.issue.opened", time.Now().Add(-time.Hour))
+			ev.Actor = env.Actor("github", "1", "jane", "")
+			recs = append(recs, ingest.FromResult(source.One(ev), nil, []byte("{}"), "page")...)
+		}
+		recs = append(recs, ingest.CheckpointRecord(func() error {
+			atCheckpoint = append(atCheckpoint, stream())
+			return nil
+		}))
+	}
+	st, err := ingest.Run(context.Background(), js, slices.Values(recs), ingest.Options{Community: "acme", Format: "test", Registry: events.DefaultRegistry(), Window: 64})
+	require.NoError(t, err)
+	require.EqualValues(t, 1500, st.Read, "checkpoints are not records")
+	require.Equal(t, []uint64{500, 1000, 1500}, atCheckpoint, "each checkpoint saw every record before it stored")
+
+	_, err = ingest.Run(context.Background(), js, slices.Values([]ingest.Record{ingest.CheckpointRecord(func() error { return errors.New("disk full") })}),
+		ingest.Options{Community: "acme", Format: "test", Registry: events.DefaultRegistry()})
+	require.ErrorContains(t, err, "checkpoint: disk full")
 }
