@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/connectors/github"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/jsonl"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
@@ -35,6 +36,7 @@ type fileSource struct {
 
 // fileSources maps --source to its reader.
 var fileSources = map[string]fileSource{
+	"gharchive": {"GH Archive hourly files (https://www.gharchive.org/, .json.gz or JSON lines)", github.ArchiveFiles},
 	"jsonl": {"normalized v1 events, one JSON object per line (.gz too; - is stdin)",
 		func(files []string, _ source.Env) iter.Seq[ingest.Record] { return jsonl.Files(files) }},
 }

@@ -219,7 +219,11 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Reply != nil {
-		w.Header().Set("Content-Type", "application/json")
+		ct := "text/plain; charset=utf-8" // Slack's challenge
+		if json.Valid(res.Reply) {
+			ct = "application/json"
+		}
+		w.Header().Set("Content-Type", ct)
 		e.count("handshake")
 		_, _ = w.Write(res.Reply)
 		return

@@ -3,11 +3,15 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +24,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/gateway"
 	"github.com/orbitflow/orbitflow/services/connectors/generic"
+	"github.com/orbitflow/orbitflow/services/connectors/slack"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
@@ -247,4 +252,56 @@ func BenchmarkGateway(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
 	client.CloseIdleConnections()
 	require.EqualValues(b, b.N, e.msgs(subjects.ActivityStream), "every acknowledged delivery is in the stream")
+}
+
+func slackSign(secret string, ts int64, body string) http.Header {
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%d:%s", ts, body)
+	h := http.Header{}
+	h.Set("X-Slack-Request-Timestamp", strconv.FormatInt(ts, 10))
+	h.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	h.Set("Content-Type", "application/json")
+	return h
+}
+
+// A real platform through the gateway: Slack's endpoint check answers the
+// challenge, a signed message is published, a replayed old one is refused.
+func TestSlackThroughTheGateway(t *testing.T) {
+	const secret = "slack-signing-secret-0123"
+	b := kittest.Bus(t)
+	cfg := gateway.DefaultConfig()
+	cfg.Hooks = []gateway.HookConfig{{Source: slack.Source, Community: "acme", Secrets: []string{secret}}}
+	require.NoError(t, cfg.Validate("gateway", []string{slack.Source}))
+	g := gateway.New(cfg, gateway.Deps{JS: b.JetStream(), Registry: events.DefaultRegistry(),
+		Webhooks: map[string]source.Webhook{slack.Source: slack.Webhook{}}}, telemetry.Nop())
+	h, err := g.Handler()
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	send := func(hdr http.Header, body string) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/slack", strings.NewReader(body))
+		req.Header = hdr
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return res, string(out)
+	}
+	now := time.Now().Unix()
+	challenge := `{"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`
+	res, body := send(slackSign(secret, now, challenge), challenge)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", body)
+	require.Contains(t, res.Header.Get("Content-Type"), "text/plain")
+
+	msg := fmt.Sprintf(`{"token":"x","team_id":"T1","api_app_id":"A1","type":"event_callback","event_id":"Ev1","event_time":%d,`+
+		`"event":{"type":"message","channel":"C1","channel_type":"channel","user":"U1","text":"hi <@U2>","ts":"%d.000100","event_ts":"%d.000100"}}`, now, now, now)
+	res, body = send(slackSign(secret, now, msg), msg)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, body)
+	require.Contains(t, body, `"published":1`)
+
+	res, _ = send(slackSign(secret, now-3600, msg), msg)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "a replayed delivery an hour old")
+	res, _ = send(slackSign("another-secret-0123456789", now, msg), msg)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
 }

@@ -12,8 +12,11 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/api"
+	"github.com/orbitflow/orbitflow/services/connectors/discourse"
 	"github.com/orbitflow/orbitflow/services/connectors/gateway"
 	"github.com/orbitflow/orbitflow/services/connectors/generic"
+	"github.com/orbitflow/orbitflow/services/connectors/github"
+	"github.com/orbitflow/orbitflow/services/connectors/slack"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/store"
@@ -154,7 +157,10 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 
 // webhooks are the platforms the gateway serves, by HookConfig.Source.
 var webhooks = map[string]source.Webhook{
-	generic.Source: generic.Webhook{},
+	discourse.Source: discourse.Webhook{},
+	generic.Source:   generic.Webhook{},
+	github.Source:    github.Webhook{},
+	slack.Source:     slack.Webhook{},
 }
 
 // WebhookSources lists the gateway's sources, sorted.
