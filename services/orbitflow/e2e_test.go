@@ -10,6 +10,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +30,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/services/connectors/github"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
 )
 
 var binary string
@@ -108,7 +114,8 @@ gateway:
   listen: "%s"
   hooks:
     - {source: generic, community: acme, secrets: ["%s"]}
-`, filepath.Join(dir, "data"), freePort(t), in.chAddr, in.apiAddr, in.gwAddr, hookKey)
+    - {source: github, community: acme, secrets: ["%s"]}
+`, filepath.Join(dir, "data"), freePort(t), in.chAddr, in.apiAddr, in.gwAddr, hookKey, githubSecret)
 	require.NoError(t, os.WriteFile(in.config, []byte(cfg), 0o600))
 	return in
 }
@@ -269,7 +276,73 @@ func TestRunIngestQuery(t *testing.T) {
 	require.Equal(t, "3000", in.sqlValue("SELECT count() FROM activities"))
 }
 
-const hookKey = "hook-key-0123456789abcdef"
+const (
+	hookKey      = "hook-key-0123456789abcdef"
+	githubSecret = "github-secret-0123456789"
+)
+
+// TestSignedGitHubWebhookIsQueryable sends a real GitHub payload example the
+// way GitHub does (X-Hub-Signature-256 over the body), like curl would.
+func TestSignedGitHubWebhookIsQueryable(t *testing.T) {
+	body, err := os.ReadFile("../../../shared/realdata/github_webhooks/api.github.com/issues/opened.payload.json")
+	require.NoError(t, err, "the GitHub webhook fixtures are required")
+	in := newInstance(t)
+	in.start()
+	post := func(secret string) int {
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(body)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+in.gwAddr+"/hooks/github", bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Event", "issues")
+		req.Header.Set("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusUnauthorized, post("not-the-secret-0123456789"))
+	sent := time.Now()
+	require.Equal(t, http.StatusAccepted, post(githubSecret))
+	require.Equal(t, http.StatusAccepted, post(githubSecret), "a redelivery is accepted")
+	for in.sqlValue("SELECT count() FROM activities WHERE type = 'github.issue.opened'") != "1" {
+		require.Less(t, time.Since(sent), time.Minute, "the delivery never became a row")
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("signed GitHub delivery queryable %s after it was sent", time.Since(sent).Round(time.Millisecond))
+	require.Equal(t, "1", in.sqlValue("SELECT count() FROM activities"), "the redelivery is not counted twice")
+}
+
+// TestGHArchiveIngestIsExactlyOnce replays the real GH Archive hour: every
+// mapped event lands once, and replaying it again adds nothing.
+func TestGHArchiveIngestIsExactlyOnce(t *testing.T) {
+	const file = "../../../shared/realdata/gharchive/2015-01-01-0.json.gz"
+	want := map[string]bool{}
+	var ignored int
+	for rec := range github.ArchiveFiles([]string{file}, source.Env{Community: "demo"}) {
+		require.NoError(t, rec.Err, rec.Pos)
+		if rec.Ignored != "" {
+			ignored++
+			continue
+		}
+		want[rec.Event.ID] = true
+	}
+	require.NotEmpty(t, want)
+	in := newInstance(t)
+	in.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, errOut, err := in.cli(ctx, "ingest", "--source", "gharchive", "--community", "demo", "--wait", file)
+	require.NoError(t, err, "ingest: %s\n%s", out, errOut)
+	require.Contains(t, out, fmt.Sprintf("rejected 0, ignored %d", ignored))
+	require.Equal(t, strconv.Itoa(len(want)), in.sqlValue("SELECT count() FROM activities WHERE community = 'demo'"))
+	require.Equal(t, strconv.Itoa(len(want)), in.sqlValue("SELECT uniqExact(event_id) FROM activities"))
+
+	out, errOut, err = in.cli(ctx, "ingest", "--source", "gharchive", "--community", "demo", "--wait", file)
+	require.NoError(t, err, "second ingest: %s\n%s", out, errOut)
+	require.Contains(t, out, "published 0,")
+	require.Equal(t, strconv.Itoa(len(want)), in.sqlValue("SELECT count() FROM activities"), "a replay adds nothing")
+}
 
 // TestWebhookDeliveryIsQueryable posts deliveries to the running gateway the
 // way a platform (or curl) would: an authentic one becomes a row, a wrongly
