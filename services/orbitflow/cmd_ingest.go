@@ -16,10 +16,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/connectors/csvimport"
 	"github.com/orbitflow/orbitflow/services/connectors/github"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/jsonl"
+	"github.com/orbitflow/orbitflow/services/connectors/mbox"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
@@ -31,14 +34,61 @@ var errStop = errors.New("stop")
 // fileSource is one --source of `orbitflow ingest`: a reader of files.
 type fileSource struct {
 	help string
-	read func(files []string, env source.Env) iter.Seq[ingest.Record]
+	// read yields the records of files; reg is the configured registry
+	// (for formats that validate as they read).
+	read func(files []string, env source.Env, reg *events.Registry) iter.Seq[ingest.Record]
 }
 
 // fileSources maps --source to its reader.
 var fileSources = map[string]fileSource{
-	"gharchive": {"GH Archive hourly files (https://www.gharchive.org/, .json.gz or JSON lines)", github.ArchiveFiles},
+	"gharchive": {"GH Archive hourly files (https://www.gharchive.org/, .json.gz or JSON lines)",
+		func(files []string, env source.Env, _ *events.Registry) iter.Seq[ingest.Record] {
+			return github.ArchiveFiles(files, env)
+		}},
 	"jsonl": {"normalized v1 events, one JSON object per line (.gz too; - is stdin)",
-		func(files []string, _ source.Env) iter.Seq[ingest.Record] { return jsonl.Files(files) }},
+		func(files []string, _ source.Env, _ *events.Registry) iter.Seq[ingest.Record] {
+			return jsonl.Files(files)
+		}},
+	"csv": {"normalized v1 events as CSV (columns named after the fields; see services/connectors/csvimport/README.md)",
+		csvFormat(csvimport.FormatGeneric)},
+	"events": {"event attendance (registered, attended, spoke, organized) as CSV or JSON Lines (.csv, .jsonl)",
+		csvFormat(csvimport.FormatEvents)},
+	"support": {"support tickets (opened, commented, solved) as CSV or JSON Lines (.csv, .jsonl)",
+		csvFormat(csvimport.FormatSupport)},
+	"mbox": {"mailing-list archives in mbox format (.gz too); e-mail addresses are stored hashed",
+		func(files []string, env source.Env, _ *events.Registry) iter.Seq[ingest.Record] {
+			return mbox.Files(files, env, "")
+		}},
+	"meetup": {"Meetup API v3 responses (events, RSVPs, comments) saved as JSON",
+		meetupFiles},
+}
+
+func csvFormat(f csvimport.Format) func([]string, source.Env, *events.Registry) iter.Seq[ingest.Record] {
+	return func(files []string, env source.Env, reg *events.Registry) iter.Seq[ingest.Record] {
+		return csvimport.Files(files, csvimport.Options{Format: f, Env: env, Registry: reg})
+	}
+}
+
+// meetupFiles reads each file as one Meetup API response.
+func meetupFiles(files []string, env source.Env, _ *events.Registry) iter.Seq[ingest.Record] {
+	return func(yield func(ingest.Record) bool) {
+		for _, name := range files {
+			f, err := os.Open(name)
+			if err != nil {
+				if !yield(ingest.Record{Pos: name, Err: err}) {
+					return
+				}
+				continue
+			}
+			for rec := range csvimport.Meetup(f, name, env) {
+				if !yield(rec) {
+					f.Close()
+					return
+				}
+			}
+			f.Close()
+		}
+	}
 }
 
 // sourceNames lists --source values with their help, sorted.
@@ -84,33 +134,56 @@ func cmdIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	return publishRecords(ctx, cfg, publishJob{
+		format: *format, community: *community, verb: "ingest", wait: *wait, waitTimeout: *waitTimeout,
+		records: func(env source.Env, reg *events.Registry) iter.Seq[ingest.Record] { return src.read(files, env, reg) },
+	}, stdout, stderr)
+}
+
+// publishJob is what ingest and backfill publish.
+type publishJob struct {
+	format, community, verb string
+	wait                    bool
+	waitTimeout             time.Duration
+	records                 func(env source.Env, reg *events.Registry) iter.Seq[ingest.Record]
+	// rerun is the advice printed when the run stops with an error.
+	rerun string
+}
+
+// publishRecords publishes the job's records (valid events to the stream,
+// rejections to the dead letters), prints the summary and, with wait,
+// returns only when everything is queryable.
+func publishRecords(ctx context.Context, cfg app.Config, job publishJob, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	set := telemetry.Settings{Logger: log}.WithDefaults()
 	reg, err := cfg.Registry()
 	if err != nil {
 		return err
 	}
-
-	js, done, err := connectBus(ctx, cfg, *wait, set)
+	js, done, err := connectBus(ctx, cfg, job.wait, set)
 	if err != nil {
 		return err
 	}
 	defer done()
 
-	env := source.Env{Community: *community, People: &cfg.People}
-	stats, err := ingest.Run(ctx, js, src.read(files, env), ingest.Options{
-		Community: *community, Format: *format, Registry: reg,
-		Window: cfg.NATS.PublishMaxPending, Progress: progressPrinter(stderr, "ingest"),
+	env := source.Env{Community: job.community, People: &cfg.People}
+	stats, err := ingest.Run(ctx, js, job.records(env, reg), ingest.Options{
+		Community: job.community, Format: job.format, Registry: reg,
+		Window: cfg.NATS.PublishMaxPending, Progress: progressPrinter(stderr, job.verb),
 	})
 	if isTerminal(stderr) {
 		fmt.Fprintln(stderr)
 	}
 	fmt.Fprintln(stdout, stats.Summary())
 	if err != nil {
-		return fmt.Errorf("%w (what was acknowledged is in the stream; run the same ingest again to finish — repeated events are dropped as duplicates)", err)
+		rerun := job.rerun
+		if rerun == "" {
+			rerun = "run the same " + job.verb + " again to finish — repeated events are dropped as duplicates"
+		}
+		return fmt.Errorf("%w (what was acknowledged is in the stream; %s)", err, rerun)
 	}
-	if *wait {
-		wctx, cancel := context.WithTimeout(ctx, *waitTimeout)
+	if job.wait {
+		wctx, cancel := context.WithTimeout(ctx, job.waitTimeout)
 		defer cancel()
 		if err := waitQueryable(wctx, js, stats, stderr); err != nil {
 			return err

@@ -441,3 +441,33 @@ func TestSIGKILLDuringIngestLosesNothing(t *testing.T) {
 	require.Equal(t, strconv.Itoa(n), in.sqlValue("SELECT uniqExact(event_id) FROM activities"))
 	require.NoError(t, in.stop(syscall.SIGTERM))
 }
+
+// TestFileConnectorsThroughTheBinary ingests a real mailing-list archive and
+// an event-attendance CSV with `orbitflow ingest --wait`.
+func TestFileConnectorsThroughTheBinary(t *testing.T) {
+	const archive = "../../../shared/realdata/mailing_lists/apache_ponymail_corpus/maven-dev-2017-11-mailarchivesao.mbox"
+	_, err := os.Stat(archive)
+	require.NoError(t, err, "the mailing-list fixtures are required")
+	in := newInstance(t)
+	in.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	out, errOut, err := in.cli(ctx, "ingest", "--source", "mbox", "--community", "maven", "--wait", archive)
+	require.NoError(t, err, "ingest mbox: %s\n%s", out, errOut)
+	var published int
+	_, err = fmt.Sscanf(out[strings.Index(out, "published "):], "published %d", &published)
+	require.NoError(t, err, out)
+	require.Greater(t, published, 100)
+	require.Equal(t, strconv.Itoa(published), in.sqlValue("SELECT count() FROM activities WHERE source = 'mailinglist'"))
+	require.Equal(t, "0", in.sqlValue("SELECT countIf(position(identity, '@') > 0) FROM activities"), "no address in clear")
+
+	csv := filepath.Join(in.dir, "attendance.csv")
+	require.NoError(t, os.WriteFile(csv, []byte("event_id,event_name,date,member_id,username,role\n"+
+		"m1,Go meetup,2026-01-10,u1,jane,organized\nm1,Go meetup,2026-01-10,u2,joe,attended\nm1,Go meetup,2026-01-10,u3,ann,dancing\n"), 0o600))
+	out, errOut, err = in.cli(ctx, "ingest", "--source", "events", "--community", "maven", "--wait", csv)
+	require.NoError(t, err, "ingest csv: %s\n%s", out, errOut)
+	require.Contains(t, out, "published 2, duplicates 0, rejected 1")
+	require.Equal(t, "11", in.sqlValue("SELECT toUInt32(sum(weight)) FROM activities WHERE type = 'events.event.organized'"))
+	require.Equal(t, "1", in.sqlValue("SELECT count() FROM dead_letters WHERE reason LIKE '%column role%'"))
+}
