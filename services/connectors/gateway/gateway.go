@@ -38,8 +38,8 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
-	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
@@ -61,6 +61,7 @@ type Server struct {
 	deps Deps
 	log  *slog.Logger
 	met  metrics
+	live *ingest.Live
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -85,7 +86,8 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
 		metric.WithDescription("Webhook deliveries by source and outcome (accepted, ignored, unauthorized, malformed, too_large, unavailable)"))
 	met.events, _ = m.Int64Counter("orbitflow.gateway.events",
 		metric.WithDescription("Events from webhook deliveries by source and outcome (published, duplicate, dead_lettered)"))
-	return &Server{cfg: cfg, deps: deps, log: set.Logger, met: met}
+	live := &ingest.Live{JS: deps.JS, Registry: deps.Registry, Stage: subjects.StageGateway, Timeout: cfg.PublishTimeout}
+	return &Server{cfg: cfg, deps: deps, log: set.Logger, met: met, live: live}
 }
 
 // Handler returns the routes: one POST endpoint per hook.
@@ -168,13 +170,9 @@ type endpoint struct {
 
 // reply is the JSON body of every answer but handshakes.
 type reply struct {
-	Error        string   `json:"error,omitempty"`
-	Field        string   `json:"field,omitempty"`
-	Published    int      `json:"published"`
-	Duplicates   int      `json:"duplicates"`
-	DeadLettered int      `json:"dead_lettered"`
-	Ignored      string   `json:"ignored,omitempty"`
-	Rejected     []string `json:"rejected,omitempty"` // why each dead-lettered event was
+	Error string `json:"error,omitempty"`
+	Field string `json:"field,omitempty"`
+	ingest.Outcome
 }
 
 func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -211,11 +209,12 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &ie) {
 			ie = &source.InputError{Reason: err.Error()}
 		}
-		if dlErr := e.deadLetter(ctx, r.Header, body, "malformed: "+ie.Error()); dlErr != nil {
+		if dlErr := s.live.DeadLetter(ctx, e.hook.Source, body, deliveryHeader(r.Header), "malformed: "+ie.Error()); dlErr != nil {
 			e.unavailable(w, dlErr)
 			return
 		}
-		e.answer(w, http.StatusBadRequest, "malformed", reply{Error: ie.Reason, Field: ie.Field, DeadLettered: 1})
+		e.countEvents(ctx, "dead_lettered", 1)
+		e.answer(w, http.StatusBadRequest, "malformed", reply{Error: ie.Reason, Field: ie.Field, Outcome: ingest.Outcome{DeadLettered: 1}})
 		return
 	}
 	if res.Reply != nil {
@@ -228,25 +227,22 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(res.Reply)
 		return
 	}
-	switch {
-	case res.Unmapped != "":
-		if err := e.deadLetter(ctx, r.Header, body, source.ReasonUnmapped+": "+res.Unmapped); err != nil {
-			e.unavailable(w, err)
-			return
-		}
-		e.countEvents(ctx, "dead_lettered", 1)
-		e.answer(w, http.StatusAccepted, "unmapped", reply{DeadLettered: 1, Rejected: []string{source.ReasonUnmapped + ": " + res.Unmapped}})
-		return
-	case len(res.Events) == 0:
-		e.answer(w, http.StatusAccepted, "ignored", reply{Ignored: res.Ignored})
-		return
-	}
-	out, err := e.publish(ctx, r.Header, body, res.Events)
+	out, err := s.live.Publish(ctx, e.hook.Source, res, body, deliveryHeader(r.Header))
 	if err != nil {
 		e.unavailable(w, err)
 		return
 	}
-	e.answer(w, http.StatusAccepted, "accepted", out)
+	e.countEvents(ctx, "published", out.Published)
+	e.countEvents(ctx, "duplicate", out.Duplicates)
+	e.countEvents(ctx, "dead_lettered", out.DeadLettered)
+	outcome := "accepted"
+	switch {
+	case res.Unmapped != "":
+		outcome = "unmapped"
+	case len(res.Events) == 0:
+		outcome = "ignored"
+	}
+	e.answer(w, http.StatusAccepted, outcome, reply{Outcome: out})
 }
 
 // verify accepts the delivery if any configured secret verifies it.
@@ -264,62 +260,9 @@ func (e *endpoint) verify(h http.Header, body []byte, now time.Time) error {
 	return first
 }
 
-// publish validates the events, dead-letters the invalid ones and publishes
-// the rest, waiting for every acknowledgement. An error means the delivery
-// must be retried (what was stored is deduplicated then).
-func (e *endpoint) publish(ctx context.Context, h http.Header, body []byte, evs []events.Event) (reply, error) {
-	s := e.s
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
-	defer cancel()
-	var out reply
-	futures := make([]jetstream.PubAckFuture, 0, len(evs))
-	for i := range evs {
-		ev := &evs[i]
-		if err := s.deps.Registry.Validate(ev); err != nil {
-			reason := fmt.Sprintf("invalid event %s: %v", ev.ID, err)
-			if err := e.deadLetter(ctx, h, body, reason); err != nil {
-				return out, err
-			}
-			out.DeadLettered++
-			out.Rejected = append(out.Rejected, reason)
-			continue
-		}
-		data, err := events.Encode(ev)
-		if err != nil {
-			return out, fmt.Errorf("encode %s: %w", ev.ID, err)
-		}
-		m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
-		m.Data = data
-		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
-		f, err := s.deps.JS.PublishMsgAsync(m)
-		if err != nil {
-			return out, fmt.Errorf("publish %s: %w", ev.ID, err)
-		}
-		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			if ack.Duplicate {
-				out.Duplicates++
-			} else {
-				out.Published++
-			}
-		case err := <-f.Err():
-			return out, fmt.Errorf("publish %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), err)
-		case <-ctx.Done():
-			return out, fmt.Errorf("publish %s: no acknowledgement within %s", f.Msg().Header.Get(jetstream.MsgIDHeader), s.cfg.PublishTimeout)
-		}
-	}
-	e.countEvents(ctx, "published", out.Published)
-	e.countEvents(ctx, "duplicate", out.Duplicates)
-	e.countEvents(ctx, "dead_lettered", out.DeadLettered)
-	return out, nil
-}
-
-// deadLetter stores the delivery with reason; its headers go along (for a
-// replay), except credentials.
-func (e *endpoint) deadLetter(ctx context.Context, h http.Header, body []byte, reason string) error {
+// deliveryHeader is what of the request's headers goes with a dead letter
+// (for a replay): everything but credentials.
+func deliveryHeader(h http.Header) nats.Header {
 	hdr := nats.Header{}
 	for k, vs := range h {
 		switch http.CanonicalHeaderKey(k) {
@@ -330,15 +273,7 @@ func (e *endpoint) deadLetter(ctx context.Context, h http.Header, body []byte, r
 			hdr.Add(k, v)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.s.cfg.PublishTimeout)
-	defer cancel()
-	_, err := bus.PublishDeadLetter(ctx, e.s.deps.JS, bus.DeadLetter{
-		Stage: subjects.StageGateway, Source: e.hook.Source, Reason: reason, Payload: body, Header: hdr,
-	})
-	if err != nil {
-		return fmt.Errorf("dead-letter: %w", err)
-	}
-	return nil
+	return hdr
 }
 
 func (e *endpoint) unavailable(w http.ResponseWriter, err error) {

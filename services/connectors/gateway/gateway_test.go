@@ -152,13 +152,19 @@ func TestMalformedDeliveryIs400AndDeadLettered(t *testing.T) {
 func TestInvalidEventIsDeadLetteredWithTheReason(t *testing.T) {
 	e := newEnv(t)
 	bad := strings.Replace(event, "custom.order.placed", "product.order.placed", 1)
-	a := e.post("/hooks/generic", key, "["+event+","+bad+"]")
+	bad2 := strings.Replace(bad, "shop:order:1", "shop:order:2", 1)
+	body := "[" + event + "," + bad + "," + bad2 + "]"
+	a := e.post("/hooks/generic", key, body)
 	require.Equal(t, http.StatusAccepted, a.code, a.body)
 	require.EqualValues(t, 1, a.body["published"])
-	require.EqualValues(t, 1, a.body["dead_lettered"])
+	require.EqualValues(t, 2, a.body["dead_lettered"])
 	require.Contains(t, a.body["rejected"].([]any)[0], "type: unknown type")
 	reason, _, _ := e.lastDeadLetter()
 	require.Contains(t, reason, "unknown type")
+	require.EqualValues(t, 2, e.msgs(subjects.DeadLetterStream), "each invalid event of one delivery has its dead letter")
+	a = e.post("/hooks/generic", key, body) // the platform redelivers
+	require.Equal(t, http.StatusAccepted, a.code, a.body)
+	require.EqualValues(t, 2, e.msgs(subjects.DeadLetterStream), "a redelivery is not dead-lettered twice")
 }
 
 func TestBoundsAndMethods(t *testing.T) {

@@ -24,6 +24,9 @@ type DeadLetter struct {
 	Header  nats.Header // the original headers, if any
 	Subject string      // where it was read from, if from a stream
 	Seq     uint64      // its sequence there, if from a stream
+	// Key tells apart several rejections of one payload (e.g. the ids of
+	// the invalid events of one webhook delivery); "" for one rejection.
+	Key string
 }
 
 // MaxReasonLen bounds the reason header.
@@ -56,6 +59,9 @@ func (d DeadLetter) Msg() *nats.Msg {
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", d.Stage, d.Source, d.Subject, d.Seq)
+	if d.Key != "" {
+		fmt.Fprintf(h, "key\x00%s\x00", d.Key)
+	}
 	h.Write(d.Payload)
 	m.Header.Set(jetstream.MsgIDHeader, "dl:"+hex.EncodeToString(h.Sum(nil)[:16]))
 	return m
