@@ -62,6 +62,7 @@ const (
 	StageIngest  = "ingest"
 	StageSink    = "sink"
 	StageGateway = "gateway" // webhook deliveries
+	StageDiscord = "discord" // Discord gateway dispatches
 )
 
 // Activity returns the subject for an activity of community from source.

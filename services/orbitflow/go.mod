@@ -13,6 +13,7 @@ replace (
 
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
+	github.com/coder/websocket v1.8.15
 	github.com/nats-io/nats.go v1.55.0
 	github.com/orbitflow/orbitflow/schemas v0.0.0-00010101000000-000000000000
 	github.com/orbitflow/orbitflow/services/api v0.0.0-00010101000000-000000000000

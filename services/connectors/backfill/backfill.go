@@ -121,13 +121,20 @@ func (e *HTTPError) Error() string {
 // (If-None-Match); a 304 returns NotModified. It waits out rate limits and
 // retries 5xx and transport errors; ctx ends the waits.
 func (c *Client) Get(ctx context.Context, url, etag string) (Page, error) {
+	return c.GetWithHeaders(ctx, url, etag, nil)
+}
+
+// GetWithHeaders is Get with extra request headers, set after the
+// client's own, so they replace them (e.g. an Accept asking GitHub for a
+// custom media type such as application/vnd.github.star+json).
+func (c *Client) GetWithHeaders(ctx context.Context, url, etag string, h http.Header) (Page, error) {
 	var last error
 	backoff := c.backoff
 	for attempt := 1; attempt <= c.attempts; attempt++ {
 		if err := c.waitLimit(ctx); err != nil {
 			return Page{}, err
 		}
-		p, retryIn, err := c.once(ctx, url, etag)
+		p, retryIn, err := c.once(ctx, url, etag, h)
 		if err == nil {
 			return p, nil
 		}
@@ -156,7 +163,7 @@ func (c *Client) Get(ctx context.Context, url, etag string) (Page, error) {
 
 // once makes one request. retryIn is 0 for a final answer, >0 when the
 // server said when to retry, <0 for a retryable failure without a hint.
-func (c *Client) once(ctx context.Context, url, etag string) (Page, time.Duration, error) {
+func (c *Client) once(ctx context.Context, url, etag string, h http.Header) (Page, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return Page{}, 0, err
@@ -165,6 +172,9 @@ func (c *Client) once(ctx context.Context, url, etag string) (Page, time.Duratio
 	req.Header.Set("Accept", "application/json")
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
+	}
+	for k, vs := range h {
+		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
 	c.auth(req)
 	res, err := c.http.Do(req)

@@ -206,3 +206,18 @@ func FuzzNextLink(f *testing.F) {
 		}
 	})
 }
+
+func TestGetWithHeadersReplacesTheDefaults(t *testing.T) {
+	srv, s, _, c := setup(t, status(200, nil, `[]`), status(200, nil, `[]`))
+	_, err := c.GetWithHeaders(context.Background(), srv.URL+"/stargazers", `"e1"`,
+		http.Header{"Accept": {"application/vnd.github.star+json"}, "X-Extra": {"1"}})
+	require.NoError(t, err)
+	_, err = c.Get(context.Background(), srv.URL+"/stargazers", "")
+	require.NoError(t, err)
+	require.Len(t, s.seen, 2)
+	require.Equal(t, []string{"application/vnd.github.star+json"}, s.seen[0].Header.Values("Accept"))
+	require.Equal(t, "1", s.seen[0].Header.Get("X-Extra"))
+	require.Equal(t, `"e1"`, s.seen[0].Header.Get("If-None-Match"))
+	require.Equal(t, "Bearer tok", s.seen[0].Header.Get("Authorization"), "credentials still set")
+	require.Equal(t, "application/json", s.seen[1].Header.Get("Accept"), "Get keeps the default")
+}

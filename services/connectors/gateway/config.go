@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/orbitflow/orbitflow/services/kit/config"
 )
 
 // Config configures the webhook gateway.
@@ -97,7 +98,7 @@ func (c Config) Validate(prefix string, sources []string) error {
 			add(p+".secrets", "required: a delivery is only accepted when it is signed (or carries an API key)")
 		}
 		for j, s := range h.Secrets {
-			v, err := resolveSecret(s)
+			v, err := config.ResolveSecret(s)
 			switch {
 			case err != nil:
 				add(fmt.Sprintf("%s.secrets[%d]", p, j), "%v", err)
@@ -115,26 +116,4 @@ func (h HookConfig) URLPath() string {
 		return h.Path
 	}
 	return "/hooks/" + h.Source
-}
-
-// resolveSecret reads "env:NAME" and "file:PATH" secrets; other values are
-// the secret itself. Errors never contain the secret.
-func resolveSecret(s string) (string, error) {
-	switch {
-	case strings.HasPrefix(s, "env:"):
-		name := strings.TrimPrefix(s, "env:")
-		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", name)
-		}
-		return v, nil
-	case strings.HasPrefix(s, "file:"):
-		name := strings.TrimPrefix(s, "file:")
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return "", fmt.Errorf("read secret file: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return s, nil
 }

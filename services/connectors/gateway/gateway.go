@@ -40,6 +40,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
+	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
@@ -100,7 +101,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		}
 		var secrets [][]byte
 		for j, sec := range h.Secrets {
-			v, err := resolveSecret(sec)
+			v, err := config.ResolveSecret(sec)
 			if err != nil {
 				return nil, fmt.Errorf("gateway: hooks[%d].secrets[%d]: %w", i, j, err)
 			}

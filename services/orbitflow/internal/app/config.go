@@ -10,6 +10,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/api"
+	"github.com/orbitflow/orbitflow/services/connectors/discord"
 	"github.com/orbitflow/orbitflow/services/connectors/gateway"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
@@ -32,6 +33,7 @@ type Config struct {
 	API        api.Config     `yaml:"api"`
 	Gateway    gateway.Config `yaml:"gateway"`
 	People     source.People  `yaml:"people"`
+	Discord    DiscordConfig  `yaml:"discord"`
 	Events     EventsConfig   `yaml:"events"`
 }
 
@@ -51,6 +53,58 @@ type EventsConfig struct {
 	CustomDefaultWeight float64 `yaml:"custom_default_weight"`
 }
 
+// DiscordConfig connects a Discord bot to the gateway; it runs in
+// `orbitflow run` when a token is set.
+type DiscordConfig struct {
+	// Community the bot's servers belong to.
+	Community string `yaml:"community"`
+	// Token is the bot token: "env:NAME", "file:PATH" or the value.
+	Token string `yaml:"token"`
+	// GatewayURL and Intents: see the discord package (defaults are right).
+	GatewayURL string `yaml:"gateway_url"`
+	Intents    int    `yaml:"intents"`
+}
+
+// Enabled reports whether the Discord client should run.
+func (d DiscordConfig) Enabled() bool { return d.Token != "" }
+
+// Client returns the discord package's config with the token resolved.
+func (d DiscordConfig) Client() (discord.Config, error) {
+	tok, err := config.ResolveSecret(d.Token)
+	if err != nil {
+		return discord.Config{}, err
+	}
+	return discord.Config{Token: tok, GatewayURL: d.GatewayURL, Intents: d.Intents}, nil
+}
+
+func (d DiscordConfig) validate() []error {
+	if !d.Enabled() {
+		return nil
+	}
+	var errs []error
+	if d.Community == "" {
+		errs = append(errs, errors.New("discord.community: required when discord.token is set"))
+	}
+	c, err := d.Client()
+	if err != nil {
+		return append(errs, fmt.Errorf("discord.token: %w", err))
+	}
+	if err := c.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			errs = append(errs, fmt.Errorf("discord.%w", e))
+		}
+	}
+	return errs
+}
+
+// unjoin splits an errors.Join result.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 // DefaultConfig is the embedded default: everything in one process under ./data.
 func DefaultConfig() Config {
 	return Config{
@@ -61,6 +115,7 @@ func DefaultConfig() Config {
 		Sink:       sink.DefaultConfig(),
 		API:        api.DefaultConfig(),
 		Gateway:    gateway.DefaultConfig(),
+		Discord:    DiscordConfig{GatewayURL: discord.DefaultGatewayURL, Intents: discord.DefaultIntents},
 	}
 }
 
@@ -96,6 +151,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.API.Validate("api"),
 		c.Gateway.Validate("gateway", WebhookSources()))
 	errs = append(errs, c.People.Validate("people")...)
+	errs = append(errs, c.Discord.validate()...)
 	if w := c.Events.CustomDefaultWeight; w != 0 && (w < 1 || w > 12) {
 		errs = append(errs, fmt.Errorf("events.custom_default_weight: must be 1..12 (or 0 for the registry default), got %g", w))
 	}

@@ -7,15 +7,19 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/api"
+	"github.com/orbitflow/orbitflow/services/connectors/discord"
 	"github.com/orbitflow/orbitflow/services/connectors/discourse"
 	"github.com/orbitflow/orbitflow/services/connectors/gateway"
 	"github.com/orbitflow/orbitflow/services/connectors/generic"
 	"github.com/orbitflow/orbitflow/services/connectors/github"
+	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/slack"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
@@ -50,6 +54,7 @@ type Stack struct {
 	Sink     *sink.Sink
 	API      *api.Server
 	Gateway  *gateway.Server
+	Discord  *discord.Client
 	Registry *events.Registry
 	// ClickHouseAddr is the HTTP address of the embedded engine ("" if external).
 	ClickHouseAddr string
@@ -152,7 +157,33 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return err
 		}
 	}
+	if p.Gateway && cfg.Discord.Enabled() {
+		if err := s.startDiscord(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// startDiscord connects the bot: each dispatch is published (and
+// acknowledged by the stream) before the client moves on, so a crash or a
+// stream outage replays it on resume instead of losing it.
+func (s *Stack) startDiscord(ctx context.Context) error {
+	dc, err := s.cfg.Discord.Client()
+	if err != nil {
+		return fmt.Errorf("discord.token: %w", err)
+	}
+	live := &ingest.Live{JS: s.Bus.JetStream(), Registry: s.Registry, Stage: subjects.StageDiscord, Timeout: 10 * time.Second}
+	env := source.Env{Community: s.cfg.Discord.Community, People: &s.cfg.People}
+	handle := func(ctx context.Context, res source.Result, raw []byte) error {
+		_, err := live.Publish(ctx, discord.Source, res, raw, nil)
+		return err
+	}
+	reject := func(ctx context.Context, raw []byte, err error) error {
+		return live.DeadLetter(ctx, discord.Source, raw, nil, "malformed: "+err.Error())
+	}
+	s.Discord = discord.New(dc, s.set, env, handle, discord.WithReject(reject))
+	return s.Discord.Start(ctx)
 }
 
 // webhooks are the platforms the gateway serves, by HookConfig.Source.
@@ -176,6 +207,10 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	if s.Gateway != nil {
 		errs = append(errs, s.Gateway.Shutdown(ctx))
 		s.Gateway = nil
+	}
+	if s.Discord != nil {
+		errs = append(errs, s.Discord.Shutdown(ctx))
+		s.Discord = nil
 	}
 	if s.API != nil {
 		errs = append(errs, s.API.Shutdown(ctx))
