@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -470,4 +471,60 @@ func TestFileConnectorsThroughTheBinary(t *testing.T) {
 	require.Contains(t, out, "published 2, duplicates 0, rejected 1")
 	require.Equal(t, "11", in.sqlValue("SELECT toUInt32(sum(weight)) FROM activities WHERE type = 'events.event.organized'"))
 	require.Equal(t, "1", in.sqlValue("SELECT count() FROM dead_letters WHERE reason LIKE '%column role%'"))
+}
+
+// TestBackfillResumesFromItsCursor backfills a Discord channel from a local
+// REST server, then runs again: the second run stops at what it has.
+func TestBackfillResumesFromItsCursor(t *testing.T) {
+	msg := func(id, at string) string {
+		return `{"id":"` + id + `","channel_id":"1189262451238539200","author":{"id":"1189262451238539001","username":"jane"},"content":"hi","timestamp":"` + at + `","type":0,"mentions":[]}`
+	}
+	var mu sync.Mutex
+	var queries []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "Bot discord-token-for-test", r.Header.Get("Authorization"))
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/channels/1189262451238539200":
+			_, _ = io.WriteString(w, `{"id":"1189262451238539200","type":0,"guild_id":"1189262451238539100"}`)
+		case "/channels/1189262451238539200/messages":
+			mu.Lock()
+			queries = append(queries, r.URL.RawQuery)
+			mu.Unlock()
+			q := r.URL.Query()
+			if q.Get("before") == "" && q.Get("after") == "" {
+				_, _ = io.WriteString(w, "["+msg("1189262451238539299", "2025-01-02T03:04:05.000+00:00")+","+msg("1189262451238539298", "2025-01-02T03:04:04.000+00:00")+"]")
+				return
+			}
+			_, _ = io.WriteString(w, "[]")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer api.Close()
+	in := newInstance(t)
+	in.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := func() string {
+		cmd := exec.CommandContext(ctx, binary, "backfill", "--config", in.config, "--source", "discord", "--community", "acme",
+			"--channel", "1189262451238539200", "--base-url", api.URL, "--wait")
+		cmd.Env = append(os.Environ(), "DISCORD_BOT_TOKEN=discord-token-for-test")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
+	out := run()
+	require.Contains(t, out, "published 2, duplicates 0, rejected 0")
+	require.Equal(t, "2", in.sqlValue("SELECT count() FROM activities WHERE source = 'discord'"))
+	mu.Lock()
+	first := len(queries)
+	mu.Unlock()
+	out = run()
+	require.Contains(t, out, "resuming from")
+	require.Contains(t, out, "read 0, published 0", "the second run stops at the newest message it already has")
+	mu.Lock()
+	require.Equal(t, 1, len(queries)-first, "one page, not the whole history again: %q", queries[first:])
+	mu.Unlock()
+	require.NotContains(t, out, "discord-token-for-test", "the token reached the output")
 }

@@ -1,7 +1,8 @@
 // Command orbitflow runs the Orbitflow community-analytics pipeline.
 //
 //	orbitflow run       everything in one process (embedded NATS and ClickHouse by default)
-//	orbitflow ingest    publish normalized events from files
+//	orbitflow ingest    publish activity from files (jsonl, gharchive, mbox, csv, ...)
+//	orbitflow backfill  publish a platform's history read from its API
 //	orbitflow sql       run SQL against the configured ClickHouse
 //	orbitflow demo      write a generated demo community as JSON lines
 //
@@ -27,7 +28,8 @@ const usage = `orbitflow — community analytics, from activity to understanding
 
 Usage:
   orbitflow run    [--config FILE] [--data-dir DIR] [--demo]
-  orbitflow ingest [--config FILE] [--data-dir DIR] --source jsonl --community NAME [--wait] FILE...
+  orbitflow ingest [--config FILE] [--data-dir DIR] --source FORMAT --community NAME [--wait] FILE...
+  orbitflow backfill [--config FILE] [--data-dir DIR] --source PLATFORM --community NAME [--wait] [target flags]
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
   orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, rest, stdout, stderr)
 	case "ingest":
 		err = cmdIngest(ctx, rest, stdout, stderr)
+	case "backfill":
+		err = cmdBackfill(ctx, rest, stdout, stderr)
 	case "sql":
 		err = cmdSQL(ctx, rest, stdout, stderr)
 	case "demo":

@@ -58,6 +58,13 @@ func SnowflakeTime(id uint64) time.Time {
 	return time.UnixMilli(int64(id>>22) + Epoch).UTC()
 }
 
+// SnowflakeAt is the smallest snowflake id of time t, for REST paging
+// bounds ("after" t).
+func SnowflakeAt(t time.Time) string {
+	ms := max(t.UnixMilli()-Epoch, 0)
+	return strconv.FormatUint(uint64(ms)<<22, 10)
+}
+
 // Channel types that matter to the mapping
 // (https://discord.com/developers/docs/resources/channel#channel-object-channel-types).
 const (
