@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -18,7 +19,9 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/connectors/backfill"
 	"github.com/orbitflow/orbitflow/services/connectors/discord"
+	"github.com/orbitflow/orbitflow/services/connectors/discourse"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
+	"github.com/orbitflow/orbitflow/services/connectors/slack"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 )
 
@@ -52,10 +55,22 @@ type backfillSource struct {
 	tokenOptional bool
 	// plan checks the flags and returns the records; tok is "" only when
 	// tokenOptional.
-	plan func(a backfillArgs, since time.Time, cur *backfill.Cursor, env source.Env, tok string) (iter.Seq[ingest.Record], error)
+	// ctx ends the requests and the waits for rate limits.
+	plan func(ctx context.Context, a backfillArgs, since time.Time, cur *backfill.Cursor, env source.Env, tok string) (iter.Seq[ingest.Record], error)
 }
 
 var backfillSources = map[string]backfillSource{
+	"slack": {
+		help:     "channel history (conversations.history + thread replies): --channel C… (repeatable), --team T; token in SLACK_TOKEN (channels:history, groups:history)",
+		tokenEnv: []string{"SLACK_TOKEN"},
+		plan:     planSlack,
+	},
+	"discourse": {
+		help:          "topics and posts: --site URL [--category slug] [--since DATE]; DISCOURSE_API_KEY and DISCOURSE_API_USERNAME for private forums",
+		tokenEnv:      []string{"DISCOURSE_API_KEY"},
+		tokenOptional: true,
+		plan:          planDiscourse,
+	},
 	"discord": {
 		help:     "channel history over the REST API: --channel ID (repeatable); token in DISCORD_BOT_TOKEN",
 		tokenEnv: []string{"DISCORD_BOT_TOKEN"},
@@ -117,7 +132,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	tok, tokErr := token(src.tokenEnv)
 	// The flags are checked (by plan) before the token and the connection.
-	seq, err := src.plan(a, since, cur, source.Env{Community: a.community, People: &cfg.People}, tok)
+	seq, err := src.plan(ctx, a, since, cur, source.Env{Community: a.community, People: &cfg.People}, tok)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -195,15 +210,67 @@ func token(names []string) (string, error) {
 	return "", fmt.Errorf("set %s to the API token (it is read from the environment only)", strings.Join(names, " or "))
 }
 
+// onlyFlags reports a usage error when a flag of another source is set.
+func onlyFlags(src string, a backfillArgs, allowed ...string) error {
+	set := map[string]bool{"repo": len(a.repos) > 0, "org": a.org != "", "channel": len(a.channels) > 0,
+		"team": a.team != "", "site": a.site != "", "category": len(a.category) > 0}
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		if set[name] && !slices.Contains(allowed, name) {
+			return fmt.Errorf("%s backfill: --%s does not apply (use %s)", src, name, "--"+strings.Join(allowed, ", --"))
+		}
+	}
+	return nil
+}
+
+func apiClient(auth func(*http.Request)) *backfill.Client {
+	return backfill.New("orbitflow/"+version+" (+https://github.com/orbitflow/orbitflow)", backfill.WithAuth(auth),
+		backfill.WithLogger(slog.Default()))
+}
+
+func planSlack(ctx context.Context, a backfillArgs, since time.Time, cur *backfill.Cursor, env source.Env, tok string) (iter.Seq[ingest.Record], error) {
+	if err := onlyFlags("slack", a, "channel", "team"); err != nil {
+		return nil, err
+	}
+	if len(a.channels) == 0 {
+		return nil, errors.New("slack backfill: name at least one --channel (a channel id such as C0123ABC)")
+	}
+	c := apiClient(func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })
+	return slack.Backfill(ctx, c, cur, env, slack.BackfillConfig{
+		BaseURL: a.baseURL, Team: a.team, Channels: a.channels, Oldest: since,
+	}), nil
+}
+
+func planDiscourse(ctx context.Context, a backfillArgs, since time.Time, cur *backfill.Cursor, env source.Env, tok string) (iter.Seq[ingest.Record], error) {
+	if err := onlyFlags("discourse", a, "site", "category"); err != nil {
+		return nil, err
+	}
+	if a.site == "" {
+		return nil, errors.New("discourse backfill: --site is required, e.g. --site https://forum.example.org")
+	}
+	user := os.Getenv("DISCOURSE_API_USERNAME")
+	if tok != "" && user == "" {
+		user = "system"
+	}
+	c := apiClient(func(r *http.Request) {
+		if tok != "" {
+			r.Header.Set("Api-Key", tok)
+			r.Header.Set("Api-Username", user)
+		}
+	})
+	return discourse.Backfill(ctx, c, cur, env, discourse.BackfillConfig{
+		Site: a.site, Categories: a.category, Since: since,
+	}), nil
+}
+
 // planDiscord backfills each channel with the discord package; the
 // package's own cursor is kept in the backfill cursor, per channel, and
 // saved after what it covers is acknowledged by the stream.
-func planDiscord(a backfillArgs, since time.Time, cur *backfill.Cursor, env source.Env, tok string) (iter.Seq[ingest.Record], error) {
+func planDiscord(ctx context.Context, a backfillArgs, since time.Time, cur *backfill.Cursor, env source.Env, tok string) (iter.Seq[ingest.Record], error) {
 	if len(a.channels) == 0 {
 		return nil, errors.New("discord backfill: name at least one --channel")
 	}
-	if len(a.repos) > 0 || a.org != "" || a.site != "" || len(a.category) > 0 || a.team != "" {
-		return nil, errors.New("discord backfill: only --channel, --since and --base-url apply")
+	if err := onlyFlags("discord", a, "channel"); err != nil {
+		return nil, err
 	}
 	return func(yield func(ingest.Record) bool) {
 		for _, ch := range a.channels {
@@ -232,7 +299,7 @@ func planDiscord(a backfillArgs, since time.Time, cur *backfill.Cursor, env sour
 				}
 				return nil
 			}
-			next, err := discord.Backfill(context.Background(), http.DefaultClient, a.baseURL, tok, ch, dc, env, handle, discord.WithBackfillReject(reject))
+			next, err := discord.Backfill(ctx, http.DefaultClient, a.baseURL, tok, ch, dc, env, handle, discord.WithBackfillReject(reject))
 			if stopped {
 				return
 			}
