@@ -101,37 +101,45 @@ type Stats struct {
 	DeadMaxSeq uint64
 }
 
-// Summary renders stats as one line.
+// Summary renders stats as one line: the counts, then the most frequent
+// rejection and ignore reasons.
 func (s Stats) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "read %d, published %d, duplicates %d, rejected %d", s.Read, s.Published, s.Duplicates, s.Rejected)
+	writeReasons(&b, s.Reasons)
 	if s.Ignored > 0 {
 		fmt.Fprintf(&b, ", ignored %d", s.Ignored)
-	}
-	if len(s.Reasons) > 0 {
-		type kv struct {
-			k string
-			v int64
-		}
-		var rs []kv
-		for k, v := range s.Reasons {
-			rs = append(rs, kv{k, v})
-		}
-		sort.Slice(rs, func(i, j int) bool { return rs[i].v > rs[j].v || rs[i].v == rs[j].v && rs[i].k < rs[j].k })
-		b.WriteString(" (")
-		for i, r := range rs {
-			if i == 5 {
-				fmt.Fprintf(&b, "; %d more reasons", len(rs)-5)
-				break
-			}
-			if i > 0 {
-				b.WriteString("; ")
-			}
-			fmt.Fprintf(&b, "%d× %s", r.v, r.k)
-		}
-		b.WriteString(")")
+		writeReasons(&b, s.IgnoredReasons)
 	}
 	return b.String()
+}
+
+// writeReasons appends the five most frequent reasons: " (3× why; 1× other)".
+func writeReasons(b *strings.Builder, reasons map[string]int64) {
+	if len(reasons) == 0 {
+		return
+	}
+	type kv struct {
+		k string
+		v int64
+	}
+	var rs []kv
+	for k, v := range reasons {
+		rs = append(rs, kv{k, v})
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].v > rs[j].v || rs[i].v == rs[j].v && rs[i].k < rs[j].k })
+	b.WriteString(" (")
+	for i, r := range rs {
+		if i == 5 {
+			fmt.Fprintf(b, "; %d more reasons", len(rs)-5)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(b, "%d× %s", r.v, r.k)
+	}
+	b.WriteString(")")
 }
 
 // tag travels with each publish so a message the stream refuses can be
