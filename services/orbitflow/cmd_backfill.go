@@ -20,6 +20,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/connectors/backfill"
 	"github.com/orbitflow/orbitflow/services/connectors/discord"
 	"github.com/orbitflow/orbitflow/services/connectors/discourse"
+	"github.com/orbitflow/orbitflow/services/connectors/github"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/slack"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
@@ -60,6 +61,12 @@ type backfillSource struct {
 }
 
 var backfillSources = map[string]backfillSource{
+	"github": {
+		help:          "issues, pull requests, comments, reviews, stargazers: --repo owner/name (repeatable) or --org NAME [--since DATE]; token in GITHUB_TOKEN (optional for public repositories, but the anonymous rate limit is 60 requests an hour)",
+		tokenEnv:      []string{"GITHUB_TOKEN", "GH_TOKEN"},
+		tokenOptional: true,
+		plan:          planGitHub,
+	},
 	"slack": {
 		help:     "channel history (conversations.history + thread replies): --channel C… (repeatable), --team T; token in SLACK_TOKEN (channels:history, groups:history)",
 		tokenEnv: []string{"SLACK_TOKEN"},
@@ -225,6 +232,27 @@ func onlyFlags(src string, a backfillArgs, allowed ...string) error {
 func apiClient(auth func(*http.Request)) *backfill.Client {
 	return backfill.New("orbitflow/"+version+" (+https://github.com/orbitflow/orbitflow)", backfill.WithAuth(auth),
 		backfill.WithLogger(slog.Default()))
+}
+
+func planGitHub(ctx context.Context, a backfillArgs, since time.Time, cur *backfill.Cursor, env source.Env, tok string) (iter.Seq[ingest.Record], error) {
+	if err := onlyFlags("github", a, "repo", "org"); err != nil {
+		return nil, err
+	}
+	if len(a.repos) == 0 && a.org == "" {
+		return nil, errors.New("github backfill: name --repo owner/name (repeatable) or --org NAME")
+	}
+	for _, r := range a.repos {
+		if o, n, ok := strings.Cut(r, "/"); !ok || o == "" || n == "" || strings.Contains(n, "/") {
+			return nil, fmt.Errorf("github backfill: --repo: want owner/name, got %q", r)
+		}
+	}
+	c := apiClient(func(r *http.Request) {
+		r.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+		if tok != "" {
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+	})
+	return github.Backfill(ctx, c, cur, env, github.BackfillConfig{BaseURL: a.baseURL, Repos: a.repos, Org: a.org, Since: since}), nil
 }
 
 func planSlack(ctx context.Context, a backfillArgs, since time.Time, cur *backfill.Cursor, env source.Env, tok string) (iter.Seq[ingest.Record], error) {
