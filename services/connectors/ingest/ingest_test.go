@@ -177,3 +177,56 @@ func TestCheckpointRunsAfterEverythingBeforeItIsAcknowledged(t *testing.T) {
 		ingest.Options{Community: "acme", Format: "test", Registry: events.DefaultRegistry()})
 	require.ErrorContains(t, err, "checkpoint: disk full")
 }
+
+// A source whose checkpoints touch its own state (a backfill cursor) is not
+// raced by the prefetching: it waits at each checkpoint until it has run.
+func TestCheckpointsDoNotRaceTheSource(t *testing.T) {
+	b := kittest.Bus(t)
+	env := source.Env{Community: "acme"}
+	state := map[string]int{}
+	src := func(yield func(ingest.Record) bool) {
+		for page := range 20 {
+			state["reading"] = page // the source's own state, read and written here
+			for i := range 50 {
+				ev := env.Event(fmt.Sprintf("x:%d:%d", page, i), "github.issue.opened", time.Now().Add(-time.Hour))
+				ev.Actor = env.Actor("github", "1", "jane", "")
+				if !yield(ingest.FromResult(source.One(ev), nil, []byte("{}"), "p")[0]) {
+					return
+				}
+			}
+			if !yield(ingest.CheckpointRecord(func() error { state["saved"] = state["reading"]; return nil })) {
+				return
+			}
+		}
+	}
+	st, err := ingest.Run(context.Background(), b.JetStream(), src, ingest.Options{Community: "acme", Format: "t", Registry: events.DefaultRegistry()})
+	require.NoError(t, err)
+	require.EqualValues(t, 1000, st.Published)
+	require.Equal(t, 19, state["saved"])
+}
+
+// Stopping early (a cancelled ingest) ends the source's goroutine too.
+func TestRunStopsTheSourceWhenCancelled(t *testing.T) {
+	b := kittest.Bus(t)
+	env := source.Env{Community: "acme"}
+	ctx, cancel := context.WithCancel(context.Background())
+	produced := 0
+	src := func(yield func(ingest.Record) bool) {
+		for i := 0; ; i++ {
+			produced++
+			if i == 100 {
+				cancel()
+			}
+			ev := env.Event(fmt.Sprintf("y:%d", i), "github.issue.opened", time.Now().Add(-time.Hour))
+			ev.Actor = env.Actor("github", "1", "jane", "")
+			if !yield(ingest.FromResult(source.One(ev), nil, []byte("{}"), "p")[0]) {
+				return
+			}
+		}
+	}
+	_, err := ingest.Run(ctx, b.JetStream(), src, ingest.Options{Community: "acme", Format: "t", Registry: events.DefaultRegistry()})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, produced, 100000, "the source kept running after the ingest stopped")
+}
+
+func TestMain(m *testing.M) { kittest.Main(m) }
