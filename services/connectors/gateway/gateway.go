@@ -69,9 +69,10 @@ type Server struct {
 	addr string
 }
 
+// metrics count deliveries; their events are counted by ingest.Live
+// (orbitflow.connectors.events and .ignored).
 type metrics struct {
 	deliveries metric.Int64Counter // by source and outcome
-	events     metric.Int64Counter // by source and outcome (published, duplicate, dead_lettered)
 }
 
 // New returns a gateway; Start listens. cfg must be valid
@@ -85,9 +86,7 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
 	var met metrics
 	met.deliveries, _ = m.Int64Counter("orbitflow.gateway.deliveries",
 		metric.WithDescription("Webhook deliveries by source and outcome (accepted, ignored, unauthorized, malformed, too_large, unavailable)"))
-	met.events, _ = m.Int64Counter("orbitflow.gateway.events",
-		metric.WithDescription("Events from webhook deliveries by source and outcome (published, duplicate, dead_lettered)"))
-	live := &ingest.Live{JS: deps.JS, Registry: deps.Registry, Stage: subjects.StageGateway, Timeout: cfg.PublishTimeout}
+	live := ingest.NewLive(deps.JS, deps.Registry, subjects.StageGateway, cfg.PublishTimeout, set)
 	return &Server{cfg: cfg, deps: deps, log: set.Logger, met: met, live: live}
 }
 
@@ -214,7 +213,6 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e.unavailable(w, dlErr)
 			return
 		}
-		e.countEvents(ctx, "dead_lettered", 1)
 		e.answer(w, http.StatusBadRequest, "malformed", reply{Error: ie.Reason, Field: ie.Field, Outcome: ingest.Outcome{DeadLettered: 1}})
 		return
 	}
@@ -233,9 +231,6 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.unavailable(w, err)
 		return
 	}
-	e.countEvents(ctx, "published", out.Published)
-	e.countEvents(ctx, "duplicate", out.Duplicates)
-	e.countEvents(ctx, "dead_lettered", out.DeadLettered)
 	outcome := "accepted"
 	switch {
 	case res.Unmapped != "":
@@ -294,11 +289,4 @@ func (e *endpoint) answer(w http.ResponseWriter, code int, outcome string, body 
 func (e *endpoint) count(outcome string) {
 	e.s.met.deliveries.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("source", e.hook.Source), attribute.String("outcome", outcome)))
-}
-
-func (e *endpoint) countEvents(ctx context.Context, outcome string, n int) {
-	if n > 0 {
-		e.s.met.events.Add(context.WithoutCancel(ctx), int64(n), metric.WithAttributes(
-			attribute.String("source", e.hook.Source), attribute.String("outcome", outcome)))
-	}
 }

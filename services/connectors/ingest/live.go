@@ -3,14 +3,18 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
 // Live publishes the result of one live item (a webhook delivery, a
@@ -24,6 +28,57 @@ type Live struct {
 	Stage string
 	// Timeout bounds waiting for the stream's acknowledgements.
 	Timeout time.Duration
+
+	events  metric.Int64Counter // by stage, source and outcome
+	ignored metric.Int64Counter // by stage, source and reason
+}
+
+// NewLive returns a Live publisher whose outcomes are counted in
+// orbitflow.connectors.events (published, duplicate, dead_lettered) and
+// orbitflow.connectors.ignored (by reason).
+func NewLive(js jetstream.JetStream, reg *events.Registry, stage string, timeout time.Duration, set telemetry.Settings) *Live {
+	m := set.WithDefaults().MeterProvider.Meter("github.com/orbitflow/orbitflow/services/connectors/ingest")
+	l := &Live{JS: js, Registry: reg, Stage: stage, Timeout: timeout}
+	l.events, _ = m.Int64Counter("orbitflow.connectors.events",
+		metric.WithDescription("Events from live sources (webhooks, gateways) by stage, source and outcome (published, duplicate, dead_lettered)"))
+	l.ignored, _ = m.Int64Counter("orbitflow.connectors.ignored",
+		metric.WithDescription("Live items that carry no community activity, by stage, source and reason"))
+	return l
+}
+
+func (l *Live) count(ctx context.Context, src string, out Outcome) {
+	if l.events == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for outcome, n := range map[string]int{"published": out.Published, "duplicate": out.Duplicates, "dead_lettered": out.DeadLettered} {
+		if n > 0 {
+			l.events.Add(ctx, int64(n), metric.WithAttributes(attribute.String("stage", l.Stage),
+				attribute.String("source", src), attribute.String("outcome", outcome)))
+		}
+	}
+	if out.Ignored != "" {
+		l.ignored.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", l.Stage),
+			attribute.String("source", src), attribute.String("reason", reasonKind(out.Ignored))))
+	}
+}
+
+// reasonKind keeps an ignore reason's kind, without the ids some reasons
+// name ("discord message 123: posted by a webhook" → "discord message:
+// posted by a webhook"), so the metric's reasons stay few.
+func reasonKind(r string) string {
+	head, tail, ok := strings.Cut(r, ": ")
+	if !ok {
+		return r
+	}
+	words := strings.Fields(head)
+	kept := words[:0]
+	for _, w := range words {
+		if strings.IndexFunc(w, func(c rune) bool { return c < '0' || c > '9' }) >= 0 {
+			kept = append(kept, w)
+		}
+	}
+	return strings.Join(kept, " ") + ": " + tail
 }
 
 // Outcome counts what one item became.
@@ -41,6 +96,14 @@ type Outcome struct {
 // acknowledged: the item must be delivered again (what was stored is then
 // deduplicated).
 func (l *Live) Publish(ctx context.Context, src string, res source.Result, raw []byte, hdr nats.Header) (Outcome, error) {
+	out, err := l.publish(ctx, src, res, raw, hdr)
+	if err == nil {
+		l.count(ctx, src, out)
+	}
+	return out, err
+}
+
+func (l *Live) publish(ctx context.Context, src string, res source.Result, raw []byte, hdr nats.Header) (Outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
 	defer cancel()
 	var out Outcome

@@ -173,7 +173,7 @@ func (s *Stack) startDiscord(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("discord.token: %w", err)
 	}
-	live := &ingest.Live{JS: s.Bus.JetStream(), Registry: s.Registry, Stage: subjects.StageDiscord, Timeout: 10 * time.Second}
+	live := ingest.NewLive(s.Bus.JetStream(), s.Registry, subjects.StageDiscord, 10*time.Second, s.set)
 	env := source.Env{Community: s.cfg.Discord.Community, People: &s.cfg.People}
 	handle := func(ctx context.Context, res source.Result, raw []byte) error {
 		_, err := live.Publish(ctx, discord.Source, res, raw, nil)
