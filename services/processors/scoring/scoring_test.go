@@ -1,0 +1,227 @@
+package scoring
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func ms(date string) int64 {
+	t, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		t, err = time.Parse(time.RFC3339, date)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return t.UnixMilli()
+}
+
+const oneMonth = 30 * 24 * time.Hour
+
+func near(t *testing.T, want, got float64, msg ...any) {
+	t.Helper()
+	require.InDelta(t, want, got, 1e-9*math.Max(1, math.Abs(want)), msg...)
+}
+
+// ORBIT-MODEL.md §2: 3.0 this month and 3.0 one month ago → 5.7; 1.0 three
+// months ago and 3.0 this month → 3.729.
+func TestLoveWorkedExamples(t *testing.T) {
+	s := NewScorer(DefaultConfig())
+	now := ms("2026-06-01")
+	s.Apply(Activity{Member: "a", At: now - oneMonth.Milliseconds(), Weight: 3})
+	s.Apply(Activity{Member: "a", At: now, Weight: 3})
+	near(t, 5.7, s.LoveAt(s.Lookup("a"), now))
+
+	s.Apply(Activity{Member: "b", At: now - 3*oneMonth.Milliseconds(), Weight: 1})
+	s.Apply(Activity{Member: "b", At: now, Weight: 3})
+	near(t, 3.729, s.LoveAt(s.Lookup("b"), now))
+
+	// Out of order: the same activities, newest first, give the same love.
+	s.Apply(Activity{Member: "c", At: now, Weight: 3})
+	s.Apply(Activity{Member: "c", At: now - 3*oneMonth.Milliseconds(), Weight: 1})
+	near(t, 3.729, s.LoveAt(s.Lookup("c"), now))
+
+	// Love decays at query time: a month later, 5.7 · 0.9.
+	near(t, 5.13, s.LoveAt(s.Lookup("a"), now+oneMonth.Milliseconds()))
+}
+
+// §5: a connection of strength 7 whose last interaction was 3 months ago
+// is worth 7 · 0.9³ = 5.103; connections 4, 3, 1 and 7 make reach 15.
+func TestReachWorkedExamples(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Reach.Direct["reply"] = 7
+	s := NewScorer(cfg)
+	then := ms("2026-03-01")
+	s.Apply(Activity{Member: "a", At: then, Weight: 1, Targets: []Target{{Member: "b", Kind: "reply"}}})
+	e := s.Edge("a", "b")
+	require.NotNil(t, e)
+	near(t, 5.103, s.StrengthAt(e, then+3*oneMonth.Milliseconds()))
+	require.EqualValues(t, 1, e.Direct)
+
+	cfg = DefaultConfig()
+	cfg.Reach.Direct = map[string]float64{"reply": 4, "mention": 3, "react": 1, "review": 7, "assign": 10, "thank": 10}
+	s = NewScorer(cfg)
+	at := ms("2026-03-01")
+	s.Apply(Activity{Member: "m", At: at, Weight: 1, Targets: []Target{
+		{Member: "v1", Kind: "reply"}, {Member: "v2", Kind: "mention"}, {Member: "v3", Kind: "react"}, {Member: "v4", Kind: "review"},
+	}})
+	near(t, 15, s.ReachAt(s.Lookup("m"), at))
+	near(t, 7, s.ReachAt(s.Lookup("v4"), at), "an edge counts for both ends")
+	// Reach is the sum of the edges' strengths at any later time too.
+	later := at + 50*24*time.Hour.Milliseconds()
+	sum := 0.0
+	for _, v := range []string{"v1", "v2", "v3", "v4"} {
+		sum += s.StrengthAt(s.Edge("m", v), later)
+	}
+	near(t, sum, s.ReachAt(s.Lookup("m"), later))
+}
+
+func TestIndirectEdgesSameThreadSameDay(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Reach.MaxThreadParticipants = 3
+	s := NewScorer(cfg)
+	at := ms("2026-03-01T10:00:00Z")
+	for i, m := range []string{"a", "b", "c", "d"} {
+		s.Apply(Activity{Member: m, At: at + int64(i)*60000, Weight: 1, Thread: "t1"})
+	}
+	s.Apply(Activity{Member: "a", At: at + 3600000, Weight: 1, Thread: "t1"}) // again: no new edge
+	require.EqualValues(t, 1, s.Edge("a", "b").Indirect)
+	require.EqualValues(t, 0, s.Edge("a", "b").Direct)
+	require.NotNil(t, s.Edge("b", "c"))
+	require.Nil(t, s.Edge("a", "d"), "past max_thread_participants no indirect edges are added")
+	s.Apply(Activity{Member: "e", At: ms("2026-03-02T10:00:00Z"), Weight: 1, Thread: "t1"})
+	require.Nil(t, s.Edge("a", "e"), "another day is another thread day")
+	require.InDelta(t, 2, s.ReachAt(s.Lookup("a"), at+3600000), 1e-3, "two indirect edges of strength 1, an hour old")
+}
+
+// §6: 30 members, weighted commitment 441 → 504 → 666: gravity +2.1, +5.4.
+func TestGravityWorkedExample(t *testing.T) {
+	g := DefaultConfig().Gravity
+	periods := []LevelCounts{{0, 1, 4, 8, 17}, {0, 2, 2, 12, 14}, {0, 4, 5, 0, 21}}
+	var wc []float64
+	for _, c := range periods {
+		require.Equal(t, 30, c.Members())
+		wc = append(wc, g.WeightedCommitment(c))
+	}
+	require.Equal(t, []float64{441, 504, 666}, wc)
+	near(t, 2.1, Gravity(wc[0], wc[1], 30))
+	near(t, 5.4, Gravity(wc[1], wc[2], 30))
+	require.Zero(t, Gravity(10, 20, 0))
+}
+
+// §4, step by step: a member active every day from 2026-01-01 climbs by
+// weight and presence milestones; when they stop, the steps hold until the
+// monthly evaluations bring them down, and out of orbit after the lookback.
+func TestLevelTableAndHysteresis(t *testing.T) {
+	s := NewScorer(DefaultConfig())
+	type change struct {
+		at       string
+		from, to uint8
+		reason   Reason
+	}
+	var got []change
+	who := "m"
+	record := func(cs []LevelChange) {
+		for _, c := range cs {
+			if c.Member == who {
+				got = append(got, change{time.UnixMilli(c.At).UTC().Format(time.DateOnly), c.From, c.To, c.Reason})
+			}
+		}
+	}
+	for d := ms("2026-01-01"); d <= ms("2026-09-30"); d += 24 * time.Hour.Milliseconds() {
+		record(s.Apply(Activity{Member: "m", At: d + 12*3600000, Type: "slack.message.posted", Weight: 1}))
+	}
+	require.Equal(t, []change{
+		{"2026-01-01", 0, 1, ReasonActivity},  // Exploring III: a weight-1 activity
+		{"2026-01-02", 1, 4, ReasonMilestone}, // Participating III: 2 days in a week
+		{"2026-01-06", 4, 5, ReasonMilestone}, // Participating II: 2 weeks in a row
+		{"2026-01-07", 5, 7, ReasonMilestone}, // Contributing III: 7 days in a month
+		{"2026-01-30", 7, 10, ReasonMilestone}, // Leading III: 30 days in a quarter
+		{"2026-04-30", 10, 11, ReasonMilestone},
+		{"2026-07-30", 11, 12, ReasonMilestone},
+	}, got)
+	require.Equal(t, "Leading I", StepName(s.Lookup("m").Step))
+
+	// A heavy activity upgrades at once, by weight.
+	got, who = nil, "n"
+	record(s.Apply(Activity{Member: "n", At: ms("2026-09-30"), Type: "github.pull_request.opened", Weight: 8}))
+	require.Equal(t, []change{{"2026-09-30", 0, 8, ReasonActivity}}, got)
+	who = "m"
+
+	// m stops. Another member's activity moves the stream's clock; the
+	// evaluation at each month start keeps what the 365 days before hold.
+	tick := func(date string) {
+		record(s.Apply(Activity{Member: "clock", At: ms(date) + 3600000, Weight: 1}))
+	}
+	got = nil
+	for _, date := range []string{"2026-12-01", "2027-03-01", "2027-07-01"} {
+		tick(date)
+	}
+	require.Empty(t, got, "no downgrade while the milestones are inside the lookback")
+	require.EqualValues(t, 12, s.Lookup("m").Step)
+	tick("2027-08-01") // Q3's milestone (2026-07-30) left the window; months to September remain
+	tick("2027-09-01")
+	tick("2027-10-01") // nothing in the window: out of orbit
+	require.Equal(t, []change{
+		{"2027-08-01", 12, 9, ReasonDowngrade},
+		{"2027-10-01", 9, 0, ReasonDowngrade},
+	}, got)
+	require.EqualValues(t, 0, Level(s.Lookup("m").Step))
+}
+
+func TestLevelNames(t *testing.T) {
+	for step, want := range map[uint8]string{0: "out of orbit", 1: "Exploring III", 3: "Exploring I", 4: "Participating III",
+		8: "Contributing II", 10: "Leading III", 12: "Leading I"} {
+		require.Equal(t, want, StepName(step))
+	}
+	require.Equal(t, []uint8{0, 4, 4, 4, 3, 3, 3, 2, 2, 2, 1, 1, 1}, func() []uint8 {
+		var l []uint8
+		for s := uint8(0); s <= 12; s++ {
+			l = append(l, Level(s))
+		}
+		return l
+	}())
+}
+
+func TestPresence(t *testing.T) {
+	s := NewScorer(DefaultConfig())
+	for _, d := range []string{"2026-01-01", "2026-02-01", "2026-03-01", "2026-03-20", "2026-03-25", "2026-03-25"} {
+		s.Apply(Activity{Member: "m", At: ms(d), Weight: 1})
+	}
+	p := s.Lookup("m").PresenceAt(ms("2026-03-26"))
+	require.Equal(t, Presence{Days7: 2, Days30: 3, Days90: 5, DaysSinceLast: 1, WeeklyBaseline: 5 / (90.0 / 7)}, p)
+	require.Equal(t, Presence{DaysSinceLast: -1}, (&Member{}).PresenceAt(ms("2026-03-26")))
+}
+
+func TestBotsAreNotScored(t *testing.T) {
+	s := NewScorer(DefaultConfig())
+	s.Apply(Activity{Member: "dependabot[bot]", At: ms("2026-03-01"), Weight: 8, Bot: true,
+		Targets: []Target{{Member: "a", Kind: "review"}}})
+	s.Apply(Activity{Member: "a", At: ms("2026-03-01"), Weight: 1, Targets: []Target{{Member: "dependabot[bot]", Kind: "reply"}}})
+	bot := s.Lookup("dependabot[bot]")
+	require.Zero(t, bot.Step)
+	require.Zero(t, s.LoveAt(bot, ms("2026-03-01")))
+	require.Zero(t, s.Edges(), "no edges to or from bots")
+	require.Equal(t, LevelCounts{0, 0, 0, 0, 1}, s.Counts(false))
+}
+
+func TestConfig(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate())
+	c, err := LoadConfig([]byte("love: {factor: 0.8, period: 720h}\n"))
+	require.NoError(t, err)
+	require.Equal(t, 0.8, c.Love.Factor)
+	require.Equal(t, DefaultConfig().Reach.Direct, c.Reach.Direct)
+	require.NotEqual(t, DefaultConfig().Hash(), c.Hash(), "a constant changes the hash")
+	require.Equal(t, DefaultConfig().Hash(), DefaultConfig().Hash())
+
+	_, err = LoadConfig([]byte("love: {factr: 0.8}\n"))
+	require.ErrorContains(t, err, "factr")
+	_, err = LoadConfig([]byte("love: {factor: 1.5}\nlevels: {lookback: 1000h}\nreach: {direct: {reply: 10, poke: 1}}\nschedule: {downgrades: hourly}\n"))
+	for _, want := range []string{"love.factor: must be in (0, 1]", "levels.lookback: must be whole days", "reach.direct.poke: unknown kind",
+		"reach.direct.mention: required", "schedule.downgrades: want monthly"} {
+		require.ErrorContains(t, err, want)
+	}
+}
