@@ -135,10 +135,10 @@ func TestLevelTableAndHysteresis(t *testing.T) {
 		record(s.Apply(Activity{Member: "m", At: d + 12*3600000, Type: "slack.message.posted", Weight: 1}))
 	}
 	require.Equal(t, []change{
-		{"2026-01-01", 0, 1, ReasonActivity},  // Exploring III: a weight-1 activity
-		{"2026-01-02", 1, 4, ReasonMilestone}, // Participating III: 2 days in a week
-		{"2026-01-06", 4, 5, ReasonMilestone}, // Participating II: 2 weeks in a row
-		{"2026-01-07", 5, 7, ReasonMilestone}, // Contributing III: 7 days in a month
+		{"2026-01-01", 0, 1, ReasonActivity},   // Exploring III: a weight-1 activity
+		{"2026-01-02", 1, 4, ReasonMilestone},  // Participating III: 2 days in a week
+		{"2026-01-06", 4, 5, ReasonMilestone},  // Participating II: 2 weeks in a row
+		{"2026-01-07", 5, 7, ReasonMilestone},  // Contributing III: 7 days in a month
 		{"2026-01-30", 7, 10, ReasonMilestone}, // Leading III: 30 days in a quarter
 		{"2026-04-30", 10, 11, ReasonMilestone},
 		{"2026-07-30", 11, 12, ReasonMilestone},
