@@ -3,7 +3,6 @@ package scoring
 import (
 	"math"
 	"math/bits"
-	"time"
 )
 
 const msPerDay = 24 * 60 * 60 * 1000
@@ -226,20 +225,73 @@ const (
 	quarter
 )
 
-// bounds returns the first and last day of the period containing day.
+// bounds returns the first and last day of the period containing day, in
+// integer arithmetic (it runs for every new active day).
 func (p period) bounds(day int32) (int32, int32) {
-	t := time.Unix(int64(day)*86400, 0).UTC()
 	switch p {
-	case week: // ISO: Monday to Sunday
-		wd := (int32(t.Weekday()) + 6) % 7
+	case week: // ISO: Monday to Sunday; 1970-01-01 was a Thursday
+		wd := (day + 3) % 7
+		if wd < 0 {
+			wd += 7
+		}
 		return day - wd, day - wd + 6
 	case month:
-		first := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-		return dayOf(first.UnixMilli()), dayOf(first.AddDate(0, 1, -1).UnixMilli())
+		y, m, _ := civil(day)
+		first := days(y, m, 1)
+		ny, nm := y, m+1
+		if nm > 12 {
+			ny, nm = y+1, 1
+		}
+		return first, days(ny, nm, 1) - 1
 	}
-	q := (int(t.Month()) - 1) / 3
-	first := time.Date(t.Year(), time.Month(q*3+1), 1, 0, 0, 0, 0, time.UTC)
-	return dayOf(first.UnixMilli()), dayOf(first.AddDate(0, 3, -1).UnixMilli())
+	y, m, _ := civil(day)
+	qm := (m-1)/3*3 + 1
+	ny, nm := y, qm+3
+	if nm > 12 {
+		ny, nm = y+1, nm-12
+	}
+	return days(y, qm, 1), days(ny, nm, 1) - 1
+}
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date
+// (Howard Hinnant's algorithm).
+func civil(z int32) (y, m, d int32) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	if mp < 10 {
+		m = mp + 3
+	} else {
+		m = mp - 9
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+// days converts a proleptic Gregorian date to days since 1970-01-01.
+func days(y, m, d int32) int32 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 // milestone describes one presence milestone family.
@@ -307,7 +359,11 @@ func (m *Member) milestoneWithin(ms milestone, since, until int32) uint8 {
 	start := max(m.lastDay-bitmapDays+1, 0)
 	for d := start; d <= until; {
 		from, to := ms.p.bounds(d)
-		if on := m.reachedOn(from, to, ms.need); on >= 0 && on <= until {
+		on := int32(-1)
+		if m.count(from, to) >= ms.need { // cheap popcounts first
+			on = m.reachedOn(from, to, ms.need)
+		}
+		if on >= 0 && on <= until {
 			streak++
 			if on >= since {
 				best = max(best, ms.base+uint8(min(streak, 3)-1))
@@ -330,8 +386,13 @@ func (s *Scorer) stepWithin(m *Member, since, until int32) (step uint8, byMilest
 			break
 		}
 	}
-	for _, ms := range s.milestones() {
-		if st := m.milestoneWithin(ms, since, until); st > step {
+	// Highest family first; nothing can beat the step the member holds.
+	ms := s.milestones()
+	for i := len(ms) - 1; i >= 0 && step < m.Step; i-- {
+		if step >= ms[i].base+2 {
+			break
+		}
+		if st := m.milestoneWithin(ms[i], since, until); st > step {
 			step, byMilestone = st, true
 		}
 	}

@@ -47,12 +47,13 @@ type LevelChange struct {
 // EdgeKey is an undirected pair of members, A < B (member indexes).
 type EdgeKey struct{ A, B uint32 }
 
-// Edge is the interactions between two members (48 bytes with its key).
+// Edge is the interactions between two members (32 bytes).
 type Edge struct {
-	Strength    Decayed // Σ s(k)·factor^((At − k.time)/period)
-	Direct      uint32
-	Indirect    uint32
-	First, Last int64 // Unix ms
+	Strength Decayed // Σ s(k)·factor^((At − k.time)/period)
+	Direct   uint32
+	Indirect uint32
+	// First and Last are the first and last interaction, in Unix seconds.
+	First, Last uint32
 }
 
 // threadDay is the members active in one thread on one day.
@@ -71,13 +72,15 @@ type Scorer struct {
 	ids       []string
 	index     map[string]uint32
 	members   []Member
-	edges     map[EdgeKey]*Edge
+	edges     edgeTable
 	threads   map[threadDay][]uint32
 	threadMax int32 // the newest day seen in threads; older entries are pruned
 	changes   []LevelChange
 	// newest is the newest event time seen (Unix ms): the stream's clock
 	// for the downgrade schedule and the lookback of late activities.
 	newest int64
+	// nextEval is the next downgrade boundary (Unix ms) after newest.
+	nextEval int64
 }
 
 // NewScorer returns an empty scorer. cfg must be valid (Config.Validate).
@@ -85,7 +88,7 @@ func NewScorer(cfg Config) *Scorer {
 	return &Scorer{
 		cfg: cfg, love: newDecay(cfg.Love), reach: newDecay(cfg.Reach.Decay),
 		lookback: int32(cfg.Levels.Lookback / (24 * time.Hour)),
-		index:    map[string]uint32{}, edges: map[EdgeKey]*Edge{}, threads: map[threadDay][]uint32{},
+		index:    map[string]uint32{}, threads: map[threadDay][]uint32{},
 	}
 }
 
@@ -204,14 +207,13 @@ func (s *Scorer) pruneThreads() {
 }
 
 func (s *Scorer) connect(i, j uint32, strength float64, at int64, direct bool) {
-	k := EdgeKey{min(i, j), max(i, j)}
-	e := s.edges[k]
-	if e == nil {
-		e = &Edge{First: at, Last: at}
-		s.edges[k] = e
+	e, added := s.edges.upsert(EdgeKey{min(i, j), max(i, j)})
+	sec := uint32(max(floorDiv(at, 1000), 0))
+	if added {
+		e.First, e.Last = sec, sec
 	}
 	e.Strength.add(s.reach, strength, at)
-	e.First, e.Last = min(e.First, at), max(e.Last, at)
+	e.First, e.Last = min(e.First, sec), max(e.Last, sec)
 	if direct {
 		e.Direct++
 	} else {
@@ -246,11 +248,25 @@ func (s *Scorer) evaluateDue(t int64) {
 	if t <= s.newest {
 		return
 	}
-	b := s.boundary(t)
-	if s.newest != 0 && b > s.boundary(s.newest) {
-		s.Downgrade(b)
+	if s.newest != 0 && t >= s.nextEval {
+		s.Downgrade(s.boundary(t))
 	}
 	s.newest = t
+	if t >= s.nextEval {
+		s.nextEval = s.next(t)
+	}
+}
+
+// next is the first downgrade boundary after t.
+func (s *Scorer) next(t int64) int64 {
+	b := time.UnixMilli(s.boundary(t)).UTC()
+	switch s.cfg.Schedule.Downgrades {
+	case "daily":
+		return b.AddDate(0, 0, 1).UnixMilli()
+	case "weekly":
+		return b.AddDate(0, 0, 7).UnixMilli()
+	}
+	return b.AddDate(0, 1, 0).UnixMilli()
 }
 
 // Downgrade evaluates every member at time at: the step becomes what the
@@ -293,21 +309,26 @@ func (s *Scorer) ReachAt(m *Member, t int64) float64 { return m.Reach.at(s.reach
 // StrengthAt is an edge's strength as of t.
 func (s *Scorer) StrengthAt(e *Edge, t int64) float64 { return e.Strength.at(s.reach, t) }
 
-// Edge returns the edge between two members, or nil.
+// Edge returns (a copy of) the edge between two members, or nil.
 func (s *Scorer) Edge(a, b string) *Edge {
 	i, ok1 := s.index[a]
 	j, ok2 := s.index[b]
 	if !ok1 || !ok2 {
 		return nil
 	}
-	return s.edges[EdgeKey{min(i, j), max(i, j)}]
+	e := s.edges.get(EdgeKey{min(i, j), max(i, j)})
+	if e == nil {
+		return nil
+	}
+	c := *e
+	return &c
 }
 
 // Len is the number of members.
 func (s *Scorer) Len() int { return len(s.members) }
 
 // Edges is the number of edges.
-func (s *Scorer) Edges() int { return len(s.edges) }
+func (s *Scorer) Edges() int { return s.edges.n }
 
 // Each calls f for every member in the order they were first seen.
 func (s *Scorer) Each(f func(id string, m *Member) bool) {

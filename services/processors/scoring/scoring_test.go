@@ -225,3 +225,42 @@ func TestConfig(t *testing.T) {
 		require.ErrorContains(t, err, want)
 	}
 }
+
+func TestCalendarArithmetic(t *testing.T) {
+	for d := int32(-800); d < 80000; d += 13 {
+		tm := time.Unix(int64(d)*86400, 0).UTC()
+		y, m, dd := civil(d)
+		require.Equal(t, [3]int32{int32(tm.Year()), int32(tm.Month()), int32(tm.Day())}, [3]int32{y, m, dd}, "day %d", d)
+		require.Equal(t, d, days(y, m, dd))
+		from, to := week.bounds(d)
+		require.Equal(t, time.Monday, time.Unix(int64(from)*86400, 0).UTC().Weekday())
+		require.Equal(t, int32(6), to-from)
+		require.True(t, from <= d && d <= to)
+		qf, qt := quarter.bounds(d)
+		fq := time.Unix(int64(qf)*86400, 0).UTC()
+		require.Equal(t, 1, fq.Day())
+		require.Equal(t, time.Month((int(tm.Month())-1)/3*3+1), fq.Month())
+		require.Equal(t, fq.AddDate(0, 3, -1), time.Unix(int64(qt)*86400, 0).UTC())
+	}
+}
+
+func TestEdgeTable(t *testing.T) {
+	var tab edgeTable
+	want := map[EdgeKey]uint32{}
+	for i := uint32(0); i < 20000; i++ {
+		k := EdgeKey{i % 997, i%997 + 1 + i%13}
+		e, added := tab.upsert(k)
+		_, had := want[k]
+		require.Equal(t, !had, added, "key %v", k)
+		e.Direct++
+		want[k]++
+	}
+	require.Equal(t, len(want), tab.n)
+	for k, n := range want {
+		e := tab.get(k)
+		require.NotNil(t, e)
+		require.Equal(t, n, e.Direct, "key %v", k)
+	}
+	require.Nil(t, tab.get(EdgeKey{5000, 5001}))
+	require.Nil(t, (&edgeTable{}).get(EdgeKey{1, 2}))
+}
