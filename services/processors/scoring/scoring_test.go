@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -263,4 +264,14 @@ func TestEdgeTable(t *testing.T) {
 	}
 	require.Nil(t, tab.get(EdgeKey{5000, 5001}))
 	require.Nil(t, (&edgeTable{}).get(EdgeKey{1, 2}))
+}
+
+// The shipped deploy/config/scoring.yaml is the defaults, written out.
+func TestShippedConfigIsTheDefaults(t *testing.T) {
+	data, err := os.ReadFile("../../../deploy/config/scoring.yaml")
+	require.NoError(t, err)
+	c, err := LoadConfig(data)
+	require.NoError(t, err)
+	require.Equal(t, DefaultConfig(), c)
+	require.Equal(t, DefaultConfig().Hash(), c.Hash())
 }
