@@ -17,6 +17,8 @@ type Activity struct {
 	Thread   string // thread id; "" for none
 	Bot      bool
 	Teammate bool
+	// Source and Channel are not kept in state; explanations group by them.
+	Source, Channel string
 }
 
 // Target is one direct interaction.

@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -274,4 +275,49 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, DefaultConfig(), c)
 	require.Equal(t, DefaultConfig().Hash(), c.Hash())
+}
+
+func TestExplainLoveAddsUpToTheStreamedLove(t *testing.T) {
+	acts := synthetic(20_000, 50)
+	sources := []string{"github", "slack", "discourse"}
+	for i := range acts {
+		acts[i].Source = sources[i%3]
+		acts[i].Channel = fmt.Sprintf("c%d", i%5)
+	}
+	s := NewScorer(DefaultConfig())
+	byMember := map[string][]Activity{}
+	for _, a := range acts {
+		s.Apply(a)
+		byMember[a.Member] = append(byMember[a.Member], a)
+	}
+	asOf := acts[len(acts)-1].At + 3*24*3600*1000
+	for id, list := range byMember {
+		e := ExplainLove(DefaultConfig(), list, asOf)
+		near(t, s.LoveAt(s.Lookup(id), asOf), e.Love, id)
+		sum := 0.0
+		for _, v := range e.BySource {
+			sum += v
+		}
+		near(t, e.Love, sum, "per source adds up")
+		sum = 0
+		for _, v := range e.ByChannel {
+			sum += v
+		}
+		near(t, e.Love, sum, "per channel adds up")
+		require.Len(t, e.Contributions, len(list))
+		for i := 1; i < len(e.Contributions); i++ {
+			require.GreaterOrEqual(t, e.Contributions[i-1].Value, e.Contributions[i].Value, "largest first")
+		}
+	}
+	// The worked example, explained: 3.0 now and 3.0 a month ago.
+	now := ms("2026-06-01")
+	e := ExplainLove(DefaultConfig(), []Activity{
+		{At: now - oneMonth.Milliseconds(), Weight: 3, Source: "github", Type: "github.issue.opened"},
+		{At: now, Weight: 3, Source: "slack", Type: "slack.message.posted"},
+		{At: now + 1, Weight: 100, Source: "slack"}, // after asOf: not counted
+	}, now)
+	near(t, 5.7, e.Love)
+	near(t, 3, e.BySource["slack"])
+	near(t, 2.7, e.BySource["github"])
+	require.Equal(t, "slack.message.posted", e.Contributions[0].Type)
 }
