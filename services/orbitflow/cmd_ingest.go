@@ -69,11 +69,11 @@ func csvFormat(f csvimport.Format) func([]string, source.Env, *events.Registry) 
 	}
 }
 
-// meetupFiles reads each file as one Meetup API response.
+// meetupFiles reads each file as one Meetup API response (.gz too).
 func meetupFiles(files []string, env source.Env, _ *events.Registry) iter.Seq[ingest.Record] {
 	return func(yield func(ingest.Record) bool) {
 		for _, name := range files {
-			f, err := os.Open(name)
+			f, err := ingest.Open(name)
 			if err != nil {
 				if !yield(ingest.Record{Pos: name, Err: err}) {
 					return

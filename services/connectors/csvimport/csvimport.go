@@ -87,13 +87,11 @@ package csvimport
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -227,7 +225,7 @@ func Files(names []string, opts Options) iter.Seq[ingest.Record] {
 				}
 				continue
 			}
-			rc, err := open(name)
+			rc, err := ingest.Open(name)
 			if err != nil {
 				if !yield(ingest.Record{Pos: name, Err: err}) {
 					return
@@ -711,28 +709,6 @@ func clip(s string) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-func open(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(os.Stdin), nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasSuffix(name, ".gz") {
-		return f, nil
-	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{zr, f}, nil
 }
 
 // readLine returns the next line without its newline, copying it; a line

@@ -3,13 +3,10 @@ package github
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -218,7 +215,7 @@ func (lr *lineReader) copy(b []byte) []byte {
 func ArchiveFiles(names []string, env source.Env) iter.Seq[ingest.Record] {
 	return func(yield func(ingest.Record) bool) {
 		for _, name := range names {
-			rc, err := open(name)
+			rc, err := ingest.Open(name)
 			if err != nil {
 				if !yield(ingest.Record{Pos: name, Err: err}) {
 					return
@@ -238,26 +235,4 @@ func ArchiveFiles(names []string, env source.Env) iter.Seq[ingest.Record] {
 			}
 		}
 	}
-}
-
-func open(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(os.Stdin), nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasSuffix(name, ".gz") {
-		return f, nil
-	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{zr, f}, nil
 }

@@ -5,12 +5,9 @@ package jsonl
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"iter"
-	"os"
-	"strings"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
@@ -84,7 +81,7 @@ func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 func Files(names []string) iter.Seq[ingest.Record] {
 	return func(yield func(ingest.Record) bool) {
 		for _, name := range names {
-			rc, err := open(name)
+			rc, err := ingest.Open(name)
 			if err != nil {
 				if !yield(ingest.Record{Pos: name, Err: err}) {
 					return
@@ -104,26 +101,4 @@ func Files(names []string) iter.Seq[ingest.Record] {
 			}
 		}
 	}
-}
-
-func open(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(os.Stdin), nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasSuffix(name, ".gz") {
-		return f, nil
-	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{zr, f}, nil
 }

@@ -40,7 +40,6 @@
 package mbox
 
 import (
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -48,7 +47,6 @@ import (
 	"io"
 	"iter"
 	"net/mail"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -108,7 +106,7 @@ func Files(names []string, env source.Env, list string) iter.Seq[ingest.Record] 
 	return func(yield func(ingest.Record) bool) {
 		rd := newReader(env, list)
 		for _, name := range names {
-			rc, err := open(name)
+			rc, err := ingest.Open(name)
 			if err != nil {
 				if !yield(ingest.Record{Pos: name, Err: err}) {
 					return
@@ -552,26 +550,4 @@ var dateLayouts = []string{
 	"2006-01-02 15:04:05 -0700",
 	"2006-01-02 15:04:05",
 	time.RFC3339,
-}
-
-func open(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(os.Stdin), nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasSuffix(name, ".gz") {
-		return f, nil
-	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{zr, f}, nil
 }
