@@ -1,0 +1,232 @@
+package scoring
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+)
+
+// snapshotMagic starts a scorer snapshot; the number after it is the
+// format's version.
+const snapshotMagic = "orbitflow-scorer\x00\x01"
+
+// WriteSnapshot writes the scorer's whole state: a processor saves it with
+// the stream sequence it reflects, and restores it with ReadSnapshot to
+// replay only what came after. The encoding is deterministic: the same
+// state writes the same bytes.
+func (s *Scorer) WriteSnapshot(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	e := encoder{w: bw}
+	e.bytes([]byte(snapshotMagic))
+	e.str(s.cfg.Hash())
+	e.i64(s.newest)
+	e.i64(s.nextEval)
+	e.u64(uint64(len(s.members)))
+	for i := range s.members {
+		m := &s.members[i]
+		e.str(s.ids[i])
+		e.f64(m.Love.Value)
+		e.i64(m.Love.At)
+		e.f64(m.Reach.Value)
+		e.i64(m.Reach.At)
+		e.i64(m.First)
+		e.i64(m.Last)
+		for _, d := range m.days {
+			e.u64(d)
+		}
+		e.u64(uint64(uint32(m.lastDay)))
+		for _, d := range m.weightDay {
+			e.u64(uint64(d))
+		}
+		e.u64(uint64(m.Step) | b2u(m.Bot)<<8 | b2u(m.Teammate)<<9)
+	}
+	// Edges in index order, so that a restored table has the same layout.
+	keys := make([]uint64, s.edges.n)
+	for i, k := range s.edges.keys {
+		if k != 0 {
+			keys[s.edges.slots[i]] = k
+		}
+	}
+	e.u64(uint64(len(keys)))
+	for idx, k := range keys {
+		ed := &s.edges.chunks[idx/edgeChunk][idx%edgeChunk]
+		e.u64(k)
+		e.f64(ed.Strength.Value)
+		e.i64(ed.Strength.At)
+		e.u64(uint64(ed.Direct)<<32 | uint64(ed.Indirect))
+		e.u64(uint64(ed.First)<<32 | uint64(ed.Last))
+	}
+	tds := make([]threadDay, 0, len(s.threads))
+	for k := range s.threads {
+		tds = append(tds, k)
+	}
+	slices.SortFunc(tds, func(a, b threadDay) int { return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.thread, b.thread)) })
+	e.u64(uint64(uint32(s.threadMax)))
+	e.u64(uint64(len(tds)))
+	for _, k := range tds {
+		e.str(k.thread)
+		e.u64(uint64(uint32(k.day)))
+		parts := s.threads[k]
+		e.u64(uint64(len(parts)))
+		for _, p := range parts {
+			e.u64(uint64(p))
+		}
+	}
+	if e.err != nil {
+		return e.err
+	}
+	return bw.Flush()
+}
+
+// ReadSnapshot restores a scorer written by WriteSnapshot. The snapshot
+// must come from the same config (its hash is checked): numbers from two
+// configs are never mixed.
+func ReadSnapshot(cfg Config, r io.Reader) (*Scorer, error) {
+	d := decoder{r: bufio.NewReaderSize(r, 1<<20)}
+	if magic := d.bytes(len(snapshotMagic)); d.err == nil && string(magic) != snapshotMagic {
+		return nil, errors.New("scoring: not a scorer snapshot (or another format version)")
+	}
+	if h := d.str(); d.err == nil && h != cfg.Hash() {
+		return nil, fmt.Errorf("scoring: the snapshot was made with scoring config %s, this is %s: replay the stream from the start", h, cfg.Hash())
+	}
+	s := NewScorer(cfg)
+	s.newest = d.i64()
+	s.nextEval = d.i64()
+	n := d.count()
+	s.members = make([]Member, 0, n)
+	s.ids = make([]string, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		id := d.str()
+		var m Member
+		m.Love = Decayed{Value: d.f64(), At: d.i64()}
+		m.Reach = Decayed{Value: d.f64(), At: d.i64()}
+		m.First, m.Last = d.i64(), d.i64()
+		for j := range m.days {
+			m.days[j] = d.u64()
+		}
+		m.lastDay = int32(uint32(d.u64()))
+		for j := range m.weightDay {
+			m.weightDay[j] = uint16(d.u64())
+		}
+		flags := d.u64()
+		m.Step, m.Bot, m.Teammate = uint8(flags), flags&(1<<8) != 0, flags&(1<<9) != 0
+		s.index[id] = uint32(len(s.members))
+		s.ids = append(s.ids, id)
+		s.members = append(s.members, m)
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.u64()
+		ed, added := s.edges.upsert(EdgeKey{uint32(k >> 32), uint32(k)})
+		if !added {
+			return nil, errors.New("scoring: corrupt snapshot: an edge twice")
+		}
+		ed.Strength = Decayed{Value: d.f64(), At: d.i64()}
+		c := d.u64()
+		ed.Direct, ed.Indirect = uint32(c>>32), uint32(c)
+		f := d.u64()
+		ed.First, ed.Last = uint32(f>>32), uint32(f)
+	}
+	s.threadMax = int32(uint32(d.u64()))
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		k := threadDay{thread: d.str(), day: int32(uint32(d.u64()))}
+		parts := make([]uint32, d.count())
+		for j := range parts {
+			parts[j] = uint32(d.u64())
+		}
+		s.threads[k] = parts
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("scoring: read snapshot: %w", d.err)
+	}
+	return s, nil
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type encoder struct {
+	w   *bufio.Writer
+	buf [binary.MaxVarintLen64]byte
+	err error
+}
+
+func (e *encoder) bytes(b []byte) {
+	if e.err == nil {
+		_, e.err = e.w.Write(b)
+	}
+}
+func (e *encoder) u64(v uint64)  { e.bytes(binary.AppendUvarint(e.buf[:0], v)) }
+func (e *encoder) i64(v int64)   { e.bytes(binary.AppendVarint(e.buf[:0], v)) }
+func (e *encoder) f64(v float64) { e.bytes(binary.LittleEndian.AppendUint64(e.buf[:0], math.Float64bits(v))) }
+func (e *encoder) str(s string)  { e.u64(uint64(len(s))); e.bytes([]byte(s)) }
+
+type decoder struct {
+	r   *bufio.Reader
+	err error
+}
+
+// maxCount bounds a length read from a snapshot (a corrupt one must not
+// allocate without limit).
+const maxCount = 1 << 31
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	b := make([]byte, n)
+	_, d.err = io.ReadFull(d.r, b)
+	return b
+}
+
+func (d *decoder) u64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, err := binary.ReadUvarint(d.r)
+	d.err = err
+	return v
+}
+
+func (d *decoder) i64() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, err := binary.ReadVarint(d.r)
+	d.err = err
+	return v
+}
+
+func (d *decoder) f64() float64 {
+	b := d.bytes(8)
+	if d.err != nil {
+		return 0
+	}
+	return math.Float64frombits(binary.LittleEndian.Uint64(b))
+}
+
+func (d *decoder) count() int {
+	n := d.u64()
+	if n > maxCount && d.err == nil {
+		d.err = fmt.Errorf("corrupt snapshot: a length of %d", n)
+	}
+	return int(n)
+}
+
+func (d *decoder) str() string {
+	n := d.count()
+	if n > 1<<20 && d.err == nil {
+		d.err = fmt.Errorf("corrupt snapshot: a string of %d bytes", n)
+	}
+	return string(d.bytes(n))
+}
