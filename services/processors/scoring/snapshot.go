@@ -166,10 +166,12 @@ func (e *encoder) bytes(b []byte) {
 		_, e.err = e.w.Write(b)
 	}
 }
-func (e *encoder) u64(v uint64)  { e.bytes(binary.AppendUvarint(e.buf[:0], v)) }
-func (e *encoder) i64(v int64)   { e.bytes(binary.AppendVarint(e.buf[:0], v)) }
-func (e *encoder) f64(v float64) { e.bytes(binary.LittleEndian.AppendUint64(e.buf[:0], math.Float64bits(v))) }
-func (e *encoder) str(s string)  { e.u64(uint64(len(s))); e.bytes([]byte(s)) }
+func (e *encoder) u64(v uint64) { e.bytes(binary.AppendUvarint(e.buf[:0], v)) }
+func (e *encoder) i64(v int64)  { e.bytes(binary.AppendVarint(e.buf[:0], v)) }
+func (e *encoder) f64(v float64) {
+	e.bytes(binary.LittleEndian.AppendUint64(e.buf[:0], math.Float64bits(v)))
+}
+func (e *encoder) str(s string) { e.u64(uint64(len(s))); e.bytes([]byte(s)) }
 
 type decoder struct {
 	r   *bufio.Reader
