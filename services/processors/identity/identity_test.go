@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -105,4 +106,33 @@ func TestDeterministic(t *testing.T) {
 	require.Equal(t, "github:583231", a["slack:U1"])
 	b := run([]Identity{slJane, ghJane})
 	require.Equal(t, "slack:U1", b["github:583231"], "first seen names the member")
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	r := New()
+	r.Observe(ghJane)
+	r.Observe(slJane)
+	r.Observe(dcJane)
+	r.Observe(ghBob)
+	r.Link(dcJane, ghBob)
+	_, err := r.Unmerge("discourse:7")
+	require.NoError(t, err)
+	var buf, again bytes.Buffer
+	require.NoError(t, r.WriteSnapshot(&buf))
+	require.NoError(t, r.WriteSnapshot(&again))
+	require.Equal(t, buf.Bytes(), again.Bytes(), "deterministic")
+	back, err := ReadSnapshot(bytes.NewReader(buf.Bytes()))
+	require.NoError(t, err)
+	for _, ref := range [][2]string{{"github", "583231"}, {"slack", "U1"}, {"discourse", "7"}, {"github", "42"}, {"github", "login:bob"}, {"discourse", "@jane"}} {
+		require.Equal(t, r.Resolve(ref[0], ref[1]), back.Resolve(ref[0], ref[1]), ref)
+	}
+	require.Equal(t, r.Suggestions(), back.Suggestions())
+	// Both continue alike: a new identity with Jane's e-mail joins her member.
+	late := Identity{Source: "discord", SourceID: "9", EmailSHA256: "e1"}
+	m1, c1 := r.Observe(late)
+	m2, c2 := back.Observe(late)
+	require.Equal(t, m1, m2)
+	require.Equal(t, c1, c2)
+	_, err = ReadSnapshot(bytes.NewReader([]byte("junk")))
+	require.ErrorContains(t, err, "read snapshot")
 }
