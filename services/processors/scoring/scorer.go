@@ -83,6 +83,9 @@ type Scorer struct {
 	newest int64
 	// nextEval is the next downgrade boundary (Unix ms) after newest.
 	nextEval int64
+	// touched are the members and edges the last Apply changed.
+	touched      []uint32
+	touchedEdges []EdgeKey
 }
 
 // NewScorer returns an empty scorer. cfg must be valid (Config.Validate).
@@ -113,8 +116,10 @@ func (s *Scorer) member(id string) uint32 {
 // scored unless Members.ScoreBots; the bot is still recorded as a member.
 func (s *Scorer) Apply(a Activity) []LevelChange {
 	s.changes = s.changes[:0]
+	s.touched, s.touchedEdges = s.touched[:0], s.touchedEdges[:0]
 	s.evaluateDue(a.At)
 	i := s.member(a.Member)
+	s.touched = append(s.touched, i)
 	m := &s.members[i]
 	m.Bot, m.Teammate = a.Bot, a.Teammate
 	if m.First == 0 || a.At < m.First {
@@ -209,7 +214,10 @@ func (s *Scorer) pruneThreads() {
 }
 
 func (s *Scorer) connect(i, j uint32, strength float64, at int64, direct bool) {
-	e, added := s.edges.upsert(EdgeKey{min(i, j), max(i, j)})
+	k := EdgeKey{min(i, j), max(i, j)}
+	s.touched = append(s.touched, i, j)
+	s.touchedEdges = append(s.touchedEdges, k)
+	e, added := s.edges.upsert(k)
 	sec := uint32(max(floorDiv(at, 1000), 0))
 	if added {
 		e.First, e.Last = sec, sec
@@ -292,6 +300,22 @@ func (s *Scorer) Downgrade(at int64) []LevelChange {
 	}
 	return s.changes
 }
+
+// Touched calls f with the id of every member the last Apply changed (its
+// actor, the members it interacted with, directly or in its thread; a
+// member may come more than once), and g with every edge it changed.
+// Downgrades are reported by Apply's level changes instead.
+func (s *Scorer) Touched(f func(id string), g func(a, b string)) {
+	for _, i := range s.touched {
+		f(s.ids[i])
+	}
+	for _, k := range s.touchedEdges {
+		g(s.ids[k.A], s.ids[k.B])
+	}
+}
+
+// Newest is the newest activity time applied (Unix ms): the stream's clock.
+func (s *Scorer) Newest() int64 { return s.newest }
 
 // Lookup returns the member with id, or nil.
 func (s *Scorer) Lookup(id string) *Member {

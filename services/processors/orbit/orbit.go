@@ -1,0 +1,400 @@
+// Package orbit is the scoring processor: it reads the activity stream in
+// order, keeps the Orbit Model's state per community (scoring.Scorer, plus
+// an identity.Resolver for username references), and writes members,
+// member_edges and level_changes to ClickHouse.
+//
+// Exactly once, by checkpoint: the state is saved with the stream sequence
+// it reflects, after every output up to that sequence is written. A restart
+// loads the checkpoint and reads the stream from the next sequence with an
+// ordered consumer, so every activity is applied once to the saved state,
+// in stream order. Outputs written after the checkpoint are written again
+// on replay with the same values and the same stream_seq, and
+// ReplacingMergeTree keeps one copy. A checkpoint from another scoring
+// config is not mixed in: the processor starts over from the stream's
+// first activity.
+//
+// One owner: a single processor applies every activity (scoring runs at
+// about a million activities a second on one core, well above what the
+// stream delivers here); partitioning across processes is future work.
+// Identity merges are not applied yet: each identity is its own member, as
+// in the activities table.
+package orbit
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/processors/identity"
+	"github.com/orbitflow/orbitflow/services/processors/scoring"
+)
+
+// Config configures the processor.
+type Config struct {
+	// ScoringFile holds the model's constants (deploy/config/scoring.yaml);
+	// "" uses the defaults.
+	ScoringFile string `yaml:"scoring_file"`
+	// FlushInterval is the longest a changed score waits for ClickHouse.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// CheckpointInterval is how often the state is saved; a restart
+	// replays at most this much of the stream.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+}
+
+// DefaultConfig flushes every second and checkpoints every 30 seconds.
+func DefaultConfig() Config {
+	return Config{FlushInterval: time.Second, CheckpointInterval: 30 * time.Second}
+}
+
+// Validate reports every problem with its path under prefix.
+func (c Config) Validate(prefix string) error {
+	var errs []error
+	if c.FlushInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("%s.flush_interval: must be at least 10ms, got %s", prefix, c.FlushInterval))
+	}
+	if c.CheckpointInterval < c.FlushInterval {
+		errs = append(errs, fmt.Errorf("%s.checkpoint_interval: must be at least flush_interval, got %s", prefix, c.CheckpointInterval))
+	}
+	if c.ScoringFile != "" {
+		if _, err := c.Scoring(); err != nil {
+			errs = append(errs, fmt.Errorf("%s.scoring_file: %w", prefix, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Scoring loads the scoring config.
+func (c Config) Scoring() (scoring.Config, error) {
+	if c.ScoringFile == "" {
+		return scoring.DefaultConfig(), nil
+	}
+	data, err := os.ReadFile(c.ScoringFile)
+	if err != nil {
+		return scoring.Config{}, err
+	}
+	return scoring.LoadConfig(data)
+}
+
+// Deps are what the processor reads and writes.
+type Deps struct {
+	JS       jetstream.JetStream
+	CH       driver.Conn
+	Registry *events.Registry
+}
+
+// Bucket is the object store bucket that holds the checkpoint.
+const Bucket = "orbitflow-scoring"
+
+const checkpointObject = "checkpoint"
+
+// Processor is the scoring processor (Start, Shutdown).
+type Processor struct {
+	cfg  Config
+	sc   scoring.Config
+	hash string
+	deps Deps
+	log  *slog.Logger
+
+	communities map[string]*community
+	seq         uint64 // the last stream sequence applied
+	out         outputs
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+	abort  bool // tests: stop like a crash, without the final flush and checkpoint
+	err    error
+}
+
+// community is one community's state.
+type community struct {
+	scorer *scoring.Scorer
+	ids    *identity.Resolver
+	names  map[string]string // member id → display name
+}
+
+// New returns a processor; Start begins reading. sc is the scoring config
+// (Config.Scoring).
+func New(cfg Config, sc scoring.Config, deps Deps, set telemetry.Settings) *Processor {
+	set = set.Named("scoring")
+	return &Processor{cfg: cfg, sc: sc, hash: sc.Hash(), deps: deps, log: set.Logger,
+		communities: map[string]*community{}, out: newOutputs()}
+}
+
+// Start loads the checkpoint and starts the loop on its own context.
+func (p *Processor) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done != nil {
+		return errors.New("scoring: already started")
+	}
+	store, err := p.deps.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: Bucket, Description: "Orbitflow scoring checkpoints", Storage: jetstream.FileStorage})
+	if err != nil {
+		return fmt.Errorf("scoring: checkpoint store: %w", err)
+	}
+	if err := p.restore(ctx, store); err != nil {
+		return err
+	}
+	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>"}}
+	if p.seq > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.seq+1
+	}
+	cons, err := p.deps.JS.OrderedConsumer(ctx, subjects.ActivityStream, cc)
+	if err != nil {
+		return fmt.Errorf("scoring: consumer: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	go func() {
+		defer close(p.done)
+		p.run(runCtx, cons, store)
+	}()
+	p.log.Info("scoring processor started", "from_seq", p.seq+1, "model", scoring.ModelVersion, "config", p.hash)
+	return nil
+}
+
+// Shutdown stops reading, writes what is pending and saves a checkpoint.
+// Idempotent; safe without Start.
+func (p *Processor) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	cancel, done := p.cancel, p.done
+	p.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return p.err
+	case <-ctx.Done():
+		return fmt.Errorf("scoring: shutdown: %w (the next start replays from the last checkpoint)", ctx.Err())
+	}
+}
+
+// Seq is the last stream sequence applied (for tests and status).
+func (p *Processor) Seq() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seq
+}
+
+func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jetstream.ObjectStore) {
+	flushAt := time.Now().Add(p.cfg.FlushInterval)
+	checkpointAt := time.Now().Add(p.cfg.CheckpointInterval)
+	for {
+		if ctx.Err() != nil {
+			p.mu.Lock()
+			abort := p.abort
+			p.mu.Unlock()
+			if abort {
+				return
+			}
+			p.finish(store)
+			return
+		}
+		wait := min(max(time.Until(flushAt), 20*time.Millisecond), 250*time.Millisecond)
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("fetch failed; retrying", "err", err)
+				time.Sleep(200 * time.Millisecond)
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			p.apply(msg)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			p.log.Warn("fetch ended with an error", "err", err)
+		}
+		now := time.Now()
+		if now.After(flushAt) {
+			p.retry(ctx, "write scores", p.flush)
+			flushAt = now.Add(p.cfg.FlushInterval)
+		}
+		if now.After(checkpointAt) {
+			p.retry(ctx, "write scores", p.flush)
+			p.retry(ctx, "save checkpoint", func(ctx context.Context) error { return p.checkpoint(ctx, store) })
+			checkpointAt = now.Add(p.cfg.CheckpointInterval)
+		}
+	}
+}
+
+// finish flushes and checkpoints at shutdown.
+func (p *Processor) finish(store jetstream.ObjectStore) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.flush(ctx); err != nil {
+		p.err = fmt.Errorf("scoring: final write: %w (the next start replays from the last checkpoint)", err)
+		return
+	}
+	if err := p.checkpoint(ctx, store); err != nil {
+		p.err = fmt.Errorf("scoring: final checkpoint: %w (the next start replays from the last checkpoint)", err)
+	}
+}
+
+// retry runs f until it succeeds or ctx ends; reading waits meanwhile, so
+// nothing is applied past what can be written.
+func (p *Processor) retry(ctx context.Context, what string, f func(context.Context) error) {
+	backoff := 200 * time.Millisecond
+	for {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		err := f(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		p.log.Warn(what+" failed; retrying", "err", err, "retry_in", backoff)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// apply scores one stream message. Messages that are not valid events are
+// the sink's to dead-letter; here they are skipped.
+func (p *Processor) apply(msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		return
+	}
+	seq := md.Sequence.Stream
+	defer func() {
+		p.mu.Lock()
+		p.seq = seq
+		p.mu.Unlock()
+	}()
+	ev, err := events.Decode(msg.Data()) // copies: ids outlive the message
+	if err != nil {
+		return
+	}
+	weight, ok := p.deps.Registry.Weight(ev.Type)
+	if !ok || ev.Community == "" {
+		return
+	}
+	c := p.communities[ev.Community]
+	if c == nil {
+		c = &community{scorer: scoring.NewScorer(p.sc), ids: identity.New(), names: map[string]string{}}
+		p.communities[ev.Community] = c
+	}
+	// No e-mail hash: merges are not applied yet (each identity is a
+	// member); usernames still resolve the connectors' name references.
+	member, _ := c.ids.Observe(identity.Identity{Source: ev.Actor.Source, SourceID: ev.Actor.SourceID,
+		Username: ev.Actor.Username, DisplayName: ev.Actor.DisplayName})
+	if name := displayName(ev.Actor); name != "" {
+		c.names[member] = name
+	}
+	a := scoring.Activity{Member: member, At: ev.OccurredAt.UnixMilli(), Type: ev.Type, Weight: weight,
+		Thread: ev.ThreadID, Bot: ev.Actor.IsBot, Teammate: ev.Attributes["teammate"] == "true",
+		Source: ev.Source, Channel: ev.Channel}
+	for _, t := range ev.Targets {
+		a.Targets = append(a.Targets, scoring.Target{Member: c.ids.Resolve(t.Source, t.SourceID), Kind: t.Kind})
+	}
+	for _, ch := range c.scorer.Apply(a) {
+		p.out.level(ev.Community, ch, seq)
+		p.out.member(ev.Community, ch.Member)
+	}
+	c.scorer.Touched(func(id string) { p.out.member(ev.Community, id) },
+		func(x, y string) { p.out.edge(ev.Community, x, y) })
+	p.out.seq = seq
+}
+
+func displayName(a events.Actor) string {
+	if a.DisplayName != "" {
+		return a.DisplayName
+	}
+	return a.Username
+}
+
+// checkpointState is what a checkpoint holds.
+type checkpointState struct {
+	Seq         uint64
+	Hash        string
+	Model       string
+	Communities []communityState
+}
+
+type communityState struct {
+	Name       string
+	Scorer     []byte
+	Identities []byte
+	Names      map[string]string
+}
+
+func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore) error {
+	st := checkpointState{Seq: p.seq, Hash: p.hash, Model: scoring.ModelVersion}
+	names := make([]string, 0, len(p.communities))
+	for n := range p.communities {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		c := p.communities[n]
+		var sb, ib bytes.Buffer
+		if err := c.scorer.WriteSnapshot(&sb); err != nil {
+			return err
+		}
+		if err := c.ids.WriteSnapshot(&ib); err != nil {
+			return err
+		}
+		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names})
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		return err
+	}
+	if _, err := store.Put(ctx, jetstream.ObjectMeta{Name: checkpointObject,
+		Description: fmt.Sprintf("stream seq %d, scoring config %s", st.Seq, st.Hash)}, &buf); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) error {
+	data, err := store.GetBytes(ctx, checkpointObject)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scoring: load checkpoint: %w", err)
+	}
+	var st checkpointState
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
+		return fmt.Errorf("scoring: checkpoint is corrupt (%v); delete object %q of bucket %s to replay from the start", err, checkpointObject, Bucket)
+	}
+	if st.Hash != p.hash || st.Model != scoring.ModelVersion {
+		p.log.Warn("the checkpoint is from another scoring config or model: replaying the stream from the start",
+			"checkpoint_config", st.Hash, "config", p.hash)
+		return nil
+	}
+	for _, cs := range st.Communities {
+		sc, err := scoring.ReadSnapshot(p.sc, bytes.NewReader(cs.Scorer))
+		if err != nil {
+			return err
+		}
+		ids, err := identity.ReadSnapshot(bytes.NewReader(cs.Identities))
+		if err != nil {
+			return err
+		}
+		if cs.Names == nil {
+			cs.Names = map[string]string{}
+		}
+		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names}
+	}
+	p.seq = st.Seq
+	return nil
+}

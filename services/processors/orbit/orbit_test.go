@@ -1,0 +1,207 @@
+package orbit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
+	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/processors/scoring"
+)
+
+func TestMain(m *testing.M) { kittest.Main(m) }
+
+type env struct {
+	t   *testing.T
+	js  jetstream.JetStream
+	ch  driver.Conn
+	evs []events.Event
+}
+
+func newEnv(t *testing.T) *env {
+	b := kittest.Bus(t)
+	ch := kittest.ClickHouseConn(t)
+	_, err := store.Migrate(context.Background(), ch, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	return &env{t: t, js: b.JetStream(), ch: ch}
+}
+
+// publish puts n events of two communities on the stream: issues, comments
+// replying to other members, in threads, over ~100 days.
+func (e *env) publish(n int) {
+	ctx := context.Background()
+	p := bus.NewPublisher(e.js)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		actor := i * 7919 % 300
+		ev := events.Event{
+			ID: fmt.Sprintf("e-%d", i), SchemaVersion: 1, Community: []string{"acme", "beta"}[i%2], Source: "github",
+			Type:       "github.issue.opened",
+			OccurredAt: events.NewTimestamp(start.Add(time.Duration(i) * 100 * 24 * time.Hour / time.Duration(n))),
+			ReceivedAt: events.NewTimestamp(start.Add(200 * 24 * time.Hour)),
+			Actor:      events.Actor{Source: "github", SourceID: fmt.Sprint(actor), Username: fmt.Sprintf("user%d", actor)},
+			ThreadID:   fmt.Sprintf("t%d", i%40),
+		}
+		if i%3 == 1 {
+			ev.Type = "github.issue.commented"
+			ev.Targets = []events.Target{{Source: "github", SourceID: fmt.Sprint((actor + 11) % 300), Kind: "reply"}}
+		}
+		if i%5 == 2 {
+			ev.Targets = append(ev.Targets, events.Target{Source: "github", SourceID: "login:user7", Kind: "mention"})
+		}
+		e.evs = append(e.evs, ev)
+		data, err := events.Encode(&ev)
+		require.NoError(e.t, err)
+		m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		require.NoError(e.t, p.Publish(ctx, m, nil))
+	}
+	require.NoError(e.t, p.Flush(ctx))
+}
+
+func (e *env) start(cfg Config) *Processor {
+	p := New(cfg, scoring.DefaultConfig(), Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}, telemetry.Nop())
+	require.NoError(e.t, p.Start(context.Background()))
+	return p
+}
+
+func (e *env) waitFor(p *Processor, seq uint64) {
+	deadline := time.Now().Add(time.Minute)
+	for p.Seq() < seq {
+		require.True(e.t, time.Now().Before(deadline), "the processor is stuck at %d, want %d", p.Seq(), seq)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// expected scores the published events independently, in stream order.
+func (e *env) expected() (map[string]*scoring.Scorer, int) {
+	changes := 0
+	reg := events.DefaultRegistry()
+	out := map[string]*scoring.Scorer{}
+	seen := map[string]bool{} // community/username of actors seen so far
+	for _, ev := range e.evs {
+		seen[ev.Community+"/"+ev.Actor.Username] = true
+		s := out[ev.Community]
+		if s == nil {
+			s = scoring.NewScorer(scoring.DefaultConfig())
+			out[ev.Community] = s
+		}
+		w, _ := reg.Weight(ev.Type)
+		a := scoring.Activity{Member: ev.Actor.Identity(), At: ev.OccurredAt.UnixMilli(), Type: ev.Type, Weight: w, Thread: ev.ThreadID}
+		for _, t := range ev.Targets {
+			id := t.Identity()
+			if t.SourceID == "login:user7" && seen[ev.Community+"/user7"] {
+				id = "github:7" // the reference resolves to the member who uses that name, once seen
+			}
+			a.Targets = append(a.Targets, scoring.Target{Member: id, Kind: t.Kind})
+		}
+		changes += len(s.Apply(a))
+	}
+	return out, changes
+}
+
+// check compares what ClickHouse holds with the independent scores.
+func (e *env) check() {
+	ctx := context.Background()
+	want, wantLevels := e.expected()
+	rows, err := e.ch.Query(ctx, "SELECT community, member_id, love, love_at, orbit_step, reach FROM members_raw FINAL")
+	require.NoError(e.t, err)
+	n := 0
+	for rows.Next() {
+		var c, id string
+		var love, reach float64
+		var loveAt time.Time
+		var step uint8
+		require.NoError(e.t, rows.Scan(&c, &id, &love, &loveAt, &step, &reach))
+		s := want[c]
+		m := s.Lookup(id)
+		require.NotNil(e.t, m, "%s/%s", c, id)
+		require.InDelta(e.t, s.LoveAt(m, loveAt.UnixMilli()), love, 1e-9*math.Max(1, love), id)
+		require.Equal(e.t, m.Step, step, id)
+		require.Equal(e.t, m.Reach.Value, reach, id)
+		n++
+	}
+	require.NoError(e.t, rows.Err())
+	rows.Close()
+	total := 0
+	for _, s := range want {
+		total += s.Len()
+	}
+	require.Equal(e.t, total, n, "one row per member")
+
+	var edges, levels uint64
+	var dupLevels int64
+	require.NoError(e.t, e.ch.QueryRow(ctx, "SELECT count() FROM member_edges_raw FINAL").Scan(&edges))
+	wantEdges := 0
+	for _, s := range want {
+		wantEdges += s.Edges()
+	}
+	require.EqualValues(e.t, wantEdges, edges)
+	require.NoError(e.t, e.ch.QueryRow(ctx, "SELECT count() FROM level_changes FINAL").Scan(&levels))
+	require.NoError(e.t, e.ch.QueryRow(ctx,
+		"SELECT count() - uniqExact(community, member_id, changed_at, to_step) FROM level_changes FINAL").Scan(&dupLevels))
+	require.Zero(e.t, dupLevels, "no level change twice")
+	require.EqualValues(e.t, wantLevels, levels, "every level change once")
+}
+
+func testConfig() Config {
+	return Config{FlushInterval: 20 * time.Millisecond, CheckpointInterval: 100 * time.Millisecond}
+}
+
+func TestProcessorWritesExactScores(t *testing.T) {
+	e := newEnv(t)
+	e.publish(6000)
+	p := e.start(testConfig())
+	e.waitFor(p, 6000)
+	require.NoError(t, p.Shutdown(context.Background()))
+	e.check()
+}
+
+// A crash at any point neither loses nor double-applies an activity: the
+// restart resumes from the checkpoint, and the tables end up as if the run
+// had never stopped.
+func TestCrashAndRestartGiveTheSameScores(t *testing.T) {
+	e := newEnv(t)
+	e.publish(8000)
+	p := e.start(testConfig())
+	e.waitFor(p, 3000)
+	p.mu.Lock()
+	p.abort = true // like SIGKILL: no final flush, no final checkpoint
+	p.mu.Unlock()
+	require.NoError(t, p.Shutdown(context.Background()))
+	stopped := p.Seq()
+
+	p2 := e.start(testConfig())
+	require.LessOrEqual(t, p2.Seq(), stopped, "resumes from a checkpoint at or before the crash")
+	e.waitFor(p2, 8000)
+	require.NoError(t, p2.Shutdown(context.Background()))
+	e.check()
+
+	// Started again with nothing new: nothing is applied twice.
+	p3 := e.start(testConfig())
+	require.EqualValues(t, 8000, p3.Seq())
+	require.NoError(t, p3.Shutdown(context.Background()))
+	e.check()
+}
+
+func TestConfigValidation(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate("scoring"))
+	c := Config{FlushInterval: time.Millisecond, CheckpointInterval: 0, ScoringFile: "/nonexistent.yaml"}
+	err := c.Validate("scoring")
+	require.ErrorContains(t, err, "scoring.flush_interval")
+	require.ErrorContains(t, err, "scoring.checkpoint_interval")
+	require.ErrorContains(t, err, "scoring.scoring_file")
+}

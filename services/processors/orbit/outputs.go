@@ -1,0 +1,156 @@
+package orbit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/orbitflow/orbitflow/services/processors/scoring"
+)
+
+type memberKey struct{ community, member string }
+
+type edgeKey struct{ community, a, b string }
+
+type levelRow struct {
+	community string
+	change    scoring.LevelChange
+	seq       uint64
+}
+
+// outputs are the rows waiting for the next flush: the members and edges
+// changed since the last one (written with their state at flush time) and
+// the level changes.
+type outputs struct {
+	members map[memberKey]struct{}
+	edges   map[edgeKey]struct{}
+	levels  []levelRow
+	// seq is the stream sequence the pending state reflects.
+	seq uint64
+}
+
+func newOutputs() outputs {
+	return outputs{members: map[memberKey]struct{}{}, edges: map[edgeKey]struct{}{}}
+}
+
+func (o *outputs) member(c, id string) { o.members[memberKey{c, id}] = struct{}{} }
+
+func (o *outputs) edge(c, a, b string) {
+	if a > b {
+		a, b = b, a
+	}
+	o.edges[edgeKey{c, a, b}] = struct{}{}
+}
+
+func (o *outputs) level(c string, ch scoring.LevelChange, seq uint64) {
+	o.levels = append(o.levels, levelRow{c, ch, seq})
+}
+
+// flush writes the pending rows, one batch per table; on error they stay
+// pending (a retry writes them again: the tables collapse copies).
+func (p *Processor) flush(ctx context.Context) error {
+	o := &p.out
+	if len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 {
+		return nil
+	}
+	if err := p.flushMembers(ctx); err != nil {
+		return err
+	}
+	if err := p.flushEdges(ctx); err != nil {
+		return err
+	}
+	if err := p.flushLevels(ctx); err != nil {
+		return err
+	}
+	clear(o.members)
+	clear(o.edges)
+	o.levels = o.levels[:0]
+	return nil
+}
+
+func ms(t int64) time.Time { return time.UnixMilli(t).UTC() }
+
+func (p *Processor) flushMembers(ctx context.Context) error {
+	if len(p.out.members) == 0 {
+		return nil
+	}
+	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO members_raw (community, member_id, display_name, first_seen, last_seen,
+		love, love_at, love_factor, love_period_ms, presence_7d, presence_30d, presence_90d, presence_at, orbit_level, orbit_step,
+		reach, reach_at, reach_factor, reach_period_ms, roles, is_bot, is_teammate, model_version, config_hash, stream_seq)`)
+	if err != nil {
+		return fmt.Errorf("members: %w", err)
+	}
+	defer b.Close()
+	lp, rp := float64(p.sc.Love.Period.Milliseconds()), float64(p.sc.Reach.Decay.Period.Milliseconds())
+	for k := range p.out.members {
+		c := p.communities[k.community]
+		m := c.scorer.Lookup(k.member)
+		if m == nil {
+			continue
+		}
+		at := c.scorer.Newest()
+		pr := m.PresenceAt(at)
+		if err := b.Append(k.community, k.member, c.names[k.member], ms(m.First), ms(m.Last),
+			m.Love.Value, ms(m.Love.At), p.sc.Love.Factor, lp, uint16(pr.Days7), uint16(pr.Days30), uint16(pr.Days90), ms(at),
+			scoring.Level(m.Step), m.Step, m.Reach.Value, ms(m.Reach.At), p.sc.Reach.Decay.Factor, rp,
+			[]string{}, m.Bot, m.Teammate, scoring.ModelVersion, p.hash, p.out.seq); err != nil {
+			return fmt.Errorf("members: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into members_raw: %w", err)
+	}
+	return nil
+}
+
+func (p *Processor) flushEdges(ctx context.Context) error {
+	if len(p.out.edges) == 0 {
+		return nil
+	}
+	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO member_edges_raw (community, member_a, member_b, direct_interactions,
+		indirect_interactions, strength, strength_at, reach_factor, reach_period_ms, first_interaction_at, last_interaction_at,
+		model_version, config_hash, stream_seq)`)
+	if err != nil {
+		return fmt.Errorf("member_edges: %w", err)
+	}
+	defer b.Close()
+	rp := float64(p.sc.Reach.Decay.Period.Milliseconds())
+	for k := range p.out.edges {
+		e := p.communities[k.community].scorer.Edge(k.a, k.b)
+		if e == nil {
+			continue
+		}
+		if err := b.Append(k.community, k.a, k.b, e.Direct, e.Indirect, e.Strength.Value, ms(e.Strength.At),
+			p.sc.Reach.Decay.Factor, rp, time.Unix(int64(e.First), 0).UTC(), time.Unix(int64(e.Last), 0).UTC(),
+			scoring.ModelVersion, p.hash, p.out.seq); err != nil {
+			return fmt.Errorf("member_edges: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into member_edges_raw: %w", err)
+	}
+	return nil
+}
+
+func (p *Processor) flushLevels(ctx context.Context) error {
+	if len(p.out.levels) == 0 {
+		return nil
+	}
+	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO level_changes (community, member_id, changed_at, from_step, to_step,
+		from_level, to_level, reason, detail, model_version, config_hash, stream_seq)`)
+	if err != nil {
+		return fmt.Errorf("level_changes: %w", err)
+	}
+	defer b.Close()
+	for _, r := range p.out.levels {
+		ch := r.change
+		if err := b.Append(r.community, ch.Member, ms(ch.At), ch.From, ch.To, scoring.Level(ch.From), scoring.Level(ch.To),
+			string(ch.Reason), ch.Detail, scoring.ModelVersion, p.hash, r.seq); err != nil {
+			return fmt.Errorf("level_changes: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into level_changes: %w", err)
+	}
+	return nil
+}
