@@ -19,6 +19,7 @@ require (
 	github.com/orbitflow/orbitflow/services/api v0.0.0-00010101000000-000000000000
 	github.com/orbitflow/orbitflow/services/connectors v0.0.0-00010101000000-000000000000
 	github.com/orbitflow/orbitflow/services/kit v0.0.0-00010101000000-000000000000
+	github.com/orbitflow/orbitflow/services/processors v0.0.0-00010101000000-000000000000
 	github.com/orbitflow/orbitflow/services/sink v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1
 	gopkg.in/yaml.v3 v3.0.1

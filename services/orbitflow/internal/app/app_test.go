@@ -122,6 +122,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	require.Equal(t, def.Gateway.MaxBodyBytes, cfg.Gateway.MaxBodyBytes)
 	require.Equal(t, def.Gateway.PublishTimeout, cfg.Gateway.PublishTimeout)
 	require.Equal(t, def.Sink, cfg.Sink)
+	require.Equal(t, def.Scoring, cfg.Scoring)
 	require.Equal(t, def.API.Listen, cfg.API.Listen)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/processors/orbit"
 	"github.com/orbitflow/orbitflow/services/sink"
 )
 
@@ -30,6 +31,7 @@ type Config struct {
 	NATS       bus.Config     `yaml:"nats"`
 	ClickHouse store.Config   `yaml:"clickhouse"`
 	Sink       sink.Config    `yaml:"sink"`
+	Scoring    orbit.Config   `yaml:"scoring"`
 	API        api.Config     `yaml:"api"`
 	Gateway    gateway.Config `yaml:"gateway"`
 	People     source.People  `yaml:"people"`
@@ -113,6 +115,7 @@ func DefaultConfig() Config {
 		NATS:       bus.DefaultConfig(),
 		ClickHouse: store.DefaultConfig(),
 		Sink:       sink.DefaultConfig(),
+		Scoring:    orbit.DefaultConfig(),
 		API:        api.DefaultConfig(),
 		Gateway:    gateway.DefaultConfig(),
 		Discord:    DiscordConfig{GatewayURL: discord.DefaultGatewayURL, Intents: discord.DefaultIntents},
@@ -148,7 +151,7 @@ func (c Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", c.Log.Format))
 	}
-	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.API.Validate("api"),
+	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.Scoring.Validate("scoring"), c.API.Validate("api"),
 		c.Gateway.Validate("gateway", WebhookSources()))
 	errs = append(errs, c.People.Validate("people")...)
 	errs = append(errs, c.Discord.validate()...)

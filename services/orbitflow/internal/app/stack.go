@@ -25,6 +25,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/processors/orbit"
 	"github.com/orbitflow/orbitflow/services/sink"
 )
 
@@ -33,12 +34,13 @@ type Parts struct {
 	ClickHouse bool // the client (and the embedded engine in embedded mode), migrated
 	Bus        bool // NATS JetStream (embedded or external), streams declared
 	Sink       bool // needs ClickHouse and Bus
+	Scoring    bool // the scoring processor; needs ClickHouse and Bus
 	API        bool // needs ClickHouse and Bus
 	Gateway    bool // the webhook gateway; needs Bus
 }
 
 // All is every part: what `orbitflow run` starts.
-var All = Parts{ClickHouse: true, Bus: true, Sink: true, API: true, Gateway: true}
+var All = Parts{ClickHouse: true, Bus: true, Sink: true, Scoring: true, API: true, Gateway: true}
 
 // Stack is a started set of parts, in start order: ClickHouse, bus, sink
 // (consumers before producers). Shutdown stops them in reverse.
@@ -52,6 +54,7 @@ type Stack struct {
 	CH       driver.Conn
 	Bus      *bus.Bus
 	Sink     *sink.Sink
+	Scoring  *orbit.Processor
 	API      *api.Server
 	Gateway  *gateway.Server
 	Discord  *discord.Client
@@ -125,6 +128,19 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 	if p.Bus {
 		s.Bus = bus.New(cfg.NATS, cfg.DataDir, s.set)
 		if err := s.Bus.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if p.Scoring {
+		if !(p.ClickHouse && p.Bus) {
+			return errors.New("app: the scoring processor needs ClickHouse and the bus")
+		}
+		sc, err := cfg.Scoring.Scoring()
+		if err != nil {
+			return fmt.Errorf("scoring.scoring_file: %w", err)
+		}
+		s.Scoring = orbit.New(cfg.Scoring, sc, orbit.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry}, s.set)
+		if err := s.Scoring.Start(ctx); err != nil {
 			return err
 		}
 	}
@@ -219,6 +235,10 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	if s.Sink != nil {
 		errs = append(errs, s.Sink.Shutdown(ctx))
 		s.Sink = nil
+	}
+	if s.Scoring != nil {
+		errs = append(errs, s.Scoring.Shutdown(ctx))
+		s.Scoring = nil
 	}
 	if s.Bus != nil {
 		errs = append(errs, s.Bus.Shutdown(ctx))
