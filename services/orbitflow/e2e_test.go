@@ -599,6 +599,19 @@ func TestGHArchiveScoresAgreeWithTheRecompute(t *testing.T) {
 	first := in.topLove()
 	t.Logf("top 10 by love (member, level, reach):\n%s", first)
 
+	// The top member, explained: its love comes from its own activities.
+	topMember := strings.SplitN(first, "\t", 2)[0]
+	out, errOut, err = in.cli(ctx, "members", "show", topMember)
+	require.NoError(t, err, "members show: %s\n%s", out, errOut)
+	t.Logf("orbitflow members show %s:\n%s", topMember, out)
+	for _, want := range []string{topMember + " ", " in demo", "love ", "by source: github", "level: ", "step ", "reach ", "strongest connections"} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, "the processor may not have caught up", "the explanation adds up to the streamed love")
+	_, errOut, err = in.cli(ctx, "members", "show", "github:0")
+	require.Error(t, err)
+	require.Contains(t, errOut, "has no scores")
+
 	// Again from scratch, killed as soon as the rows are written, while the
 	// processor may still be scoring (the processor's own tests crash it
 	// mid-stream deterministically; here the whole run dies).

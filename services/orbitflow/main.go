@@ -3,6 +3,7 @@
 //	orbitflow run       everything in one process (embedded NATS and ClickHouse by default)
 //	orbitflow ingest    publish activity from files (jsonl, gharchive, mbox, csv, ...)
 //	orbitflow backfill  publish a platform's history read from its API
+//	orbitflow members   show a member's scores and why
 //	orbitflow sql       run SQL against the configured ClickHouse
 //	orbitflow demo      write a generated demo community as JSON lines
 //
@@ -30,6 +31,7 @@ Usage:
   orbitflow run    [--config FILE] [--data-dir DIR] [--demo]
   orbitflow ingest [--config FILE] [--data-dir DIR] --source FORMAT --community NAME [--wait] FILE...
   orbitflow backfill [--config FILE] [--data-dir DIR] --source PLATFORM --community NAME [--wait] [target flags]
+  orbitflow members show [--config FILE] [--community C] MEMBER     scores and why
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
   orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
@@ -61,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdIngest(ctx, rest, stdout, stderr)
 	case "backfill":
 		err = cmdBackfill(ctx, rest, stdout, stderr)
+	case "members":
+		err = cmdMembers(ctx, rest, stdout, stderr)
 	case "sql":
 		err = cmdSQL(ctx, rest, stdout, stderr)
 	case "demo":

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/processors/scoring"
+)
+
+func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// "show" is the subcommand; common flags may come before it.
+	i := slices.Index(args, "show")
+	if i < 0 {
+		return usagef("usage: orbitflow members show [--community C] MEMBER")
+	}
+	args = slices.Delete(slices.Clone(args), i, i+1)
+	fs := flag.NewFlagSet("members show", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	community := fs.String("community", "", "the member's community (required when the member is in several)")
+	top := fs.Int("top", 10, "how many activities and connections to list")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("name one MEMBER, e.g. github:583231")
+	}
+	member := fs.Arg(0)
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	sc, err := cfg.Scoring.Scoring()
+	if err != nil {
+		return err
+	}
+	set := telemetry.Settings{Logger: newLogger(cfg, stderr)}.WithDefaults()
+	conn, done, err := connectClickHouse(ctx, cfg, set)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return showMember(ctx, conn, sc, *community, member, *top, stdout)
+}
+
+// showMember prints a member's scores and why: love with the activities,
+// sources and channels it comes from (recomputed from activities, adding up
+// to the streamed love), presence, the level and the changes that led to
+// it, and reach with the strongest connections. Every query is
+// parameterized.
+func showMember(ctx context.Context, conn driver.Conn, sc scoring.Config, community, member string, top int, w io.Writer) error {
+	if community == "" {
+		var cs []string
+		rows, err := conn.Query(param(ctx, map[string]string{"m": member}),
+			"SELECT DISTINCT community FROM members WHERE member_id = {m:String} ORDER BY community")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				rows.Close()
+				return err
+			}
+			cs = append(cs, c)
+		}
+		rows.Close()
+		switch len(cs) {
+		case 0:
+			return fmt.Errorf("member %q has no scores (yet): check the id (source:source_id, as in activities.member_id)", member)
+		case 1:
+			community = cs[0]
+		default:
+			return usagef("member %q is in communities %s: choose one with --community", member, strings.Join(cs, ", "))
+		}
+	}
+	p := map[string]string{"c": community, "m": member}
+	var (
+		name                        string
+		love, reach, gravity        float64
+		level, step                 uint8
+		p7, p30, p90                uint16
+		firstSeen, lastSeen, presAt time.Time
+		bot, teammate               bool
+		model, hash                 string
+	)
+	err := conn.QueryRow(param(ctx, p), `SELECT display_name, love, reach, member_gravity, orbit_level, orbit_step,
+		presence_7d, presence_30d, presence_90d, first_seen, last_seen, presence_at, is_bot, is_teammate, model_version, config_hash
+		FROM members WHERE community = {c:String} AND member_id = {m:String}`).Scan(
+		&name, &love, &reach, &gravity, &level, &step, &p7, &p30, &p90, &firstSeen, &lastSeen, &presAt, &bot, &teammate, &model, &hash)
+	if err != nil {
+		return fmt.Errorf("member %q in %q: %w", member, community, err)
+	}
+	flags := ""
+	if bot {
+		flags += " [bot: not scored]"
+	}
+	if teammate {
+		flags += " [teammate]"
+	}
+	fmt.Fprintf(w, "%s %q in %s%s — model %s, scoring config %s\n", member, name, community, flags, model, hash)
+	fmt.Fprintf(w, "first seen %s, last seen %s\n\n", firstSeen.Format(time.DateOnly), lastSeen.Format(time.DateOnly))
+
+	// Love, explained from the activities themselves.
+	var acts []scoring.Activity
+	rows, err := conn.Query(param(ctx, p), `SELECT occurred_at, type, source, channel, toFloat64(weight), is_bot
+		FROM activities WHERE community = {c:String} AND member_id = {m:String} ORDER BY occurred_at, event_id`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var a scoring.Activity
+		var at time.Time
+		if err := rows.Scan(&at, &a.Type, &a.Source, &a.Channel, &a.Weight, &a.Bot); err != nil {
+			rows.Close()
+			return err
+		}
+		a.At = at.UnixMilli()
+		acts = append(acts, a)
+	}
+	rows.Close()
+	e := scoring.ExplainLove(sc, acts, time.Now().UnixMilli())
+	fmt.Fprintf(w, "love %.4g (as of now; %d activities)\n", love, len(e.Contributions))
+	if diff := e.Love - love; love != 0 && (diff > 1e-6*love || diff < -1e-6*love) {
+		fmt.Fprintf(w, "  note: the activities add up to %.6g; the processor may not have caught up yet\n", e.Love)
+	}
+	share := func(label string, m map[string]float64) {
+		keys := slices.SortedFunc(maps.Keys(m), func(a, b string) int { return cmp.Compare(m[b], m[a]) })
+		var parts []string
+		for _, k := range keys[:min(len(keys), top)] {
+			if k == "" {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s %.4g (%.0f%%)", k, m[k], 100*m[k]/max(e.Love, 1e-300)))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "  by %s: %s\n", label, strings.Join(parts, ", "))
+		}
+	}
+	share("source", e.BySource)
+	share("channel", e.ByChannel)
+	for _, c := range e.Contributions[:min(len(e.Contributions), top)] {
+		fmt.Fprintf(w, "  %s  %-36s weight %-4g → %.4g\n", time.UnixMilli(c.At).UTC().Format(time.DateOnly), c.Type, c.Weight, c.Value)
+	}
+
+	fmt.Fprintf(w, "\npresence (as of %s): active %d of the last 7 days, %d of 30, %d of 90\n", presAt.Format(time.DateOnly), p7, p30, p90)
+	fmt.Fprintf(w, "\nlevel: %s (orbit %d, step %d)\n", scoring.StepName(step), level, step)
+	rows, err = conn.Query(param(ctx, p), `SELECT changed_at, from_step, to_step, reason, detail FROM level_changes FINAL
+		WHERE community = {c:String} AND member_id = {m:String} ORDER BY changed_at, stream_seq`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var at time.Time
+		var from, to uint8
+		var reason, detail string
+		if err := rows.Scan(&at, &from, &to, &reason, &detail); err != nil {
+			rows.Close()
+			return err
+		}
+		fmt.Fprintf(w, "  %s  %s → %s  (%s: %s)\n", at.Format(time.DateOnly), scoring.StepName(from), scoring.StepName(to), reason, detail)
+	}
+	rows.Close()
+
+	fmt.Fprintf(w, "\nreach %.4g, member gravity (love × reach) %.4g; strongest connections:\n", reach, gravity)
+	rows, err = conn.Query(param(ctx, p), `SELECT if(member_a = {m:String}, member_b, member_a) AS other, strength,
+		direct_interactions, indirect_interactions FROM member_edges
+		WHERE community = {c:String} AND (member_a = {m:String} OR member_b = {m:String})
+		ORDER BY strength DESC, other LIMIT `+fmt.Sprint(top))
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var other string
+		var strength float64
+		var direct, indirect uint32
+		if err := rows.Scan(&other, &strength, &direct, &indirect); err != nil {
+			rows.Close()
+			return err
+		}
+		fmt.Fprintf(w, "  %-28s strength %.4g (direct %d, indirect %d)\n", other, strength, direct, indirect)
+	}
+	rows.Close()
+	fmt.Fprintln(w, "\nroles: none (role rules are not configured in this release)")
+	return nil
+}
+
+func param(ctx context.Context, p map[string]string) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters(p)))
+}
