@@ -16,15 +16,15 @@ func TestMigrateIsIdempotentAndRecorded(t *testing.T) {
 	ctx := context.Background()
 	applied, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
 	require.NoError(t, err)
-	require.Equal(t, []string{"0001_activities", "0002_dead_letters", "0003_scores"}, applied)
+	require.Equal(t, []string{"0001_activities", "0002_dead_letters", "0003_scores", "0004_weights_gravity"}, applied)
 	again, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
 	require.NoError(t, err)
 	require.Empty(t, again, "a second run applies nothing")
 	var n uint64
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM schema_migrations FINAL").Scan(&n))
-	require.EqualValues(t, 3, n)
+	require.EqualValues(t, 4, n)
 	for _, table := range []string{"activities", "activities_raw", "dead_letters", "dead_letters_raw",
-		"members", "members_raw", "level_changes", "member_edges", "member_edges_raw"} {
+		"members", "members_raw", "level_changes", "member_edges", "member_edges_raw", "activity_weights", "community_gravity"} {
 		require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n), table)
 	}
 }

@@ -125,6 +125,17 @@ type community struct {
 	scorer *scoring.Scorer
 	ids    *identity.Resolver
 	names  map[string]string // member id → display name
+	// periods tracks gravity per period kind ("day", "week", "month"):
+	// the current period's start and the previous period's weighted
+	// commitment.
+	periods map[string]periodState
+}
+
+// periodState is one period kind's gravity bookkeeping.
+type periodState struct {
+	Start   int64 // the current period's start, Unix ms (0: none yet)
+	PrevWC  float64
+	HasPrev bool
 }
 
 // New returns a processor; Start begins reading. sc is the scoring config
@@ -148,6 +159,9 @@ func (p *Processor) Start(ctx context.Context) error {
 		return fmt.Errorf("scoring: checkpoint store: %w", err)
 	}
 	if err := p.restore(ctx, store); err != nil {
+		return err
+	}
+	if err := p.writeWeights(ctx); err != nil {
 		return err
 	}
 	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>"}}
@@ -288,9 +302,10 @@ func (p *Processor) apply(msg jetstream.Msg) {
 	}
 	c := p.communities[ev.Community]
 	if c == nil {
-		c = &community{scorer: scoring.NewScorer(p.sc), ids: identity.New(), names: map[string]string{}}
+		c = &community{scorer: scoring.NewScorer(p.sc), ids: identity.New(), names: map[string]string{}, periods: map[string]periodState{}}
 		p.communities[ev.Community] = c
 	}
+	p.closePeriods(ev.Community, c, ev.OccurredAt.UnixMilli(), seq)
 	// No e-mail hash: merges are not applied yet (each identity is a
 	// member); usernames still resolve the connectors' name references.
 	member, _ := c.ids.Observe(identity.Identity{Source: ev.Actor.Source, SourceID: ev.Actor.SourceID,
@@ -333,6 +348,7 @@ type communityState struct {
 	Scorer     []byte
 	Identities []byte
 	Names      map[string]string
+	Periods    map[string]periodState
 }
 
 func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore) error {
@@ -351,7 +367,7 @@ func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore)
 		if err := c.ids.WriteSnapshot(&ib); err != nil {
 			return err
 		}
-		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names})
+		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods})
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
@@ -393,7 +409,10 @@ func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) er
 		if cs.Names == nil {
 			cs.Names = map[string]string{}
 		}
-		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names}
+		if cs.Periods == nil {
+			cs.Periods = map[string]periodState{}
+		}
+		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names, periods: cs.Periods}
 	}
 	p.seq = st.Seq
 	return nil

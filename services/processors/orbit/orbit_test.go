@@ -44,12 +44,13 @@ func (e *env) publish(n int) {
 	ctx := context.Background()
 	p := bus.NewPublisher(e.js)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	step := 100 * 24 * time.Hour / time.Duration(n)
 	for i := range n {
 		actor := i * 7919 % 300
 		ev := events.Event{
 			ID: fmt.Sprintf("e-%d", i), SchemaVersion: 1, Community: []string{"acme", "beta"}[i%2], Source: "github",
 			Type:       "github.issue.opened",
-			OccurredAt: events.NewTimestamp(start.Add(time.Duration(i) * 100 * 24 * time.Hour / time.Duration(n))),
+			OccurredAt: events.NewTimestamp(start.Add(time.Duration(i) * step)),
 			ReceivedAt: events.NewTimestamp(start.Add(200 * 24 * time.Hour)),
 			Actor:      events.Actor{Source: "github", SourceID: fmt.Sprint(actor), Username: fmt.Sprintf("user%d", actor)},
 			ThreadID:   fmt.Sprintf("t%d", i%40),
@@ -88,7 +89,16 @@ func (e *env) waitFor(p *Processor, seq uint64) {
 
 // expected scores the published events independently, in stream order.
 func (e *env) expected() (map[string]*scoring.Scorer, int) {
+	s, n, _ := e.expectedWithGravity()
+	return s, n
+}
+
+// expectedWithGravity also returns the weighted commitment of every closed
+// period, by "community/kind/start".
+func (e *env) expectedWithGravity() (map[string]*scoring.Scorer, int, map[string]float64) {
 	changes := 0
+	wcs := map[string]float64{}
+	current := map[string]int64{} // community/kind → current period start
 	reg := events.DefaultRegistry()
 	out := map[string]*scoring.Scorer{}
 	seen := map[string]bool{} // community/username of actors seen so far
@@ -98,6 +108,17 @@ func (e *env) expected() (map[string]*scoring.Scorer, int) {
 		if s == nil {
 			s = scoring.NewScorer(scoring.DefaultConfig())
 			out[ev.Community] = s
+		}
+		at := ev.OccurredAt.UnixMilli()
+		for _, kind := range []string{"day", "week", "month"} {
+			k := ev.Community + "/" + kind
+			start := periodStart(kind, at)
+			if cur, ok := current[k]; ok && start > cur {
+				wcs[fmt.Sprintf("%s/%d", k, cur)] = scoring.DefaultConfig().Gravity.WeightedCommitment(s.Counts(false))
+			}
+			if cur, ok := current[k]; !ok || start > cur {
+				current[k] = start
+			}
 		}
 		w, _ := reg.Weight(ev.Type)
 		a := scoring.Activity{Member: ev.Actor.Identity(), At: ev.OccurredAt.UnixMilli(), Type: ev.Type, Weight: w, Thread: ev.ThreadID}
@@ -110,7 +131,7 @@ func (e *env) expected() (map[string]*scoring.Scorer, int) {
 		}
 		changes += len(s.Apply(a))
 	}
-	return out, changes
+	return out, changes, wcs
 }
 
 // check compares what ClickHouse holds with the independent scores.
@@ -155,6 +176,24 @@ func (e *env) check() {
 		"SELECT count() - uniqExact(community, member_id, changed_at, to_step) FROM level_changes FINAL").Scan(&dupLevels))
 	require.Zero(e.t, dupLevels, "no level change twice")
 	require.EqualValues(e.t, wantLevels, levels, "every level change once")
+
+	_, _, wantWC := e.expectedWithGravity()
+	rows, err = e.ch.Query(ctx, "SELECT community, period, period_start, weighted_commitment FROM community_gravity FINAL")
+	require.NoError(e.t, err)
+	got := map[string]float64{}
+	for rows.Next() {
+		var c, kind string
+		var start time.Time
+		var wc float64
+		require.NoError(e.t, rows.Scan(&c, &kind, &start, &wc))
+		got[fmt.Sprintf("%s/%s/%d", c, kind, start.UnixMilli())] = wc
+	}
+	rows.Close()
+	require.Equal(e.t, wantWC, got, "one gravity row per closed period, with its weighted commitment")
+	require.Greater(e.t, len(got), 100)
+	var types uint64
+	require.NoError(e.t, e.ch.QueryRow(ctx, "SELECT count() FROM activity_weights FINAL WHERE type = 'github.issue.opened' AND weight = 5").Scan(&types))
+	require.EqualValues(e.t, 1, types)
 }
 
 func testConfig() Config {

@@ -25,6 +25,7 @@ type outputs struct {
 	members map[memberKey]struct{}
 	edges   map[edgeKey]struct{}
 	levels  []levelRow
+	gravity []gravityRow
 	// seq is the stream sequence the pending state reflects.
 	seq uint64
 }
@@ -50,7 +51,7 @@ func (o *outputs) level(c string, ch scoring.LevelChange, seq uint64) {
 // pending (a retry writes them again: the tables collapse copies).
 func (p *Processor) flush(ctx context.Context) error {
 	o := &p.out
-	if len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 {
+	if len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 && len(o.gravity) == 0 {
 		return nil
 	}
 	if err := p.flushMembers(ctx); err != nil {
@@ -62,9 +63,13 @@ func (p *Processor) flush(ctx context.Context) error {
 	if err := p.flushLevels(ctx); err != nil {
 		return err
 	}
+	if err := p.flushGravity(ctx); err != nil {
+		return err
+	}
 	clear(o.members)
 	clear(o.edges)
 	o.levels = o.levels[:0]
+	o.gravity = o.gravity[:0]
 	return nil
 }
 
