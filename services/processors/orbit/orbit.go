@@ -55,9 +55,11 @@ type Config struct {
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 }
 
-// DefaultConfig flushes every second and checkpoints every 30 seconds.
+// DefaultConfig flushes every 250 ms (BenchmarkLatency: p99 from publish to
+// the members row ~0.6 s at 20k events/s; with 1 s it is over a second) and
+// checkpoints every 30 seconds.
 func DefaultConfig() Config {
-	return Config{FlushInterval: time.Second, CheckpointInterval: 30 * time.Second}
+	return Config{FlushInterval: 250 * time.Millisecond, CheckpointInterval: 30 * time.Second}
 }
 
 // Validate reports every problem with its path under prefix.
@@ -118,6 +120,9 @@ type Processor struct {
 	done   chan struct{}
 	abort  bool // tests: stop like a crash, without the final flush and checkpoint
 	err    error
+	// flushed, if set (benchmarks), is called after each successful flush
+	// with the stream sequence the written rows reflect.
+	flushed func(seq uint64)
 }
 
 // community is one community's state.

@@ -70,6 +70,9 @@ func (p *Processor) flush(ctx context.Context) error {
 	clear(o.edges)
 	o.levels = o.levels[:0]
 	o.gravity = o.gravity[:0]
+	if p.flushed != nil {
+		p.flushed(o.seq)
+	}
 	return nil
 }
 
