@@ -85,7 +85,6 @@
 package csvimport
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -709,27 +708,4 @@ func clip(s string) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// readLine returns the next line without its newline, copying it; a line
-// over MaxRowBytes is cut there and the rest skipped.
-func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
-	var buf []byte
-	for {
-		frag, e := br.ReadSlice('\n')
-		if len(buf)+len(frag) > MaxRowBytes {
-			if !tooLong {
-				buf = append(buf, frag[:MaxRowBytes-len(buf)]...)
-			}
-			tooLong = true
-		} else if !tooLong {
-			buf = append(buf, frag...)
-		}
-		if e == bufio.ErrBufferFull {
-			continue
-		}
-		err = e
-		break
-	}
-	return bytes.TrimRight(buf, "\r\n"), tooLong, err
 }

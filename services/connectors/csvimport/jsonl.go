@@ -20,7 +20,7 @@ func (im *importer) jsonl(r io.Reader, name string, yield func(ingest.Record) bo
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	for line := 1; ; line++ {
-		raw, tooLong, err := readLine(br)
+		raw, tooLong, err := ingest.ReadLine(br, MaxRowBytes)
 		if tooLong || len(bytes.TrimSpace(raw)) > 0 {
 			loc := locator{row: fmt.Sprintf("line %d", line), col: "field"}
 			var res source.Result

@@ -96,8 +96,8 @@ func listings(categories []string) ([]listing, error) {
 	for i, c := range categories {
 		segs := strings.Split(strings.Trim(c, "/"), "/")
 		for j, s := range segs {
-			if s == "" || s == "." || s == ".." || !printable(s) || len(s) > 255 {
-				return nil, fmt.Errorf("categories[%d]: want a category slug or id (or slug/id), got %q", i, clip(c))
+			if s == "" || s == "." || s == ".." || !source.Printable(s) || len(s) > 255 {
+				return nil, fmt.Errorf("categories[%d]: want a category slug or id (or slug/id), got %q", i, source.Clip(c))
 			}
 			segs[j] = url.PathEscape(s)
 		}

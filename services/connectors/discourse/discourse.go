@@ -48,7 +48,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 
@@ -160,10 +159,10 @@ func (Webhook) Normalize(env source.Env, h http.Header, body []byte) (source.Res
 		return source.Result{}, source.Missing(HeaderEvent)
 	}
 	if why, ok := ignoredEvents[event]; ok {
-		return source.Ignore("discourse %s: %s", clip(event), why), nil
+		return source.Ignore("discourse %s: %s", source.Clip(event), why), nil
 	}
 	if why, ok := ignoredTypes[h.Get(HeaderEventType)]; ok {
-		return source.Ignore("discourse %s: %s", clip(event), why), nil
+		return source.Ignore("discourse %s: %s", source.Clip(event), why), nil
 	}
 	var mapped func(source.Env, Site, []byte) (source.Result, error)
 	switch event {
@@ -178,7 +177,7 @@ func (Webhook) Normalize(env source.Env, h http.Header, body []byte) (source.Res
 	case "user_created":
 		mapped = userCreated
 	default:
-		return source.Unmapped(Source, clip(event)), nil
+		return source.Unmapped(Source, source.Clip(event)), nil
 	}
 	site, err := ParseSite(h.Get(HeaderInstance))
 	if err != nil {
@@ -205,8 +204,8 @@ func ParseSite(instance string) (Site, error) {
 	}
 	u, err := url.Parse(instance)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		u.RawQuery != "" || u.Fragment != "" || len(instance) > 512 || !printable(instance) {
-		return Site{}, &source.InputError{Field: HeaderInstance, Reason: fmt.Sprintf("want the forum's http(s) base URL, got %q", clip(instance))}
+		u.RawQuery != "" || u.Fragment != "" || len(instance) > 512 || !source.Printable(instance) {
+		return Site{}, &source.InputError{Field: HeaderInstance, Reason: fmt.Sprintf("want the forum's http(s) base URL, got %q", source.Clip(instance))}
 	}
 	host := strings.ToLower(u.Host)
 	return Site{Base: u.Scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/"), Host: host}, nil
@@ -351,7 +350,7 @@ func userCreated(env source.Env, site Site, body []byte) (source.Result, error) 
 // actor is the Discourse identity of user id. Discourse's own accounts
 // (system, discobot) have negative ids and are bots.
 func actor(env source.Env, id int64, username, name string) events.Actor {
-	a := env.Actor(Source, strconv.FormatInt(id, 10), username, clean(name, events.MaxNameLen))
+	a := env.Actor(Source, strconv.FormatInt(id, 10), username, source.Clean(name, events.MaxNameLen))
 	a.IsBot = a.IsBot || id < 0
 	return a
 }
@@ -378,7 +377,7 @@ func decode(b []byte, v any) error {
 	if errors.As(err, &te) && te.Field != "" {
 		f = te.Field
 	}
-	return &source.InputError{Field: f, Reason: "malformed JSON: " + clip(err.Error())}
+	return &source.InputError{Field: f, Reason: "malformed JSON: " + source.Clip(err.Error())}
 }
 
 // checkUser checks the id and username of an identity.
@@ -386,7 +385,7 @@ func checkUser(idField, usernameField string, id int64, username string) error {
 	if id == 0 {
 		return source.Missing(idField)
 	}
-	if len(username) > events.MaxNameLen || !printable(username) {
+	if len(username) > events.MaxNameLen || !source.Printable(username) {
 		return &source.InputError{Field: usernameField, Reason: "want printable UTF-8 of at most 256 bytes"}
 	}
 	return nil
@@ -396,7 +395,7 @@ func checkUser(idField, usernameField string, id int64, username string) error {
 func parseTime(field, s string, env source.Env) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, &source.InputError{Field: field, Reason: fmt.Sprintf("want an RFC 3339 time, got %q", clip(s))}
+		return time.Time{}, &source.InputError{Field: field, Reason: fmt.Sprintf("want an RFC 3339 time, got %q", source.Clip(s))}
 	}
 	if t.Before(time.Unix(0, 0)) || t.After(now(env).Add(events.MaxFutureSkew)) {
 		return time.Time{}, &source.InputError{Field: field,
@@ -411,42 +410,4 @@ func now(env source.Env) time.Time {
 		return env.Now()
 	}
 	return time.Now()
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < 0x20 || b == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// clean makes free text (names, titles) fit an event field: invalid UTF-8
-// and control characters become spaces, and the text is cut at max bytes on
-// a rune boundary.
-func clean(s string, max int) string {
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, " ") {
-		if r < 0x20 || r == 0x7f {
-			r = ' '
-		}
-		if b.Len()+utf8.RuneLen(r) > max {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
-
-// clip makes outside text safe and short for a message or a Result kind.
-func clip(s string) string {
-	if len(s) <= 64 && printable(s) {
-		return s
-	}
-	return clean(s, 64) + "…"
 }

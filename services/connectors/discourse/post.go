@@ -125,7 +125,7 @@ func normalizeTopic(env source.Env, site Site, t Topic, prefix string) (source.R
 	ev.Actor = actor(env, author.ID, author.Username, author.Name)
 	ev.ThreadID = id
 	ev.URL = site.topicURL(t.Slug, t.ID, 0)
-	ev.Title = clean(t.Title, events.MaxTextLen)
+	ev.Title = source.Clean(t.Title, events.MaxTextLen)
 	if t.CategoryID != 0 {
 		ev.Channel = strconv.FormatInt(t.CategoryID, 10)
 	}
@@ -203,7 +203,7 @@ func (p Post) check(prefix string) error {
 func (p Post) place(site Site, ev *events.Event) {
 	ev.ThreadID = site.id("topic", strconv.FormatInt(p.TopicID, 10))
 	ev.URL = site.topicURL(p.TopicSlug, p.TopicID, p.PostNumber)
-	ev.Title = clean(p.TopicTitle, events.MaxTextLen)
+	ev.Title = source.Clean(p.TopicTitle, events.MaxTextLen)
 	if p.CategoryID != 0 {
 		ev.Channel = strconv.FormatInt(p.CategoryID, 10)
 	}
@@ -258,7 +258,7 @@ func mentions(raw, cooked string) []string {
 // usernameOK reports whether u can be a Discourse username (at most 60
 // characters, the largest max_username_length) fit for a target.
 func usernameOK(u string) bool {
-	return u != "" && utf8.RuneCountInString(u) <= 60 && printable(u) && !strings.ContainsAny(u, "@ ")
+	return u != "" && utf8.RuneCountInString(u) <= 60 && source.Printable(u) && !strings.ContainsAny(u, "@ ")
 }
 
 // tagList joins tag names with "," within an attribute value's bound.
@@ -275,7 +275,7 @@ func tagList(tags []json.RawMessage) string {
 			}
 			name = obj.Name
 		}
-		name = clean(strings.ReplaceAll(name, ",", " "), 100)
+		name = source.Clean(strings.ReplaceAll(name, ",", " "), 100)
 		if name == "" || b.Len()+len(name)+1 > events.MaxAttrValueLen {
 			continue
 		}

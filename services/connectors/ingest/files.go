@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"bufio"
+	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -30,4 +32,29 @@ func Open(name string) (io.ReadCloser, error) {
 		io.Reader
 		io.Closer
 	}{zr, f}, nil
+}
+
+// ReadLine returns the next line of br without its line ending, copied. A
+// line over limit bytes is cut there (tooLong) and the rest of it skipped,
+// so one huge line costs no more memory than limit. err is br's, io.EOF at
+// the end.
+func ReadLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
+	var buf []byte
+	for {
+		frag, e := br.ReadSlice('\n')
+		if len(buf)+len(frag) > limit {
+			if !tooLong {
+				buf = append(buf, frag[:limit-len(buf)]...)
+			}
+			tooLong = true
+		} else if !tooLong {
+			buf = append(buf, frag...)
+		}
+		if e == bufio.ErrBufferFull {
+			continue
+		}
+		err = e
+		break
+	}
+	return bytes.TrimRight(buf, "\r\n"), tooLong, err
 }

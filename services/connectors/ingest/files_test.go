@@ -1,11 +1,13 @@
 package ingest_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,4 +39,20 @@ func TestOpenReadsPlainAndGzipFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(notGzip, []byte("plain"), 0o600))
 	_, err = ingest.Open(notGzip)
 	require.ErrorContains(t, err, "c.gz")
+}
+
+func TestReadLineBoundsLongLines(t *testing.T) {
+	br := bufio.NewReaderSize(strings.NewReader("short\r\n"+strings.Repeat("x", 100)+"\nlast"), 16)
+	line, long, err := ingest.ReadLine(br, 10)
+	require.NoError(t, err)
+	require.Equal(t, "short", string(line))
+	require.False(t, long)
+	line, long, err = ingest.ReadLine(br, 10)
+	require.NoError(t, err)
+	require.Equal(t, strings.Repeat("x", 10), string(line), "cut at the limit")
+	require.True(t, long)
+	line, long, err = ingest.ReadLine(br, 10)
+	require.ErrorIs(t, err, io.EOF)
+	require.Equal(t, "last", string(line), "the rest of the long line was skipped")
+	require.False(t, long)
 }

@@ -25,7 +25,7 @@ func Read(r io.Reader, name string) iter.Seq[ingest.Record] {
 		br := bufio.NewReaderSize(r, 256<<10)
 		line := 0
 		for {
-			raw, tooLong, err := readLine(br)
+			raw, tooLong, err := ingest.ReadLine(br, MaxLineBytes)
 			if len(raw) > 0 || tooLong || err == nil {
 				line++
 			}
@@ -49,30 +49,6 @@ func Read(r io.Reader, name string) iter.Seq[ingest.Record] {
 			}
 		}
 	}
-}
-
-// readLine returns the next line without its newline, copying it. A line
-// over MaxLineBytes is cut there and the rest skipped.
-func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
-	var buf []byte
-	for {
-		frag, e := br.ReadSlice('\n')
-		if len(buf)+len(frag) > MaxLineBytes {
-			if !tooLong {
-				buf = append(buf, frag[:MaxLineBytes-len(buf)]...)
-			}
-			tooLong = true
-		} else if !tooLong {
-			buf = append(buf, frag...)
-		}
-		if e == bufio.ErrBufferFull {
-			continue
-		}
-		err = e
-		break
-	}
-	buf = bytes.TrimRight(buf, "\r\n")
-	return buf, tooLong, err
 }
 
 // Files yields the records of every file in order; "-" is standard input,

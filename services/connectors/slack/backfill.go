@@ -71,7 +71,7 @@ func (e *APIError) Error() string {
 	case "missing_scope":
 		needed := ""
 		if e.Needed != "" {
-			needed = " (Slack asks for " + clip(e.Needed) + ")"
+			needed = " (Slack asks for " + source.Clip(e.Needed) + ")"
 		}
 		hint = "the token lacks a scope" + needed + ": the backfill needs " + scopes + "; add them to the app and reinstall it"
 	case "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "no_permission":
@@ -81,7 +81,7 @@ func (e *APIError) Error() string {
 	case "invalid_cursor":
 		hint = "Slack refused the saved paging cursor: delete the backfill's cursor file to start over"
 	}
-	msg := where + ": " + clip(e.Code)
+	msg := where + ": " + source.Clip(e.Code)
 	if hint != "" {
 		msg += ": " + hint
 	}
@@ -418,7 +418,7 @@ func decodeMessages(env source.Env, team, ch string, body []byte, skip string) (
 		return messagePage{}, err
 	}
 	page := messagePage{cursor: p.ResponseMetadata.NextCursor, hasMore: p.HasMore}
-	if len(page.cursor) > 4096 || !printable(page.cursor) {
+	if len(page.cursor) > 4096 || !source.Printable(page.cursor) {
 		return messagePage{}, &source.InputError{Field: "response_metadata.next_cursor", Reason: "want printable text of at most 4096 bytes"}
 	}
 	for i, raw := range p.Messages {
@@ -450,7 +450,7 @@ func decodeMessages(env source.Env, team, ch string, body []byte, skip string) (
 		res, err := NormalizeMessage(env, team, ch, m)
 		pos := "slack " + ch + " " + field
 		if m.TS != "" {
-			pos = "slack " + ch + " " + clip(m.TS)
+			pos = "slack " + ch + " " + source.Clip(m.TS)
 		}
 		page.records = append(page.records, ingest.FromResult(res, err, raw, pos)...)
 	}

@@ -100,7 +100,7 @@ func normalizeMessage(env source.Env, team, teamField, channel string, m Message
 		if why, ok := ignoredSubtypes[m.Subtype]; ok {
 			return source.Ignore("slack message %s: %s", m.Subtype, why), nil
 		}
-		return source.Unmapped(Source, "message."+clip(m.Subtype)), nil
+		return source.Unmapped(Source, "message."+source.Clip(m.Subtype)), nil
 	}
 	if m.ChannelType == "im" || m.ChannelType == "mpim" {
 		return source.Ignore("slack message: a direct message, private to its members"), nil
@@ -196,7 +196,7 @@ func parseTS(field, ts string, env source.Env) (time.Time, error) {
 	secs, frac, hasFrac := strings.Cut(ts, ".")
 	if secs == "" || len(secs) > 11 || !digits(secs) || hasFrac && (frac == "" || len(frac) > 6 || !digits(frac)) {
 		return time.Time{}, &source.InputError{Field: field,
-			Reason: `want a Slack timestamp "<unix seconds>.<microseconds>", got "` + clip(ts) + `"`}
+			Reason: `want a Slack timestamp "<unix seconds>.<microseconds>", got "` + source.Clip(ts) + `"`}
 	}
 	s, _ := strconv.ParseInt(secs, 10, 64)
 	us, _ := strconv.ParseInt((frac + "000000")[:6], 10, 64)

@@ -41,7 +41,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 
@@ -82,7 +81,7 @@ func (Webhook) Verify(secret []byte, h http.Header, body []byte, now time.Time) 
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || sec < 0 {
-		return fmt.Errorf("slack signature: %s: want unix seconds, got %q", HeaderTimestamp, clip(ts))
+		return fmt.Errorf("slack signature: %s: want unix seconds, got %q", HeaderTimestamp, source.Clip(ts))
 	}
 	// Compared in seconds: time.Unix of a huge value overflows Duration.
 	if d := now.Unix() - sec; d > int64(MaxSkew/time.Second) || d < -int64(MaxSkew/time.Second) {
@@ -146,7 +145,7 @@ func (Webhook) Normalize(env source.Env, _ http.Header, body []byte) (source.Res
 		return callback(env, e)
 	}
 	return source.Result{}, &source.InputError{Field: "type",
-		Reason: fmt.Sprintf("want url_verification, event_callback or app_rate_limited, got %q", clip(e.Type))}
+		Reason: fmt.Sprintf("want url_verification, event_callback or app_rate_limited, got %q", source.Clip(e.Type))}
 }
 
 // eventHead is what every inner event has.
@@ -179,7 +178,7 @@ func callback(env source.Env, e envelope) (source.Result, error) {
 	case "team_join":
 		return teamJoin(env, e)
 	}
-	return source.Unmapped(Source, clip(head.Type)), nil
+	return source.Unmapped(Source, source.Clip(head.Type)), nil
 }
 
 // Reasons shared by several ignored event types.
@@ -303,7 +302,7 @@ func reactionAdded(env source.Env, e envelope) (source.Result, error) {
 		if r.Item.Type == "" {
 			return source.Result{}, source.Missing("event.item.type")
 		}
-		return source.Ignore("slack reaction_added: a reaction to a %s, not to a message", clip(r.Item.Type)), nil
+		return source.Ignore("slack reaction_added: a reaction to a %s, not to a message", source.Clip(r.Item.Type)), nil
 	}
 	for _, f := range []struct{ name, v string }{
 		{"team_id", e.TeamID}, {"event.user", r.User}, {"event.reaction", r.Reaction},
@@ -332,7 +331,7 @@ func reactionAdded(env source.Env, e envelope) (source.Result, error) {
 	if r.ItemUser != "" && r.ItemUser != r.User {
 		ev.Targets = []events.Target{{Source: Source, SourceID: r.ItemUser, Kind: events.KindReact}}
 	}
-	ev.Attributes = map[string]string{"reaction": clean(r.Reaction, events.MaxAttrValueLen)}
+	ev.Attributes = map[string]string{"reaction": source.Clean(r.Reaction, events.MaxAttrValueLen)}
 	return finish(env, ev)
 }
 
@@ -366,7 +365,7 @@ func memberJoinedChannel(env source.Env, e envelope) (source.Result, error) {
 	ev.Actor = actor(env, j.User, "", "")
 	ev.Channel = j.Channel
 	if j.Inviter != "" && j.Inviter != j.User {
-		ev.Attributes = map[string]string{"inviter": clean(j.Inviter, events.MaxAttrValueLen)}
+		ev.Attributes = map[string]string{"inviter": source.Clean(j.Inviter, events.MaxAttrValueLen)}
 	}
 	return finish(env, ev)
 }
@@ -440,7 +439,7 @@ func teamJoin(env source.Env, e envelope) (source.Result, error) {
 // actor is the Slack identity id, a bot when People lists its username or
 // its id.
 func actor(env source.Env, id, username, display string) events.Actor {
-	a := env.Actor(Source, id, username, clean(display, events.MaxNameLen))
+	a := env.Actor(Source, id, username, source.Clean(display, events.MaxNameLen))
 	a.IsBot = a.IsBot || env.People.IsBot(Source, id)
 	return a
 }
@@ -476,7 +475,7 @@ func decode(b []byte, v any, field string) error {
 	if f == "" {
 		f = "body"
 	}
-	return &source.InputError{Field: f, Reason: "malformed JSON: " + clip(err.Error())}
+	return &source.InputError{Field: f, Reason: "malformed JSON: " + source.Clip(err.Error())}
 }
 
 // ident checks a required identifier that becomes part of an event id or
@@ -493,46 +492,8 @@ func name(field, s string) error {
 	switch {
 	case len(s) > events.MaxSourceIDLen:
 		return &source.InputError{Field: field, Reason: fmt.Sprintf("longer than %d bytes", events.MaxSourceIDLen)}
-	case !printable(s):
+	case !source.Printable(s):
 		return &source.InputError{Field: field, Reason: "want printable UTF-8 text"}
 	}
 	return nil
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < 0x20 || b == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// clean makes free text (display names, reaction names) fit an event
-// field: invalid UTF-8 and control characters become spaces, and the text
-// is cut at max bytes on a rune boundary.
-func clean(s string, max int) string {
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, " ") {
-		if r < 0x20 || r == 0x7f {
-			r = ' '
-		}
-		if b.Len()+utf8.RuneLen(r) > max {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
-
-// clip makes outside text safe and short for a message or a Result kind.
-func clip(s string) string {
-	if len(s) <= 64 && printable(s) {
-		return s
-	}
-	return clean(s, 64) + "…"
 }

@@ -196,3 +196,43 @@ func ID(source string, parts ...string) string {
 	}
 	return id[:cut] + "~" + h
 }
+
+// Clean makes free text from a platform (names, titles, reaction names) fit
+// an event field: invalid UTF-8 and control characters become spaces,
+// surrounding space is trimmed, and the text is cut at max bytes on a rune
+// boundary.
+func Clean(s string, max int) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, " ") {
+		if r < 0x20 || r == 0x7f {
+			r = ' '
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// Clip makes outside text safe and short (64 bytes) for an error message or
+// a Result's kind: printable text that fits is kept as it is.
+func Clip(s string) string {
+	if len(s) <= 64 && Printable(s) {
+		return s
+	}
+	return Clean(s, 64) + "…"
+}
+
+// Printable reports whether s is valid UTF-8 without control characters.
+func Printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}

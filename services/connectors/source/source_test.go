@@ -44,3 +44,13 @@ func TestPeople(t *testing.T) {
 	require.Len(t, errs, 2)
 	require.ErrorContains(t, errs[0], "want source:username")
 }
+
+func TestCleanAndClip(t *testing.T) {
+	require.Equal(t, "a b", Clean(" a\x00b\xff ", 10))
+	require.Equal(t, "éé", Clean("ééé", 5), "cut on a rune boundary")
+	require.Equal(t, "ok", Clip("ok"))
+	require.Equal(t, strings.Repeat("x", 64)+"…", Clip(strings.Repeat("x", 70)))
+	require.Equal(t, "a b…", Clip("a\nb"))
+	require.True(t, Printable("plain text"))
+	require.False(t, Printable("tab\t"))
+}
