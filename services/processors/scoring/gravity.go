@@ -41,6 +41,3 @@ func (s *Scorer) Counts(withTeammates bool) LevelCounts {
 	c[0] = 0
 	return c
 }
-
-// MemberGravity is love × reach: who pulls others in.
-func MemberGravity(love, reach float64) float64 { return love * reach }

@@ -97,9 +97,6 @@ func NewScorer(cfg Config) *Scorer {
 	}
 }
 
-// Config returns the scorer's config.
-func (s *Scorer) Config() Config { return s.cfg }
-
 func (s *Scorer) member(id string) uint32 {
 	if i, ok := s.index[id]; ok {
 		return i
