@@ -51,12 +51,15 @@ func (l *Live) count(ctx context.Context, src string, out Outcome) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	for outcome, n := range map[string]int{"published": out.Published, "duplicate": out.Duplicates, "dead_lettered": out.DeadLettered} {
+	add := func(outcome string, n int) {
 		if n > 0 {
 			l.events.Add(ctx, int64(n), metric.WithAttributes(attribute.String("stage", l.Stage),
 				attribute.String("source", src), attribute.String("outcome", outcome)))
 		}
 	}
+	add("published", out.Published)
+	add("duplicate", out.Duplicates)
+	add("dead_lettered", out.DeadLettered)
 	if out.Ignored != "" {
 		l.ignored.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", l.Stage),
 			attribute.String("source", src), attribute.String("reason", reasonKind(out.Ignored))))
