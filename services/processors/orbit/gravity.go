@@ -48,6 +48,9 @@ func (p *Processor) closePeriods(name string, c *community, t int64, seq uint64)
 		if start <= ps.Start {
 			continue // the same period, or a late activity
 		}
+		if c.pending {
+			p.drain(name, c) // the levels at the period's end
+		}
 		counts := c.scorer.Counts(false)
 		wc := p.sc.Gravity.WeightedCommitment(counts)
 		g := 0.0

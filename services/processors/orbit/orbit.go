@@ -13,10 +13,12 @@
 // config is not mixed in: the processor starts over from the stream's
 // first activity.
 //
-// One owner: a single processor applies every activity (scoring runs at
-// about a million activities a second on one core, well above what the
-// stream delivers here); partitioning across processes is future work.
-// Identity merges are not applied yet: each identity is its own member, as
+// Partitions: the processor reads the stream in order and routes each
+// change to the partition that owns the member (scoring.Scorer); after
+// every fetched batch the partitions apply their changes in parallel. The
+// partition count is configurable and does not change the numbers.
+// Partitions run in this process; assigning them to several processes is
+// the scale-out work. Identity merges are not applied yet: each identity is its own member, as
 // in the activities table.
 package orbit
 
@@ -53,13 +55,16 @@ type Config struct {
 	// CheckpointInterval is how often the state is saved; a restart
 	// replays at most this much of the stream.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Partitions is how many owners the members are split across; they
+	// apply in parallel (one per core is plenty).
+	Partitions int `yaml:"partitions"`
 }
 
 // DefaultConfig flushes every 250 ms (BenchmarkLatency: p99 from publish to
 // the members row ~0.6 s at 20k events/s; with 1 s it is over a second) and
 // checkpoints every 30 seconds.
 func DefaultConfig() Config {
-	return Config{FlushInterval: 250 * time.Millisecond, CheckpointInterval: 30 * time.Second}
+	return Config{FlushInterval: 250 * time.Millisecond, CheckpointInterval: 30 * time.Second, Partitions: 2}
 }
 
 // Validate reports every problem with its path under prefix.
@@ -70,6 +75,9 @@ func (c Config) Validate(prefix string) error {
 	}
 	if c.CheckpointInterval < c.FlushInterval {
 		errs = append(errs, fmt.Errorf("%s.checkpoint_interval: must be at least flush_interval, got %s", prefix, c.CheckpointInterval))
+	}
+	if c.Partitions < 1 || c.Partitions > 256 {
+		errs = append(errs, fmt.Errorf("%s.partitions: must be 1..256, got %d", prefix, c.Partitions))
 	}
 	if c.ScoringFile != "" {
 		if _, err := c.Scoring(); err != nil {
@@ -134,6 +142,7 @@ type community struct {
 	// the current period's start and the previous period's weighted
 	// commitment.
 	periods map[string]periodState
+	pending bool // changes are queued in the scorer's partitions
 }
 
 // periodState is one period kind's gravity bookkeeping.
@@ -238,6 +247,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 		for msg := range batch.Messages() {
 			p.apply(msg)
 		}
+		p.drainAll()
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			p.log.Warn("fetch ended with an error", "err", err)
 		}
@@ -307,7 +317,7 @@ func (p *Processor) apply(msg jetstream.Msg) {
 	}
 	c := p.communities[ev.Community]
 	if c == nil {
-		c = &community{scorer: scoring.NewScorer(p.sc), ids: identity.New(), names: map[string]string{}, periods: map[string]periodState{}}
+		c = &community{scorer: scoring.NewPartitioned(p.sc, p.cfg.Partitions), ids: identity.New(), names: map[string]string{}, periods: map[string]periodState{}}
 		p.communities[ev.Community] = c
 	}
 	p.closePeriods(ev.Community, c, ev.OccurredAt.UnixMilli(), seq)
@@ -320,17 +330,34 @@ func (p *Processor) apply(msg jetstream.Msg) {
 	}
 	a := scoring.Activity{Member: member, At: ev.OccurredAt.UnixMilli(), Type: ev.Type, Weight: weight,
 		Thread: ev.ThreadID, Bot: ev.Actor.IsBot, Teammate: ev.Attributes["teammate"] == "true",
-		Source: ev.Source, Channel: ev.Channel}
+		Source: ev.Source, Channel: ev.Channel, Seq: seq}
 	for _, t := range ev.Targets {
 		a.Targets = append(a.Targets, scoring.Target{Member: c.ids.Resolve(t.Source, t.SourceID), Kind: t.Kind})
 	}
-	for _, ch := range c.scorer.Apply(a) {
-		p.out.level(ev.Community, ch, seq)
-		p.out.member(ev.Community, ch.Member)
-	}
-	c.scorer.Touched(func(id string) { p.out.member(ev.Community, id) },
-		func(x, y string) { p.out.edge(ev.Community, x, y) })
+	c.scorer.Enqueue(a)
+	c.pending = true
 	p.out.seq = seq
+}
+
+// drainAll applies what the partitions have queued.
+func (p *Processor) drainAll() {
+	for name, c := range p.communities {
+		if c.pending {
+			p.drain(name, c)
+		}
+	}
+}
+
+// drain applies one community's queued changes and records the rows they
+// change.
+func (p *Processor) drain(name string, c *community) {
+	for _, ch := range c.scorer.Drain() {
+		p.out.level(name, ch)
+		p.out.member(name, ch.Member)
+	}
+	c.scorer.Touched(func(id string) { p.out.member(name, id) },
+		func(x, y string) { p.out.edge(name, x, y) })
+	c.pending = false
 }
 
 func displayName(a events.Actor) string {
@@ -403,7 +430,7 @@ func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) er
 		return nil
 	}
 	for _, cs := range st.Communities {
-		sc, err := scoring.ReadSnapshot(p.sc, bytes.NewReader(cs.Scorer))
+		sc, err := scoring.ReadSnapshot(p.sc, p.cfg.Partitions, bytes.NewReader(cs.Scorer))
 		if err != nil {
 			return err
 		}

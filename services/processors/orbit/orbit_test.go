@@ -196,14 +196,14 @@ func (e *env) check() {
 	require.EqualValues(e.t, 1, types)
 }
 
-func testConfig() Config {
-	return Config{FlushInterval: 20 * time.Millisecond, CheckpointInterval: 100 * time.Millisecond}
+func testConfig(partitions int) Config {
+	return Config{FlushInterval: 20 * time.Millisecond, CheckpointInterval: 100 * time.Millisecond, Partitions: partitions}
 }
 
 func TestProcessorWritesExactScores(t *testing.T) {
 	e := newEnv(t)
 	e.publish(6000)
-	p := e.start(testConfig())
+	p := e.start(testConfig(3))
 	e.waitFor(p, 6000)
 	require.NoError(t, p.Shutdown(context.Background()))
 	e.check()
@@ -211,29 +211,38 @@ func TestProcessorWritesExactScores(t *testing.T) {
 
 // A crash at any point neither loses nor double-applies an activity: the
 // restart resumes from the checkpoint, and the tables end up as if the run
-// had never stopped.
+// had never stopped, whatever the partition count before and after.
 func TestCrashAndRestartGiveTheSameScores(t *testing.T) {
 	e := newEnv(t)
 	e.publish(8000)
-	p := e.start(testConfig())
-	e.waitFor(p, 3000)
-	p.mu.Lock()
-	p.abort = true // like SIGKILL: no final flush, no final checkpoint
-	p.mu.Unlock()
-	require.NoError(t, p.Shutdown(context.Background()))
+	p := e.start(testConfig(2))
+	e.waitFor(p, 2500)
+	crash(t, p)
 	stopped := p.Seq()
 
-	p2 := e.start(testConfig())
+	p2 := e.start(testConfig(5))
 	require.LessOrEqual(t, p2.Seq(), stopped, "resumes from a checkpoint at or before the crash")
-	e.waitFor(p2, 8000)
-	require.NoError(t, p2.Shutdown(context.Background()))
+	e.waitFor(p2, 5500)
+	crash(t, p2)
+
+	p3 := e.start(testConfig(1))
+	e.waitFor(p3, 8000)
+	require.NoError(t, p3.Shutdown(context.Background()))
 	e.check()
 
 	// Started again with nothing new: nothing is applied twice.
-	p3 := e.start(testConfig())
+	p3 = e.start(testConfig(4))
 	require.EqualValues(t, 8000, p3.Seq())
 	require.NoError(t, p3.Shutdown(context.Background()))
 	e.check()
+}
+
+// crash stops p like SIGKILL: no final flush, no final checkpoint.
+func crash(t *testing.T, p *Processor) {
+	p.mu.Lock()
+	p.abort = true
+	p.mu.Unlock()
+	require.NoError(t, p.Shutdown(context.Background()))
 }
 
 func TestConfigValidation(t *testing.T) {
@@ -243,4 +252,5 @@ func TestConfigValidation(t *testing.T) {
 	require.ErrorContains(t, err, "scoring.flush_interval")
 	require.ErrorContains(t, err, "scoring.checkpoint_interval")
 	require.ErrorContains(t, err, "scoring.scoring_file")
+	require.ErrorContains(t, err, "scoring.partitions: must be 1..256, got 0")
 }

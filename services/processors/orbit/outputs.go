@@ -15,7 +15,6 @@ type edgeKey struct{ community, a, b string }
 type levelRow struct {
 	community string
 	change    scoring.LevelChange
-	seq       uint64
 }
 
 // outputs are the rows waiting for the next flush: the members and edges
@@ -43,8 +42,8 @@ func (o *outputs) edge(c, a, b string) {
 	o.edges[edgeKey{c, a, b}] = struct{}{}
 }
 
-func (o *outputs) level(c string, ch scoring.LevelChange, seq uint64) {
-	o.levels = append(o.levels, levelRow{c, ch, seq})
+func (o *outputs) level(c string, ch scoring.LevelChange) {
+	o.levels = append(o.levels, levelRow{c, ch})
 }
 
 // flush writes the pending rows, one batch per table; on error they stay
@@ -153,7 +152,7 @@ func (p *Processor) flushLevels(ctx context.Context) error {
 	for _, r := range p.out.levels {
 		ch := r.change
 		if err := b.Append(r.community, ch.Member, ms(ch.At), ch.From, ch.To, scoring.Level(ch.From), scoring.Level(ch.To),
-			string(ch.Reason), ch.Detail, scoring.ModelVersion, p.hash, r.seq); err != nil {
+			string(ch.Reason), ch.Detail, scoring.ModelVersion, p.hash, ch.Seq); err != nil {
 			return fmt.Errorf("level_changes: %w", err)
 		}
 	}

@@ -54,6 +54,33 @@ func BenchmarkScoring(b *testing.B) {
 	b.ReportMetric(float64(applied)/total.Seconds(), "activities/s")
 }
 
+// BenchmarkScoringBatched is scoring as the processor runs it: activities
+// enqueued a fetched batch (1000) at a time, then drained, with 1 and 2
+// partitions (2 apply in parallel on the 2 cores).
+func BenchmarkScoringBatched(b *testing.B) {
+	acts := synthetic(1_000_000, 100_000)
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
+			var total time.Duration
+			applied := 0
+			for b.Loop() {
+				s := NewPartitioned(DefaultConfig(), n)
+				start := time.Now()
+				for i, a := range acts {
+					s.Enqueue(a)
+					if i%1000 == 999 {
+						s.Drain()
+					}
+				}
+				s.Drain()
+				total += time.Since(start)
+				applied += len(acts)
+			}
+			b.ReportMetric(float64(applied)/total.Seconds(), "activities/s")
+		})
+	}
+}
+
 // BenchmarkState measures the memory of 1M members and their edges and
 // prints bytes per member and per edge.
 func BenchmarkState(b *testing.B) {

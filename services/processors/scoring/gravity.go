@@ -31,12 +31,14 @@ func Gravity(before, now float64, members int) float64 {
 // them).
 func (s *Scorer) Counts(withTeammates bool) LevelCounts {
 	var c LevelCounts
-	for i := range s.members {
-		m := &s.members[i]
-		if (m.Bot && !s.cfg.Members.ScoreBots) || (m.Teammate && !withTeammates) {
-			continue
+	for _, p := range s.parts {
+		for i := range p.members {
+			m := &p.members[i]
+			if (m.Bot && !s.cfg.Members.ScoreBots) || (m.Teammate && !withTeammates) {
+				continue
+			}
+			c[Level(m.Step)]++
 		}
-		c[Level(m.Step)]++
 	}
 	c[0] = 0
 	return c

@@ -301,7 +301,7 @@ type milestone struct {
 	base uint8 // step of one qualifying period (4, 7, 10); 2 and 3 in a row add 1 and 2
 }
 
-func (s *Scorer) milestones() [3]milestone {
+func (s *model) milestones() [3]milestone {
 	l := s.cfg.Levels
 	return [3]milestone{{week, l.WeekDays, 4}, {month, l.MonthDays, 7}, {quarter, l.QuarterDays, 10}}
 }
@@ -379,7 +379,7 @@ func (m *Member) milestoneWithin(ms milestone, since, until int32) uint8 {
 // stepWithin is the step a member holds on day until, counting only what
 // happened in [since, until]: the highest activity weight and the highest
 // milestone.
-func (s *Scorer) stepWithin(m *Member, since, until int32) (step uint8, byMilestone bool) {
+func (s *model) stepWithin(m *Member, since, until int32) (step uint8, byMilestone bool) {
 	for w := 12; w >= 1; w-- {
 		if d := int32(m.weightDay[w-1]); d != 0 && d >= since && d <= until {
 			step = uint8(w)

@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,9 @@ type Activity struct {
 	Teammate bool
 	// Source and Channel are not kept in state; explanations group by them.
 	Source, Channel string
+	// Seq is the caller's tag (a stream sequence), copied into the level
+	// changes the activity causes.
+	Seq uint64
 }
 
 // Target is one direct interaction.
@@ -44,6 +48,8 @@ type LevelChange struct {
 	Reason   Reason
 	// Detail explains it: the activity type and weight, the milestone.
 	Detail string
+	// Seq is the Seq of the activity that caused it.
+	Seq uint64
 }
 
 // EdgeKey is an undirected pair of members, A < B (member indexes).
@@ -64,92 +70,146 @@ type threadDay struct {
 	day    int32
 }
 
-// Scorer keeps every member's scores and the reach graph. It is not safe
-// for concurrent use: a partition owns one Scorer.
+// Scorer keeps every member's scores and the reach graph of a community.
+// It is not safe for concurrent use.
+//
+// It is split the way a stream processor is: the Scorer itself reads the
+// activities in stream order and keeps what spans members (member ids and
+// their indexes, who is a bot, who was in which thread today, the stream's
+// clock and the downgrade schedule); it routes every change to the
+// partition that owns it. Partition k owns the members whose index ≡ k
+// (mod the partition count), and the edges whose lower end it owns, so
+// one member's activities are applied in order by one owner. Partitions
+// apply their queued changes in parallel (Drain); the numbers do not
+// depend on the partition count.
 type Scorer struct {
-	cfg       Config
-	love      decay
-	reach     decay
-	lookback  int32 // days
+	*model
 	ids       []string
 	index     map[string]uint32
-	members   []Member
-	edges     edgeTable
+	bots      []uint64 // bit i: member i's activities say it is a bot
+	parts     []*partition
 	threads   map[threadDay][]uint32
 	threadMax int32 // the newest day seen in threads; older entries are pruned
-	changes   []LevelChange
 	// newest is the newest event time seen (Unix ms): the stream's clock
 	// for the downgrade schedule and the lookback of late activities.
 	newest int64
 	// nextEval is the next downgrade boundary (Unix ms) after newest.
 	nextEval int64
-	// touched are the members and edges the last Apply changed.
+	queued   int // ops queued since the last Drain
+	// changes, touched and touchedEdges are what the last Drain did.
+	changes      []LevelChange
 	touched      []uint32
 	touchedEdges []EdgeKey
 }
 
-// NewScorer returns an empty scorer. cfg must be valid (Config.Validate).
-func NewScorer(cfg Config) *Scorer {
-	return &Scorer{
-		cfg: cfg, love: newDecay(cfg.Love), reach: newDecay(cfg.Reach.Decay),
-		lookback: int32(cfg.Levels.Lookback / (24 * time.Hour)),
-		index:    map[string]uint32{}, threads: map[threadDay][]uint32{},
+// NewScorer returns an empty scorer with one partition. cfg must be valid
+// (Config.Validate).
+func NewScorer(cfg Config) *Scorer { return NewPartitioned(cfg, 1) }
+
+// NewPartitioned returns an empty scorer with n partitions (n ≥ 1).
+func NewPartitioned(cfg Config, n int) *Scorer {
+	s := &Scorer{model: newModel(cfg), index: map[string]uint32{}, threads: map[threadDay][]uint32{}}
+	s.parts = make([]*partition, max(n, 1))
+	for k := range s.parts {
+		s.parts[k] = &partition{model: s.model, no: uint32(k), stride: uint32(len(s.parts))}
 	}
+	return s
+}
+
+// Partitions is the number of partitions.
+func (s *Scorer) Partitions() int { return len(s.parts) }
+
+// PartitionOf is the partition that owns member id's scores (−1: unknown
+// member). The same member always maps to the same partition.
+func (s *Scorer) PartitionOf(id string) int {
+	i, ok := s.index[id]
+	if !ok {
+		return -1
+	}
+	return int(i % uint32(len(s.parts)))
+}
+
+func (s *Scorer) route(i uint32, o op) {
+	p := s.parts[i%uint32(len(s.parts))]
+	p.ops = append(p.ops, o)
+	s.queued++
 }
 
 func (s *Scorer) member(id string) uint32 {
 	if i, ok := s.index[id]; ok {
 		return i
 	}
-	i := uint32(len(s.members))
+	i := uint32(len(s.ids))
 	s.index[id] = i
 	s.ids = append(s.ids, id)
-	s.members = append(s.members, Member{})
+	if int(i/64) == len(s.bots) {
+		s.bots = append(s.bots, 0)
+	}
+	s.route(i, op{kind: opNew})
 	return i
 }
 
+func (s *Scorer) bot(i uint32) bool { return s.bots[i/64]&(1<<(i%64)) != 0 }
+
 // Apply scores one activity and returns the level changes it caused (valid
-// until the next call). Bot activities and interactions with bots are not
-// scored unless Members.ScoreBots; the bot is still recorded as a member.
+// until the next call): Enqueue and Drain. Bot activities and interactions
+// with bots are not scored unless Members.ScoreBots; the bot is still
+// recorded as a member.
 func (s *Scorer) Apply(a Activity) []LevelChange {
-	s.changes = s.changes[:0]
-	s.touched, s.touchedEdges = s.touched[:0], s.touchedEdges[:0]
-	s.evaluateDue(a.At)
+	s.Enqueue(a)
+	return s.Drain()
+}
+
+// Enqueue routes one activity's changes to the partitions that own them;
+// Drain applies them. Reads (Lookup, Edge, Counts, Each, WriteSnapshot)
+// see only what was drained.
+func (s *Scorer) Enqueue(a Activity) {
+	s.evaluateDue(a.At, a.Seq)
 	i := s.member(a.Member)
-	s.touched = append(s.touched, i)
-	m := &s.members[i]
-	m.Bot, m.Teammate = a.Bot, a.Teammate
-	if m.First == 0 || a.At < m.First {
-		m.First = a.At
+	if a.Bot {
+		s.bots[i/64] |= 1 << (i % 64)
+	} else {
+		s.bots[i/64] &^= 1 << (i % 64)
 	}
-	m.Last = max(m.Last, a.At)
+	s.route(i, op{kind: opActivity, a: i, at: a.At, newest: s.newest, w: a.Weight, typ: a.Type,
+		bot: a.Bot, teammate: a.Teammate, seq: a.Seq})
 	if a.Bot && !s.cfg.Members.ScoreBots {
-		return s.changes
-	}
-	m.Love.add(s.love, a.Weight, a.At)
-	day := dayOf(a.At)
-	from := m.Step
-	step, reason, detail := from, ReasonActivity, ""
-	if ws := weightStep(a.Weight); ws > 0 {
-		if day > 0 && uint16(day) > m.weightDay[ws-1] {
-			m.weightDay[ws-1] = uint16(day)
-		}
-		if ws > step && day > dayOf(s.newest)-s.lookback {
-			step, detail = ws, fmt.Sprintf("%s (weight %g)", a.Type, a.Weight)
-		}
-	}
-	if m.markDay(day) && day > dayOf(s.newest)-s.lookback {
-		for _, ms := range s.milestones() {
-			if st := m.milestoneAround(ms, day); st > step {
-				step, reason, detail = st, ReasonMilestone, milestoneDetail(ms, st)
-			}
-		}
-	}
-	if step > from {
-		m.Step = step
-		s.changes = append(s.changes, LevelChange{Member: a.Member, At: a.At, From: from, To: step, Reason: reason, Detail: detail})
+		return
 	}
 	s.interact(i, a)
+}
+
+// drainParallel is the number of queued ops from which Drain runs the
+// partitions on their own goroutines.
+const drainParallel = 4096
+
+// Drain applies every queued change, the partitions in parallel, and
+// returns the level changes (valid until the next call; each partition's
+// in stream order).
+func (s *Scorer) Drain() []LevelChange {
+	s.changes = s.changes[:0]
+	s.touched, s.touchedEdges = s.touched[:0], s.touchedEdges[:0]
+	if len(s.parts) > 1 && s.queued >= drainParallel {
+		var wg sync.WaitGroup
+		for _, p := range s.parts {
+			wg.Go(p.run)
+		}
+		wg.Wait()
+	} else {
+		for _, p := range s.parts {
+			p.run()
+		}
+	}
+	s.queued = 0
+	for _, p := range s.parts {
+		for _, c := range p.changes {
+			c.LevelChange.Member = s.ids[c.m]
+			s.changes = append(s.changes, c.LevelChange)
+		}
+		s.touched = append(s.touched, p.touched...)
+		s.touchedEdges = append(s.touchedEdges, p.touchedEdges...)
+		p.changes, p.touched, p.touchedEdges = p.changes[:0], p.touched[:0], p.touchedEdges[:0]
+	}
 	return s.changes
 }
 
@@ -162,14 +222,14 @@ func milestoneDetail(ms milestone, step uint8) string {
 	return fmt.Sprintf("active on ≥%d days in a %s, %d %ss in a row", ms.need, unit, n, unit)
 }
 
-// interact adds the activity's direct and indirect edges.
+// interact routes the activity's direct and indirect edges.
 func (s *Scorer) interact(i uint32, a Activity) {
 	for _, t := range a.Targets {
 		if t.Member == "" || t.Member == a.Member {
 			continue
 		}
 		j := s.member(t.Member)
-		if s.members[j].Bot && !s.cfg.Members.ScoreBots {
+		if s.bot(j) && !s.cfg.Members.ScoreBots {
 			continue
 		}
 		s.connect(i, j, s.cfg.Reach.Direct[t.Kind], a.At, true)
@@ -210,26 +270,15 @@ func (s *Scorer) pruneThreads() {
 	}
 }
 
+// connect routes an interaction: the edge to the owner of its lower end,
+// and reach to both members' owners. Reach is the decayed sum of every
+// interaction of the member, which is the sum of its edges' strengths:
+// kept in O(1) as well.
 func (s *Scorer) connect(i, j uint32, strength float64, at int64, direct bool) {
 	k := EdgeKey{min(i, j), max(i, j)}
-	s.touched = append(s.touched, i, j)
-	s.touchedEdges = append(s.touchedEdges, k)
-	e, added := s.edges.upsert(k)
-	sec := uint32(max(floorDiv(at, 1000), 0))
-	if added {
-		e.First, e.Last = sec, sec
-	}
-	e.Strength.add(s.reach, strength, at)
-	e.First, e.Last = min(e.First, sec), max(e.Last, sec)
-	if direct {
-		e.Direct++
-	} else {
-		e.Indirect++
-	}
-	// Reach is the decayed sum of every interaction of the member, which
-	// is the sum of its edges' strengths: kept in O(1) as well.
-	s.members[i].Reach.add(s.reach, strength, at)
-	s.members[j].Reach.add(s.reach, strength, at)
+	s.route(k.A, op{kind: opEdge, a: k.A, b: k.B, w: strength, at: at, direct: direct})
+	s.route(i, op{kind: opReach, a: i, w: strength, at: at})
+	s.route(j, op{kind: opReach, a: j, w: strength, at: at})
 }
 
 // boundary is the start (Unix ms) of the downgrade period containing t.
@@ -251,12 +300,12 @@ func (s *Scorer) boundary(t int64) int64 {
 // evaluateDue runs the scheduled downgrade evaluation when event time t
 // enters a new period: the schedule follows the stream, not the wall
 // clock, so a replay evaluates at the same points.
-func (s *Scorer) evaluateDue(t int64) {
+func (s *Scorer) evaluateDue(t int64, seq uint64) {
 	if t <= s.newest {
 		return
 	}
 	if s.newest != 0 && t >= s.nextEval {
-		s.Downgrade(s.boundary(t))
+		s.downgradeAt(s.boundary(t), seq)
 	}
 	s.newest = t
 	if t >= s.nextEval {
@@ -279,29 +328,22 @@ func (s *Scorer) next(t int64) int64 {
 // Downgrade evaluates every member at time at: the step becomes what the
 // lookback window ending the day before at supports, if that is lower
 // (upgrades happened as activities came). Members with nothing in the
-// window go out of orbit. It appends the changes to those Apply returns.
+// window go out of orbit. It drains what is queued and returns the changes.
 func (s *Scorer) Downgrade(at int64) []LevelChange {
-	until := dayOf(at) - 1
-	since := until - s.lookback + 1
-	for i := range s.members {
-		m := &s.members[i]
-		if m.Step == 0 {
-			continue
-		}
-		step, _ := s.stepWithin(m, since, until)
-		if step < m.Step {
-			s.changes = append(s.changes, LevelChange{Member: s.ids[i], At: at, From: m.Step, To: step, Reason: ReasonDowngrade,
-				Detail: fmt.Sprintf("the %d days before %s support %s", s.lookback, time.UnixMilli(at).UTC().Format(time.DateOnly), StepName(step))})
-			m.Step = step
-		}
-	}
-	return s.changes
+	s.downgradeAt(at, 0)
+	return s.Drain()
 }
 
-// Touched calls f with the id of every member the last Apply changed (its
-// actor, the members it interacted with, directly or in its thread; a
+func (s *Scorer) downgradeAt(at int64, seq uint64) {
+	for k := range s.parts {
+		s.route(uint32(k), op{kind: opDowngrade, at: at, seq: seq})
+	}
+}
+
+// Touched calls f with the id of every member the last Drain changed (the
+// actors, the members they interacted with, directly or in a thread; a
 // member may come more than once), and g with every edge it changed.
-// Downgrades are reported by Apply's level changes instead.
+// Downgrades are reported by the level changes instead.
 func (s *Scorer) Touched(f func(id string), g func(a, b string)) {
 	for _, i := range s.touched {
 		f(s.ids[i])
@@ -311,8 +353,11 @@ func (s *Scorer) Touched(f func(id string), g func(a, b string)) {
 	}
 }
 
-// Newest is the newest activity time applied (Unix ms): the stream's clock.
+// Newest is the newest activity time enqueued (Unix ms): the stream's clock.
 func (s *Scorer) Newest() int64 { return s.newest }
+
+// at returns member i's scores.
+func (s *Scorer) at(i uint32) *Member { return s.parts[i%uint32(len(s.parts))].member(i) }
 
 // Lookup returns the member with id, or nil.
 func (s *Scorer) Lookup(id string) *Member {
@@ -320,7 +365,7 @@ func (s *Scorer) Lookup(id string) *Member {
 	if !ok {
 		return nil
 	}
-	return &s.members[i]
+	return s.at(i)
 }
 
 // LoveAt is a member's love as of t.
@@ -339,7 +384,8 @@ func (s *Scorer) Edge(a, b string) *Edge {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	e := s.edges.get(EdgeKey{min(i, j), max(i, j)})
+	k := EdgeKey{min(i, j), max(i, j)}
+	e := s.parts[k.A%uint32(len(s.parts))].edges.get(k)
 	if e == nil {
 		return nil
 	}
@@ -348,15 +394,21 @@ func (s *Scorer) Edge(a, b string) *Edge {
 }
 
 // Len is the number of members.
-func (s *Scorer) Len() int { return len(s.members) }
+func (s *Scorer) Len() int { return len(s.ids) }
 
 // Edges is the number of edges.
-func (s *Scorer) Edges() int { return s.edges.n }
+func (s *Scorer) Edges() int {
+	n := 0
+	for _, p := range s.parts {
+		n += p.edges.n
+	}
+	return n
+}
 
 // Each calls f for every member in the order they were first seen.
 func (s *Scorer) Each(f func(id string, m *Member) bool) {
-	for i := range s.members {
-		if !f(s.ids[i], &s.members[i]) {
+	for i, id := range s.ids {
+		if !f(id, s.at(uint32(i))) {
 			return
 		}
 	}

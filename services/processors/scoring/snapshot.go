@@ -26,10 +26,11 @@ func (s *Scorer) WriteSnapshot(w io.Writer) error {
 	e.str(s.cfg.Hash())
 	e.i64(s.newest)
 	e.i64(s.nextEval)
-	e.u64(uint64(len(s.members)))
-	for i := range s.members {
-		m := &s.members[i]
-		e.str(s.ids[i])
+	s.Drain()
+	e.u64(uint64(len(s.ids)))
+	for i, id := range s.ids {
+		m := s.at(uint32(i))
+		e.str(id)
 		e.f64(m.Love.Value)
 		e.i64(m.Love.At)
 		e.f64(m.Reach.Value)
@@ -45,21 +46,24 @@ func (s *Scorer) WriteSnapshot(w io.Writer) error {
 		}
 		e.u64(uint64(m.Step) | b2u(m.Bot)<<8 | b2u(m.Teammate)<<9)
 	}
-	// Edges in index order, so that a restored table has the same layout.
-	keys := make([]uint64, s.edges.n)
-	for i, k := range s.edges.keys {
-		if k != 0 {
-			keys[s.edges.slots[i]] = k
+	// Edges partition by partition, each in index order, so that a
+	// restored table with as many partitions has the same layout.
+	e.u64(uint64(s.Edges()))
+	for _, p := range s.parts {
+		keys := make([]uint64, p.edges.n)
+		for i, k := range p.edges.keys {
+			if k != 0 {
+				keys[p.edges.slots[i]] = k
+			}
 		}
-	}
-	e.u64(uint64(len(keys)))
-	for idx, k := range keys {
-		ed := &s.edges.chunks[idx/edgeChunk][idx%edgeChunk]
-		e.u64(k)
-		e.f64(ed.Strength.Value)
-		e.i64(ed.Strength.At)
-		e.u64(uint64(ed.Direct)<<32 | uint64(ed.Indirect))
-		e.u64(uint64(ed.First)<<32 | uint64(ed.Last))
+		for idx, k := range keys {
+			ed := &p.edges.chunks[idx/edgeChunk][idx%edgeChunk]
+			e.u64(k)
+			e.f64(ed.Strength.Value)
+			e.i64(ed.Strength.At)
+			e.u64(uint64(ed.Direct)<<32 | uint64(ed.Indirect))
+			e.u64(uint64(ed.First)<<32 | uint64(ed.Last))
+		}
 	}
 	tds := make([]threadDay, 0, len(s.threads))
 	for k := range s.threads {
@@ -83,10 +87,11 @@ func (s *Scorer) WriteSnapshot(w io.Writer) error {
 	return bw.Flush()
 }
 
-// ReadSnapshot restores a scorer written by WriteSnapshot. The snapshot
-// must come from the same config (its hash is checked): numbers from two
+// ReadSnapshot restores a scorer written by WriteSnapshot, with n
+// partitions (whatever the count it was written with). The snapshot must
+// come from the same config (its hash is checked): numbers from two
 // configs are never mixed.
-func ReadSnapshot(cfg Config, r io.Reader) (*Scorer, error) {
+func ReadSnapshot(cfg Config, n int, r io.Reader) (*Scorer, error) {
 	d := decoder{r: bufio.NewReaderSize(r, 1<<20)}
 	if magic := d.bytes(len(snapshotMagic)); d.err == nil && string(magic) != snapshotMagic {
 		return nil, errors.New("scoring: not a scorer snapshot (or another format version)")
@@ -94,12 +99,12 @@ func ReadSnapshot(cfg Config, r io.Reader) (*Scorer, error) {
 	if h := d.str(); d.err == nil && h != cfg.Hash() {
 		return nil, fmt.Errorf("scoring: the snapshot was made with scoring config %s, this is %s: replay the stream from the start", h, cfg.Hash())
 	}
-	s := NewScorer(cfg)
+	s := NewPartitioned(cfg, n)
 	s.newest = d.i64()
 	s.nextEval = d.i64()
-	n := d.count()
-	s.members = make([]Member, 0, n)
+	n = d.count()
 	s.ids = make([]string, 0, n)
+	s.bots = make([]uint64, 0, (n+63)/64)
 	for i := 0; i < n && d.err == nil; i++ {
 		id := d.str()
 		var m Member
@@ -115,14 +120,26 @@ func ReadSnapshot(cfg Config, r io.Reader) (*Scorer, error) {
 		}
 		flags := d.u64()
 		m.Step, m.Bot, m.Teammate = uint8(flags), flags&(1<<8) != 0, flags&(1<<9) != 0
-		s.index[id] = uint32(len(s.members))
+		g := uint32(len(s.ids))
+		s.index[id] = g
 		s.ids = append(s.ids, id)
-		s.members = append(s.members, m)
+		if int(g/64) == len(s.bots) {
+			s.bots = append(s.bots, 0)
+		}
+		if m.Bot {
+			s.bots[g/64] |= 1 << (g % 64)
+		}
+		p := s.parts[g%uint32(len(s.parts))]
+		p.members = append(p.members, m)
 	}
 	n = d.count()
 	for i := 0; i < n && d.err == nil; i++ {
 		k := d.u64()
-		ed, added := s.edges.upsert(EdgeKey{uint32(k >> 32), uint32(k)})
+		key := EdgeKey{uint32(k >> 32), uint32(k)}
+		if key.A >= key.B || int(key.B) >= len(s.ids) {
+			return nil, errors.New("scoring: corrupt snapshot: an edge between unknown members")
+		}
+		ed, added := s.parts[key.A%uint32(len(s.parts))].edges.upsert(key)
 		if !added {
 			return nil, errors.New("scoring: corrupt snapshot: an edge twice")
 		}

@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,7 +27,10 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	require.NoError(t, orig.WriteSnapshot(&again))
 	require.Equal(t, buf.Bytes(), again.Bytes(), "deterministic encoding")
 
-	restored, err := ReadSnapshot(DefaultConfig(), bytes.NewReader(buf.Bytes()))
+	restored, err := ReadSnapshot(DefaultConfig(), 1, bytes.NewReader(buf.Bytes()))
+	require.NoError(t, err)
+	// A snapshot restores into any partition count.
+	repartitioned, err := ReadSnapshot(DefaultConfig(), 3, bytes.NewReader(buf.Bytes()))
 	require.NoError(t, err)
 	for _, a := range acts[half:] {
 		want, got := orig.Apply(a), restored.Apply(a)
@@ -34,15 +38,13 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		for i := range want {
 			require.Equal(t, want[i], got[i])
 		}
+		require.ElementsMatch(t, want, repartitioned.Apply(a))
 	}
 	require.Equal(t, orig.ids, restored.ids)
-	require.Equal(t, orig.members, restored.members)
+	require.Equal(t, orig.parts[0].members, restored.parts[0].members)
 	require.Equal(t, orig.Edges(), restored.Edges())
-	orig.Each(func(id string, m *Member) bool {
-		r := restored.Lookup(id)
-		require.Equal(t, *m, *r)
-		return true
-	})
+	sameState(t, orig, restored)
+	sameState(t, orig, repartitioned)
 	var a2, b2 bytes.Buffer
 	require.NoError(t, orig.WriteSnapshot(&a2))
 	require.NoError(t, restored.WriteSnapshot(&b2))
@@ -50,10 +52,72 @@ func TestSnapshotRoundTrip(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Love.Factor = 0.8
-	_, err = ReadSnapshot(cfg, bytes.NewReader(buf.Bytes()))
+	_, err = ReadSnapshot(cfg, 1, bytes.NewReader(buf.Bytes()))
 	require.ErrorContains(t, err, "replay the stream from the start")
-	_, err = ReadSnapshot(DefaultConfig(), bytes.NewReader([]byte("nonsense")))
+	_, err = ReadSnapshot(DefaultConfig(), 1, bytes.NewReader([]byte("nonsense")))
 	require.Error(t, err)
-	_, err = ReadSnapshot(DefaultConfig(), bytes.NewReader(buf.Bytes()[:buf.Len()/2]))
+	_, err = ReadSnapshot(DefaultConfig(), 1, bytes.NewReader(buf.Bytes()[:buf.Len()/2]))
 	require.ErrorContains(t, err, "read snapshot")
+}
+
+// sameState requires two scorers to hold the same members and edges, bit
+// for bit.
+func sameState(t *testing.T, want, got *Scorer) {
+	t.Helper()
+	require.Equal(t, want.Len(), got.Len())
+	require.Equal(t, want.Edges(), got.Edges())
+	want.Each(func(id string, m *Member) bool {
+		require.Equal(t, *m, *got.Lookup(id), id)
+		return true
+	})
+	for _, p := range want.parts {
+		for i, k := range p.edges.keys {
+			if k == 0 {
+				continue
+			}
+			idx := p.edges.slots[i]
+			e := p.edges.chunks[idx/edgeChunk][idx%edgeChunk]
+			a, b := want.ids[k>>32], want.ids[uint32(k)]
+			require.Equal(t, e, *got.Edge(a, b), "%s–%s", a, b)
+		}
+	}
+}
+
+// The partition count changes who applies what, never the numbers: the
+// same activities, enqueued in batches of any size and drained with 1 to
+// 8 partitions, give the same members, edges and level changes.
+func TestPartitionCountDoesNotChangeTheNumbers(t *testing.T) {
+	acts := synthetic(80_000, 4_000)
+	for i := range acts {
+		acts[i].Bot = i%97 == 0
+		acts[i].Teammate = i%41 == 0
+		acts[i].Seq = uint64(i + 1)
+	}
+	run := func(n int, batch func() int) (*Scorer, []LevelChange) {
+		s := NewPartitioned(DefaultConfig(), n)
+		var changes []LevelChange
+		for i := 0; i < len(acts); {
+			for k := batch(); k > 0 && i < len(acts); k-- {
+				s.Enqueue(acts[i])
+				i++
+			}
+			changes = append(changes, s.Drain()...)
+		}
+		return s, changes
+	}
+	one, want := run(1, func() int { return 1 })
+	require.NotEmpty(t, want)
+	r := rand.New(rand.NewPCG(7, 9))
+	for _, n := range []int{1, 2, 3, 8} {
+		s, got := run(n, func() int { return 1 + r.IntN(10_000) })
+		require.Equal(t, n, s.Partitions())
+		sameState(t, one, s)
+		require.ElementsMatch(t, want, got, "%d partitions", n)
+		one.Each(func(id string, _ *Member) bool {
+			k := s.PartitionOf(id)
+			require.True(t, k >= 0 && k < n)
+			require.Same(t, s.Lookup(id), s.parts[k].member(s.index[id]), "the owner holds the member")
+			return true
+		})
+	}
 }
