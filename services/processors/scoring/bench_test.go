@@ -56,15 +56,22 @@ func BenchmarkScoring(b *testing.B) {
 
 // BenchmarkScoringBatched is scoring as the processor runs it: activities
 // enqueued a fetched batch (1000) at a time, then drained, with 1 and 2
-// partitions (2 apply in parallel on the 2 cores).
+// partitions (2 apply in parallel on the 2 cores), and with no role rules
+// (what roles cost).
 func BenchmarkScoringBatched(b *testing.B) {
 	acts := synthetic(1_000_000, 100_000)
-	for _, n := range []int{1, 2} {
-		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
+	noRoles := DefaultConfig()
+	noRoles.Roles.Rules = nil
+	for _, c := range []struct {
+		name string
+		n    int
+		cfg  Config
+	}{{"partitions=1", 1, DefaultConfig()}, {"partitions=2", 2, DefaultConfig()}, {"partitions=1/no-roles", 1, noRoles}} {
+		b.Run(c.name, func(b *testing.B) {
 			var total time.Duration
 			applied := 0
 			for b.Loop() {
-				s := NewPartitioned(DefaultConfig(), n)
+				s := NewPartitioned(c.cfg, c.n)
 				start := time.Now()
 				for i, a := range acts {
 					s.Enqueue(a)

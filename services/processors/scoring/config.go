@@ -38,6 +38,7 @@ type Config struct {
 	Gravity  GravityConfig  `yaml:"gravity"`
 	Members  MembersConfig  `yaml:"members"`
 	Schedule ScheduleConfig `yaml:"schedule"`
+	Roles    RolesConfig    `yaml:"roles"`
 }
 
 // DecayConfig is an exponential decay: a value keeps Factor of itself
@@ -93,7 +94,52 @@ type ScheduleConfig struct {
 	// Downgrades are evaluated when event time crosses a period boundary:
 	// "monthly" (default), "weekly" or "daily".
 	Downgrades string `yaml:"downgrades"`
+	// ReachCut is when the reach a role's top share needs is recomputed
+	// (a full pass over the members): "weekly" (default, on Mondays) or
+	// "daily". Role windows are evaluated daily either way.
+	ReachCut string `yaml:"reach_cut"`
 }
+
+// RolesConfig sets the roles: appointed by people, or acquired by rules
+// over activity (ORBIT-MODEL.md §7).
+type RolesConfig struct {
+	// Appointed gives roles to members by id (e.g. "github:583231"),
+	// whatever they do; a member gains it when first seen.
+	Appointed map[string][]string `yaml:"appointed"`
+	// Rules are evaluated in the stream: on each activity of a member and
+	// once a day of event time for everyone (roles are lost there too).
+	Rules []RoleRule `yaml:"rules"`
+}
+
+// RoleRule is a role a member holds while every condition it sets holds.
+type RoleRule struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Levels are the orbit levels that qualify (1 Leading … 4 Exploring).
+	Levels []uint8 `yaml:"levels"`
+	// ReachTop: the member's reach is in this top share of the members
+	// with any reach (0.1: the top decile), as of the last daily evaluation.
+	ReachTop float64 `yaml:"reach_top"`
+	// Activities: a count of activities in a window.
+	Activities *ActivityCount `yaml:"activities"`
+	// Cadence is how often a holder is expected to qualify again (e.g.
+	// 168h: weekly); alerts say when it lapses. 0: no expectation.
+	Cadence time.Duration `yaml:"cadence"`
+}
+
+// ActivityCount holds when at least AtLeast activities of the types (a
+// type ending in ".*" matches a prefix), and of the target kinds when
+// set (the activity reaches another member that way), happened within the
+// window ending at the stream's time.
+type ActivityCount struct {
+	Types       []string      `yaml:"types"`
+	TargetKinds []string      `yaml:"target_kinds"`
+	AtLeast     int           `yaml:"at_least"`
+	Within      time.Duration `yaml:"within"`
+}
+
+// maxRoles bounds rules plus appointed roles (a member's roles are a bit set).
+const maxRoles = 64
 
 // DefaultConfig is the model's published defaults.
 func DefaultConfig() Config {
@@ -110,7 +156,23 @@ func DefaultConfig() Config {
 			Indirect: 1, MaxThreadParticipants: 50,
 		},
 		Gravity:  GravityConfig{Leading: 10, Contributing: 7, Participating: 4, Exploring: 1},
-		Schedule: ScheduleConfig{Downgrades: "monthly"},
+		Schedule: ScheduleConfig{Downgrades: "monthly", ReachCut: "weekly"},
+		Roles:    RolesConfig{Rules: DefaultRoleRules()},
+	}
+}
+
+// DefaultRoleRules are the roles of ORBIT-MODEL.md §7.
+func DefaultRoleRules() []RoleRule {
+	day := 24 * time.Hour
+	return []RoleRule{
+		{Name: "advocate", Description: "Leading or Contributing, with reach in the top decile",
+			Levels: []uint8{1, 2}, ReachTop: 0.1},
+		{Name: "educator", Description: "had at least 3 answers accepted in 90 days",
+			Activities: &ActivityCount{Types: []string{"github.discussion.answered", "discourse.solution.accepted"}, AtLeast: 3, Within: 90 * day}},
+		{Name: "high-touch-support", Description: "opened at least 3 support tickets in 30 days",
+			Activities: &ActivityCount{Types: []string{"support.ticket.opened"}, AtLeast: 3, Within: 30 * day}},
+		{Name: "code-contributor", Description: "opened a pull request in the last 30 days; expected weekly",
+			Activities: &ActivityCount{Types: []string{"github.pull_request.opened"}, AtLeast: 1, Within: 30 * day}, Cadence: 7 * day},
 	}
 }
 
@@ -119,8 +181,15 @@ func DefaultConfig() Config {
 func LoadConfig(data []byte) (Config, error) {
 	c := DefaultConfig()
 	c.Reach.Direct = nil // a file that lists direct strengths lists them all
+	c.Roles.Rules = nil  // and one that lists roles lists them all
 	if err := config.DecodeYAML(data, &c); err != nil {
 		return Config{}, err
+	}
+	if c.Roles.Rules == nil {
+		c.Roles.Rules = DefaultRoleRules()
+	}
+	if len(c.Roles.Appointed) == 0 {
+		c.Roles.Appointed = nil // "appointed: {}" is the default: the same hash
 	}
 	if c.Reach.Direct == nil {
 		c.Reach.Direct = DefaultConfig().Reach.Direct
@@ -196,6 +265,10 @@ func (c Config) Validate() error {
 	default:
 		add("schedule.downgrades", "want monthly, weekly or daily, got %q", c.Schedule.Downgrades)
 	}
+	c.Roles.validate(add)
+	if c.Schedule.ReachCut != "weekly" && c.Schedule.ReachCut != "daily" {
+		add("schedule.reach_cut", "want weekly or daily, got %q", c.Schedule.ReachCut)
+	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
 }
@@ -213,4 +286,82 @@ func (c Config) Hash() string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+func (r RolesConfig) validate(add func(path, format string, a ...any)) {
+	names := map[string]string{} // name → where it is defined
+	define := func(path, name string) {
+		if !isRoleName(name) {
+			add(path, "want a name of a-z, 0-9, - and _ (1–64), got %q", name)
+		} else if prev, ok := names[name]; ok {
+			add(path, "role %q is already defined at %s", name, prev)
+		}
+		names[name] = path
+	}
+	for i, rule := range r.Rules {
+		path := fmt.Sprintf("roles.rules[%d]", i)
+		define(path+".name", rule.Name)
+		if rule.Levels == nil && rule.ReachTop == 0 && rule.Activities == nil {
+			add(path, "needs a condition: levels, reach_top or activities")
+		}
+		for j, l := range rule.Levels {
+			if l < 1 || l > 4 {
+				add(fmt.Sprintf("%s.levels[%d]", path, j), "want 1 (Leading) … 4 (Exploring), got %d", l)
+			}
+		}
+		if rule.ReachTop < 0 || rule.ReachTop > 1 || math.IsNaN(rule.ReachTop) {
+			add(path+".reach_top", "want a share in (0, 1], got %g", rule.ReachTop)
+		}
+		if rule.Cadence < 0 {
+			add(path+".cadence", "must not be negative, got %s", rule.Cadence)
+		}
+		if a := rule.Activities; a != nil {
+			if len(a.Types) == 0 {
+				add(path+".activities.types", "required: the activity types that count")
+			}
+			for j, t := range a.Types {
+				if strings.TrimSuffix(t, ".*") == "" || strings.ContainsAny(t, " *?") && !strings.HasSuffix(t, ".*") {
+					add(fmt.Sprintf("%s.activities.types[%d]", path, j), "want a type (github.pull_request.opened) or a prefix (github.*), got %q", t)
+				}
+			}
+			for j, k := range a.TargetKinds {
+				if !slices.Contains(events.TargetKinds, k) {
+					add(fmt.Sprintf("%s.activities.target_kinds[%d]", path, j), "want one of %v, got %q", events.TargetKinds, k)
+				}
+			}
+			if a.AtLeast < 1 || a.AtLeast > 64 {
+				add(path+".activities.at_least", "must be 1..64, got %d", a.AtLeast)
+			}
+			if a.Within < time.Hour {
+				add(path+".activities.within", "must be at least 1h, got %s", a.Within)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Appointed)) {
+		path := "roles.appointed." + name
+		define(path, name)
+		if len(r.Appointed[name]) == 0 {
+			add(path, "lists no members")
+		}
+		for j, id := range r.Appointed[name] {
+			if id == "" {
+				add(fmt.Sprintf("%s[%d]", path, j), "empty member id")
+			}
+		}
+	}
+	if len(names) > maxRoles {
+		add("roles", "at most %d roles, got %d", maxRoles, len(names))
+	}
+}
+
+func isRoleName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

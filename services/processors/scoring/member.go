@@ -78,6 +78,8 @@ type Member struct {
 	Step uint8
 	// Bot and Teammate as last reported by the member's activities.
 	Bot, Teammate bool
+	// hasRoles: the partition keeps a roleState for the member.
+	hasRoles bool
 }
 
 func dayOf(ms int64) int32 { return int32(floorDiv(ms, msPerDay)) }

@@ -12,11 +12,12 @@ type model struct {
 	love     decay
 	reach    decay
 	lookback int32 // days
+	book     roleBook
 }
 
 func newModel(cfg Config) *model {
 	return &model{cfg: cfg, love: newDecay(cfg.Love), reach: newDecay(cfg.Reach.Decay),
-		lookback: int32(cfg.Levels.Lookback / (24 * time.Hour))}
+		lookback: int32(cfg.Levels.Lookback / (24 * time.Hour)), book: newRoleBook(cfg.Roles)}
 }
 
 // opKind is what an op does to a partition.
@@ -28,6 +29,8 @@ const (
 	opReach                   // an interaction adds to the member's reach
 	opEdge                    // an interaction adds to an edge the partition owns
 	opDowngrade               // the scheduled evaluation at time at
+	opAppoint                 // the member gains the appointed roles in rules
+	opRoles                   // the periodic evaluation of roles (direct: with a new reach cut)
 )
 
 // op is one change routed to the partition that owns its member (or edge).
@@ -41,6 +44,7 @@ type op struct {
 	w             float64
 	typ           string
 	seq           uint64
+	rules         uint64 // opActivity: the role rules it counts for; opAppoint: the roles
 }
 
 // change is a level change of member m, before its id is filled in.
@@ -62,6 +66,11 @@ type partition struct {
 	changes      []change
 	touched      []uint32
 	touchedEdges []EdgeKey
+	roles        map[uint32]*roleState // members with roles or rule counts
+	roleChanges  []roleChange
+	reachCut     reachCut // set by the Scorer between runs
+	candidates   []uint32 // set by the Scorer between runs: see evaluateAll
+	windowed     []uint32 // members with activities counting for a rule, in index order of listing
 }
 
 func (p *partition) member(i uint32) *Member { return &p.members[i/p.stride] }
@@ -83,6 +92,10 @@ func (p *partition) run() {
 			p.edge(o)
 		case opDowngrade:
 			p.downgrade(o.at, o.seq)
+		case opAppoint:
+			p.appoint(o.a, o.rules, o.at, o.seq)
+		case opRoles:
+			p.evaluateAll(o.at, o.seq, o.direct)
 		}
 	}
 	clear(p.ops) // drop the strings
@@ -123,6 +136,17 @@ func (p *partition) activity(o *op) {
 		m.Step = step
 		p.changes = append(p.changes, change{o.a, LevelChange{At: o.at, From: from, To: step, Reason: reason, Detail: detail, Seq: o.seq}})
 	}
+	if len(p.book.rules) > 0 {
+		if o.rules != 0 {
+			st := p.roleState(o.a)
+			st.record(p.book.rules, o.rules, o.at)
+			if !st.listed {
+				st.listed = true
+				p.windowed = append(p.windowed, o.a)
+			}
+		}
+		p.evaluateRoles(o.a, m, o.newest, o.seq)
+	}
 }
 
 func (p *partition) edge(o *op) {
@@ -160,6 +184,9 @@ func (p *partition) downgrade(at int64, seq uint64) {
 				Detail: fmt.Sprintf("the %d days before %s support %s", p.lookback, time.UnixMilli(at).UTC().Format(time.DateOnly), StepName(step)),
 				Seq:    seq}})
 			m.Step = step
+			if len(p.book.rules) > 0 {
+				p.evaluateRoles(uint32(slot)*p.stride+p.no, m, at, seq)
+			}
 		}
 	}
 }

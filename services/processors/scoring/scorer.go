@@ -98,8 +98,20 @@ type Scorer struct {
 	queued   int // ops queued since the last Drain
 	// changes, touched and touchedEdges are what the last Drain did.
 	changes      []LevelChange
+	roleChanges  []RoleChange
 	touched      []uint32
 	touchedEdges []EdgeKey
+	// matches caches the role rules each activity type counts for, by
+	// type and target kinds.
+	matches map[typeKinds]uint64
+	// reachVals and reachIdx are cutReach's buffers.
+	reachVals []float64
+	reachIdx  []uint32
+}
+
+type typeKinds struct {
+	typ   string
+	kinds uint8
 }
 
 // NewScorer returns an empty scorer with one partition. cfg must be valid
@@ -108,10 +120,11 @@ func NewScorer(cfg Config) *Scorer { return NewPartitioned(cfg, 1) }
 
 // NewPartitioned returns an empty scorer with n partitions (n ≥ 1).
 func NewPartitioned(cfg Config, n int) *Scorer {
-	s := &Scorer{model: newModel(cfg), index: map[string]uint32{}, threads: map[threadDay][]uint32{}}
+	s := &Scorer{model: newModel(cfg), index: map[string]uint32{}, threads: map[threadDay][]uint32{},
+		matches: map[typeKinds]uint64{}}
 	s.parts = make([]*partition, max(n, 1))
 	for k := range s.parts {
-		s.parts[k] = &partition{model: s.model, no: uint32(k), stride: uint32(len(s.parts))}
+		s.parts[k] = &partition{model: s.model, no: uint32(k), stride: uint32(len(s.parts)), roles: map[uint32]*roleState{}}
 	}
 	return s
 }
@@ -135,7 +148,9 @@ func (s *Scorer) route(i uint32, o op) {
 	s.queued++
 }
 
-func (s *Scorer) member(id string) uint32 {
+// member returns the index of member id, adding it (first seen at at, by
+// the activity with seq) if new.
+func (s *Scorer) member(id string, at int64, seq uint64) uint32 {
 	if i, ok := s.index[id]; ok {
 		return i
 	}
@@ -146,7 +161,21 @@ func (s *Scorer) member(id string) uint32 {
 		s.bots = append(s.bots, 0)
 	}
 	s.route(i, op{kind: opNew})
+	if roles := s.book.appointed[id]; roles != 0 {
+		s.route(i, op{kind: opAppoint, a: i, rules: roles, at: at, seq: seq})
+	}
 	return i
+}
+
+// ruleMatches is the role rules activity a counts for.
+func (s *Scorer) ruleMatches(a Activity) uint64 {
+	k := typeKinds{a.Type, kindBits(a)}
+	m, ok := s.matches[k]
+	if !ok {
+		m = s.book.matches(k.typ, k.kinds)
+		s.matches[k] = m
+	}
+	return m
 }
 
 func (s *Scorer) bot(i uint32) bool { return s.bots[i/64]&(1<<(i%64)) != 0 }
@@ -165,14 +194,18 @@ func (s *Scorer) Apply(a Activity) []LevelChange {
 // see only what was drained.
 func (s *Scorer) Enqueue(a Activity) {
 	s.evaluateDue(a.At, a.Seq)
-	i := s.member(a.Member)
+	i := s.member(a.Member, a.At, a.Seq)
 	if a.Bot {
 		s.bots[i/64] |= 1 << (i % 64)
 	} else {
 		s.bots[i/64] &^= 1 << (i % 64)
 	}
-	s.route(i, op{kind: opActivity, a: i, at: a.At, newest: s.newest, w: a.Weight, typ: a.Type,
-		bot: a.Bot, teammate: a.Teammate, seq: a.Seq})
+	o := op{kind: opActivity, a: i, at: a.At, newest: s.newest, w: a.Weight, typ: a.Type,
+		bot: a.Bot, teammate: a.Teammate, seq: a.Seq}
+	if len(s.book.rules) > 0 {
+		o.rules = s.ruleMatches(a)
+	}
+	s.route(i, o)
 	if a.Bot && !s.cfg.Members.ScoreBots {
 		return
 	}
@@ -185,10 +218,51 @@ const drainParallel = 4096
 
 // Drain applies every queued change, the partitions in parallel, and
 // returns the level changes (valid until the next call; each partition's
-// in stream order).
+// in stream order). RoleChanges and Touched report the rest.
 func (s *Scorer) Drain() []LevelChange {
-	s.changes = s.changes[:0]
+	s.changes, s.roleChanges = s.changes[:0], s.roleChanges[:0]
 	s.touched, s.touchedEdges = s.touched[:0], s.touchedEdges[:0]
+	s.settle()
+	for _, p := range s.parts {
+		for _, c := range p.changes {
+			c.LevelChange.Member = s.ids[c.m]
+			s.changes = append(s.changes, c.LevelChange)
+		}
+		for _, c := range p.roleChanges {
+			c.RoleChange.Member = s.ids[c.m]
+			s.roleChanges = append(s.roleChanges, c.RoleChange)
+		}
+		s.touched = append(s.touched, p.touched...)
+		s.touchedEdges = append(s.touchedEdges, p.touchedEdges...)
+		p.changes, p.touched, p.touchedEdges = p.changes[:0], p.touched[:0], p.touchedEdges[:0]
+		p.roleChanges = p.roleChanges[:0]
+	}
+	return s.changes
+}
+
+// RoleChanges are the roles gained and lost in the last Drain (valid
+// until the next call).
+func (s *Scorer) RoleChanges() []RoleChange { return s.roleChanges }
+
+// Roles returns the roles member id holds, in config order.
+func (s *Scorer) Roles(id string) []string {
+	i, ok := s.index[id]
+	if !ok {
+		return []string{}
+	}
+	p := s.parts[i%uint32(len(s.parts))]
+	if st := p.roles[i]; st != nil {
+		return s.book.set(st.held)
+	}
+	return []string{}
+}
+
+// RoleRules are the role rules, in config order.
+func (s *Scorer) RoleRules() []RoleRule { return s.book.rules }
+
+// settle runs every partition's queued ops; what they change stays in
+// the partitions until Drain collects it.
+func (s *Scorer) settle() {
 	if len(s.parts) > 1 && s.queued >= drainParallel {
 		var wg sync.WaitGroup
 		for _, p := range s.parts {
@@ -201,16 +275,6 @@ func (s *Scorer) Drain() []LevelChange {
 		}
 	}
 	s.queued = 0
-	for _, p := range s.parts {
-		for _, c := range p.changes {
-			c.LevelChange.Member = s.ids[c.m]
-			s.changes = append(s.changes, c.LevelChange)
-		}
-		s.touched = append(s.touched, p.touched...)
-		s.touchedEdges = append(s.touchedEdges, p.touchedEdges...)
-		p.changes, p.touched, p.touchedEdges = p.changes[:0], p.touched[:0], p.touchedEdges[:0]
-	}
-	return s.changes
 }
 
 func milestoneDetail(ms milestone, step uint8) string {
@@ -228,7 +292,7 @@ func (s *Scorer) interact(i uint32, a Activity) {
 		if t.Member == "" || t.Member == a.Member {
 			continue
 		}
-		j := s.member(t.Member)
+		j := s.member(t.Member, a.At, a.Seq)
 		if s.bot(j) && !s.cfg.Members.ScoreBots {
 			continue
 		}
@@ -307,6 +371,9 @@ func (s *Scorer) evaluateDue(t int64, seq uint64) {
 	if s.newest != 0 && t >= s.nextEval {
 		s.downgradeAt(s.boundary(t), seq)
 	}
+	if s.newest != 0 && len(s.book.rules) > 0 && dayOf(t) > dayOf(s.newest) {
+		s.evaluateRolesAt(int64(dayOf(t))*msPerDay, seq)
+	}
 	s.newest = t
 	if t >= s.nextEval {
 		s.nextEval = s.next(t)
@@ -332,6 +399,23 @@ func (s *Scorer) next(t int64) int64 {
 func (s *Scorer) Downgrade(at int64) []LevelChange {
 	s.downgradeAt(at, 0)
 	return s.Drain()
+}
+
+// evaluateRolesAt queues the daily evaluation of roles at time at. On
+// the reach cut's schedule the partitions settle first and the reach each
+// top share needs is computed.
+func (s *Scorer) evaluateRolesAt(at int64, seq uint64) {
+	full := len(s.book.reachTops) > 0 && (s.cfg.Schedule.ReachCut == "daily" || (dayOf(at)+3)%7 == 0) // Mondays
+	if full {
+		s.settle()
+		cut := s.cutReach(at)
+		for _, p := range s.parts {
+			p.reachCut = cut
+		}
+	}
+	for k := range s.parts {
+		s.route(uint32(k), op{kind: opRoles, at: at, seq: seq, direct: full})
+	}
 }
 
 func (s *Scorer) downgradeAt(at int64, seq uint64) {

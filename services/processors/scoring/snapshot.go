@@ -13,7 +13,7 @@ import (
 
 // snapshotMagic starts a scorer snapshot; the number after it is the
 // format's version.
-const snapshotMagic = "orbitflow-scorer\x00\x01"
+const snapshotMagic = "orbitflow-scorer\x00\x02"
 
 // WriteSnapshot writes the scorer's whole state: a processor saves it with
 // the stream sequence it reflects, and restores it with ReadSnapshot to
@@ -81,6 +81,7 @@ func (s *Scorer) WriteSnapshot(w io.Writer) error {
 			e.u64(uint64(p))
 		}
 	}
+	s.writeRoles(&e)
 	if e.err != nil {
 		return e.err
 	}
@@ -159,6 +160,7 @@ func ReadSnapshot(cfg Config, n int, r io.Reader) (*Scorer, error) {
 		}
 		s.threads[k] = parts
 	}
+	s.readRoles(&d)
 	if d.err != nil {
 		return nil, fmt.Errorf("scoring: read snapshot: %w", d.err)
 	}
@@ -248,4 +250,80 @@ func (d *decoder) str() string {
 		d.err = fmt.Errorf("corrupt snapshot: a string of %d bytes", n)
 	}
 	return string(d.bytes(n))
+}
+
+// writeRoles writes the reach cut and every member's role state, in
+// member order.
+func (s *Scorer) writeRoles(e *encoder) {
+	cut := s.parts[0].reachCut
+	e.u64(b2u(cut.ok))
+	e.i64(cut.at)
+	e.u64(uint64(len(cut.values)))
+	for _, v := range cut.values {
+		e.f64(v)
+	}
+	var members []uint32
+	for _, p := range s.parts {
+		for i := range p.roles {
+			members = append(members, i)
+		}
+	}
+	slices.Sort(members)
+	e.u64(uint64(len(members)))
+	for _, i := range members {
+		st := s.parts[i%uint32(len(s.parts))].roles[i]
+		e.u64(uint64(i))
+		e.u64(st.held)
+		e.u64(uint64(st.top))
+		e.u64(uint64(len(st.times)))
+		for _, ts := range st.times {
+			e.u64(uint64(len(ts)))
+			for _, t := range ts {
+				e.i64(t)
+			}
+		}
+	}
+}
+
+func (s *Scorer) readRoles(d *decoder) {
+	cut := reachCut{ok: d.u64() == 1, at: d.i64()}
+	cut.values = make([]float64, d.count())
+	for i := range cut.values {
+		cut.values[i] = d.f64()
+	}
+	if d.err == nil && len(cut.values) != len(s.book.reachTops) {
+		d.err = errors.New("corrupt snapshot: reach cuts do not match the role rules")
+	}
+	for _, p := range s.parts {
+		p.reachCut = cut
+	}
+	n := d.count()
+	for k := 0; k < n && d.err == nil; k++ {
+		i := uint32(d.u64())
+		if int(i) >= len(s.ids) {
+			d.err = errors.New("corrupt snapshot: roles of an unknown member")
+			return
+		}
+		p := s.parts[i%uint32(len(s.parts))]
+		st := p.roleState(i)
+		st.held = d.u64()
+		st.top = uint8(d.u64())
+		if r := d.count(); r != len(st.times) && d.err == nil {
+			d.err = errors.New("corrupt snapshot: role counts do not match the role rules")
+			return
+		}
+		for b := range st.times {
+			ts := make([]int64, d.count())
+			for j := range ts {
+				ts[j] = d.i64()
+			}
+			if len(ts) > 0 {
+				st.times[b] = ts
+			}
+		}
+		if st.windowed() {
+			st.listed = true
+			p.windowed = append(p.windowed, i)
+		}
+	}
 }

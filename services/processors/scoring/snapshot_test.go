@@ -13,6 +13,7 @@ import (
 func TestSnapshotRoundTrip(t *testing.T) {
 	acts := synthetic(60_000, 3_000)
 	for i := range acts {
+		acts[i].Type = []string{"github.pull_request.opened", "support.ticket.opened", "x"}[i%3]
 		acts[i].Bot = i%101 == 0
 		acts[i].Teammate = i%53 == 0
 	}
@@ -68,6 +69,7 @@ func sameState(t *testing.T, want, got *Scorer) {
 	require.Equal(t, want.Edges(), got.Edges())
 	want.Each(func(id string, m *Member) bool {
 		require.Equal(t, *m, *got.Lookup(id), id)
+		require.Equal(t, want.Roles(id), got.Roles(id), id)
 		return true
 	})
 	for _, p := range want.parts {
@@ -88,31 +90,47 @@ func sameState(t *testing.T, want, got *Scorer) {
 // 8 partitions, give the same members, edges and level changes.
 func TestPartitionCountDoesNotChangeTheNumbers(t *testing.T) {
 	acts := synthetic(80_000, 4_000)
+	types := []string{"github.pull_request.opened", "support.ticket.opened", "github.discussion.answered", "x", "x"}
 	for i := range acts {
 		acts[i].Bot = i%97 == 0
 		acts[i].Teammate = i%41 == 0
 		acts[i].Seq = uint64(i + 1)
+		acts[i].Type = types[i%len(types)]
 	}
-	run := func(n int, batch func() int) (*Scorer, []LevelChange) {
-		s := NewPartitioned(DefaultConfig(), n)
+	cfg := DefaultConfig()
+	cfg.Roles.Appointed = map[string][]string{"maintainer": {"github:3", "github:17"}}
+	run := func(n int, batch func() int) (*Scorer, []LevelChange, []RoleChange) {
+		s := NewPartitioned(cfg, n)
 		var changes []LevelChange
+		var roles []RoleChange
 		for i := 0; i < len(acts); {
 			for k := batch(); k > 0 && i < len(acts); k-- {
 				s.Enqueue(acts[i])
 				i++
 			}
 			changes = append(changes, s.Drain()...)
+			roles = append(roles, s.RoleChanges()...)
 		}
-		return s, changes
+		return s, changes, roles
 	}
-	one, want := run(1, func() int { return 1 })
+	one, want, wantRoles := run(1, func() int { return 1 })
 	require.NotEmpty(t, want)
+	gained := map[string]int{}
+	for _, c := range wantRoles {
+		if c.Gained {
+			gained[c.Role]++
+		}
+	}
+	for _, role := range []string{"advocate", "educator", "high-touch-support", "code-contributor", "maintainer"} {
+		require.Positive(t, gained[role], "the synthetic stream exercises role %s", role)
+	}
 	r := rand.New(rand.NewPCG(7, 9))
 	for _, n := range []int{1, 2, 3, 8} {
-		s, got := run(n, func() int { return 1 + r.IntN(10_000) })
+		s, got, gotRoles := run(n, func() int { return 1 + r.IntN(10_000) })
 		require.Equal(t, n, s.Partitions())
 		sameState(t, one, s)
 		require.ElementsMatch(t, want, got, "%d partitions", n)
+		require.ElementsMatch(t, wantRoles, gotRoles, "%d partitions", n)
 		one.Each(func(id string, _ *Member) bool {
 			k := s.PartitionOf(id)
 			require.True(t, k >= 0 && k < n)
