@@ -71,6 +71,11 @@ type ReachConfig struct {
 	// same day, for threads with at most MaxThreadParticipants that day.
 	Indirect              float64 `yaml:"indirect"`
 	MaxThreadParticipants int     `yaml:"max_thread_participants"`
+	// PageRankDamping is the weekly PageRank's damping factor (0.85).
+	PageRankDamping float64 `yaml:"pagerank_damping"`
+	// PocketMinStrength is the strength an edge needs to tie members into
+	// a pocket (5: a direct interaction in the last ~6 months, decayed).
+	PocketMinStrength float64 `yaml:"pocket_min_strength"`
 }
 
 // GravityConfig sets the level weights of weighted commitment.
@@ -153,7 +158,7 @@ func DefaultConfig() Config {
 				events.KindReply: 10, events.KindMention: 10, events.KindReview: 10,
 				events.KindAssign: 10, events.KindThank: 10, events.KindReact: 2,
 			},
-			Indirect: 1, MaxThreadParticipants: 50,
+			Indirect: 1, MaxThreadParticipants: 50, PageRankDamping: 0.85, PocketMinStrength: 5,
 		},
 		Gravity:  GravityConfig{Leading: 10, Contributing: 7, Participating: 4, Exploring: 1},
 		Schedule: ScheduleConfig{Downgrades: "monthly", ReachCut: "weekly"},
@@ -253,6 +258,12 @@ func (c Config) Validate() error {
 	}
 	if c.Reach.MaxThreadParticipants < 2 || c.Reach.MaxThreadParticipants > 1000 {
 		add("reach.max_thread_participants", "must be 2..1000, got %d", c.Reach.MaxThreadParticipants)
+	}
+	if !(c.Reach.PageRankDamping >= 0 && c.Reach.PageRankDamping < 1) {
+		add("reach.pagerank_damping", "must be in [0, 1), got %g", c.Reach.PageRankDamping)
+	}
+	if !(c.Reach.PocketMinStrength > 0) || math.IsInf(c.Reach.PocketMinStrength, 0) {
+		add("reach.pocket_min_strength", "must be a positive number, got %g", c.Reach.PocketMinStrength)
 	}
 	for path, w := range map[string]float64{"gravity.leading": c.Gravity.Leading, "gravity.contributing": c.Gravity.Contributing,
 		"gravity.participating": c.Gravity.Participating, "gravity.exploring": c.Gravity.Exploring} {

@@ -1,5 +1,10 @@
 package scoring
 
+import (
+	"cmp"
+	"slices"
+)
+
 // LevelCounts is the number of members per level: index 1 Leading, 2
 // Contributing, 3 Participating, 4 Exploring (0: out of orbit, not counted).
 type LevelCounts [5]int
@@ -42,4 +47,90 @@ func (s *Scorer) Counts(withTeammates bool) LevelCounts {
 	}
 	c[0] = 0
 	return c
+}
+
+// LevelMovement is the bottleneck table of one period: for each level a
+// member held at the period's start (index 0: out of orbit), how many
+// were there, and how many moved up, held, or moved down by its end.
+type LevelMovement [5]struct{ Members, Up, Held, Down int }
+
+// Movement returns the movement since the last call (or since each
+// member was first seen) and starts the next period: call it with every
+// change drained, at the period's end. Bots (unless scored) and, when
+// withTeammates is false, teammates are left out.
+func (s *Scorer) Movement(withTeammates bool) LevelMovement {
+	var mv LevelMovement
+	for _, p := range s.parts {
+		for i := range p.members {
+			m := &p.members[i]
+			from, to := Level(m.periodStep), Level(m.Step)
+			m.periodStep = m.Step
+			if (m.Bot && !s.cfg.Members.ScoreBots) || (m.Teammate && !withTeammates) {
+				continue
+			}
+			r := &mv[from]
+			r.Members++
+			// Level 1 is the highest: a smaller number is a move up, and
+			// anything in orbit is above out of orbit (0).
+			switch {
+			case from == to:
+				r.Held++
+			case from == 0 || (to != 0 && to < from):
+				r.Up++
+			default:
+				r.Down++
+			}
+		}
+	}
+	return mv
+}
+
+// GraphMeasure is one connected member's place in the reach graph.
+type GraphMeasure struct {
+	Member         string
+	Degree         int
+	WeightedDegree float64 // the sum of its edges' strengths: reach
+	PageRank       float64
+	Pocket         int // −1: no strong edge
+}
+
+// GraphMeasures computes, with every change drained, the graph measures
+// as of at over the strengths decayed to at: PageRank (over every member)
+// and pockets (label propagation on the edges at least
+// Reach.PocketMinStrength). It returns the members with any edge, in
+// member order; the partition count does not change the result (edges
+// are taken in key order).
+func (s *Scorer) GraphMeasures(at int64) []GraphMeasure {
+	edges := make([]WeightedEdge, 0, s.Edges())
+	for _, p := range s.parts {
+		for i, k := range p.edges.keys {
+			if k == 0 {
+				continue
+			}
+			idx := p.edges.slots[i]
+			e := &p.edges.chunks[idx/edgeChunk][idx%edgeChunk]
+			if w := e.Strength.at(s.reach, at); w > 0 {
+				edges = append(edges, WeightedEdge{A: uint32(k >> 32), B: uint32(k), Weight: w})
+			}
+		}
+	}
+	slices.SortFunc(edges, func(x, y WeightedEdge) int { return cmp.Or(cmp.Compare(x.A, y.A), cmp.Compare(x.B, y.B)) })
+	n := len(s.ids)
+	rank := PageRank(n, edges, s.cfg.Reach.PageRankDamping, 1e-9, 100)
+	pockets := Pockets(n, edges, s.cfg.Reach.PocketMinStrength)
+	degree := make([]int, n)
+	weighted := make([]float64, n)
+	for _, e := range edges {
+		degree[e.A]++
+		degree[e.B]++
+		weighted[e.A] += e.Weight
+		weighted[e.B] += e.Weight
+	}
+	var out []GraphMeasure
+	for i, d := range degree {
+		if d > 0 {
+			out = append(out, GraphMeasure{Member: s.ids[i], Degree: d, WeightedDegree: weighted[i], PageRank: rank[i], Pocket: pockets[i]})
+		}
+	}
+	return out
 }

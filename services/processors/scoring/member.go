@@ -80,6 +80,9 @@ type Member struct {
 	Bot, Teammate bool
 	// hasRoles: the partition keeps a roleState for the member.
 	hasRoles bool
+	// periodStep is the step held at the start of the current movement
+	// period (Scorer.Movement).
+	periodStep uint8
 }
 
 func dayOf(ms int64) int32 { return int32(floorDiv(ms, msPerDay)) }

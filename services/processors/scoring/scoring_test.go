@@ -321,3 +321,84 @@ func TestExplainLoveAddsUpToTheStreamedLove(t *testing.T) {
 	near(t, 2.7, e.BySource["github"])
 	require.Equal(t, "slack.message.posted", e.Contributions[0].Type)
 }
+
+// The bottleneck table: per level at the period's start, who moved up,
+// held or moved down by its end.
+func TestMovement(t *testing.T) {
+	type row = struct{ Members, Up, Held, Down int }
+	s := NewScorer(DefaultConfig())
+	at := ms("2026-03-02")
+	s.Apply(Activity{Member: "riser", At: at, Weight: 1})  // Exploring III
+	s.Apply(Activity{Member: "keeper", At: at, Weight: 4}) // Participating III
+	s.Apply(Activity{Member: "leaver", At: at, Weight: 8}) // Contributing II
+	s.Apply(Activity{Member: "bot", At: at, Weight: 8, Bot: true})
+	s.Apply(Activity{Member: "mate", At: at, Weight: 8, Teammate: true})
+	mv := s.Movement(false)
+	require.Equal(t, row{3, 3, 0, 0}, mv[0], "everyone starts out of orbit; bots and teammates left out")
+
+	s.Apply(Activity{Member: "riser", At: at + 1, Weight: 8})  // Exploring → Contributing
+	s.Apply(Activity{Member: "keeper", At: at + 1, Weight: 5}) // still Participating
+	s.Apply(Activity{Member: "newbie", At: at + 1, Weight: 1}) // joins: up from out of orbit
+	mv = s.Movement(false)
+	require.Equal(t, row{1, 1, 0, 0}, mv[0])
+	require.Equal(t, row{1, 1, 0, 0}, mv[4], "riser")
+	require.Equal(t, row{1, 0, 1, 0}, mv[3], "keeper")
+	require.Equal(t, row{1, 0, 1, 0}, mv[2], "leaver, not yet evaluated")
+	require.Equal(t, 4, mv[0].Members+mv[1].Members+mv[2].Members+mv[3].Members+mv[4].Members)
+
+	s.Downgrade(ms("2027-06-01")) // everything is outside the lookback: all out of orbit
+	s.Apply(Activity{Member: "keeper", At: ms("2027-06-02"), Weight: 4})
+	mv = s.Movement(true)
+	require.Equal(t, row{3, 0, 0, 3}, mv[2], "riser, leaver and (teammates counted) mate dropped out of orbit")
+	require.Equal(t, row{1, 0, 1, 0}, mv[3], "keeper came back within the period")
+	require.Equal(t, row{1, 0, 0, 1}, mv[4], "newbie")
+}
+
+// Weekly graph measures: the same whatever the partition count; a star's
+// centre ranks first; two groups tied only weakly are two pockets.
+func TestGraphMeasures(t *testing.T) {
+	at := ms("2026-03-02")
+	var acts []Activity
+	for _, group := range [][]string{{"a", "b", "c", "d"}, {"w", "x", "y", "z"}} {
+		for i, m := range group {
+			for _, o := range group[i+1:] {
+				acts = append(acts, Activity{Member: m, At: at, Weight: 1, Targets: []Target{{Member: o, Kind: "reply"}}})
+			}
+		}
+	}
+	acts = append(acts, Activity{Member: "d", At: at, Weight: 1, Targets: []Target{{Member: "w", Kind: "react"}}}) // weak tie
+	for _, leaf := range []string{"l1", "l2", "l3"} {
+		acts = append(acts, Activity{Member: leaf, At: at, Weight: 1, Targets: []Target{{Member: "a", Kind: "reply"}}})
+	}
+	acts = append(acts, Activity{Member: "alone", At: at, Weight: 1})
+	measure := func(n int) map[string]GraphMeasure {
+		s := NewPartitioned(DefaultConfig(), n)
+		for _, a := range acts {
+			s.Enqueue(a)
+		}
+		s.Drain()
+		out := map[string]GraphMeasure{}
+		for _, g := range s.GraphMeasures(at + 7*msPerDay) {
+			out[g.Member] = g
+		}
+		return out
+	}
+	g := measure(1)
+	require.NotContains(t, g, "alone", "members without edges have no row")
+	require.Len(t, g, 11)
+	require.Equal(t, 6, g["a"].Degree)
+	near(t, 10*6*math.Pow(0.9, 7.0/30), g["a"].WeightedDegree, "reach as of the week's end")
+	for m, x := range g {
+		if m != "a" {
+			require.Greater(t, g["a"].PageRank, x.PageRank, m)
+		}
+	}
+	require.Equal(t, g["a"].Pocket, g["l1"].Pocket)
+	require.Equal(t, g["b"].Pocket, g["c"].Pocket)
+	require.NotEqual(t, g["a"].Pocket, g["w"].Pocket, "a react is not a strong tie")
+	require.Equal(t, g["w"].Pocket, g["z"].Pocket)
+	require.Equal(t, 0, g["a"].Pocket, "the largest pocket is numbered 0")
+	for _, n := range []int{2, 3} {
+		require.Equal(t, g, measure(n), "%d partitions", n)
+	}
+}
