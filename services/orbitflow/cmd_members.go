@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -85,7 +87,7 @@ func showMember(ctx context.Context, conn driver.Conn, sc scoring.Config, commun
 			return usagef("member %q is in communities %s: choose one with --community", member, strings.Join(cs, ", "))
 		}
 	}
-	p := map[string]string{"c": community, "m": member}
+	p := map[string]string{"c": community, "m": member, "v": scoring.ModelVersion, "h": sc.Hash()}
 	var (
 		name                        string
 		love, reach, gravity        float64
@@ -192,7 +194,55 @@ func showMember(ctx context.Context, conn driver.Conn, sc scoring.Config, commun
 		fmt.Fprintf(w, "  %-28s strength %.4g (direct %d, indirect %d)\n", other, strength, direct, indirect)
 	}
 	rows.Close()
-	fmt.Fprintln(w, "\nroles: none (role rules are not configured in this release)")
+	return showRoles(ctx, conn, p, w)
+}
+
+// showRoles prints the roles the member holds, each with the reason of
+// its latest gain, and its pocket and PageRank from the weekly graph.
+func showRoles(ctx context.Context, conn driver.Conn, p map[string]string, w io.Writer) error {
+	rows, err := conn.Query(param(ctx, p), `SELECT role, argMax(change, changed_at) AS last, max(changed_at) AS at,
+		argMax(reason, changed_at) FROM role_changes FINAL
+		WHERE community = {c:String} AND member_id = {m:String} AND model_version = {v:String} AND config_hash = {h:String}
+		GROUP BY role HAVING last = 'gained' ORDER BY role`)
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for rows.Next() {
+		var role, last, reason string
+		var at time.Time
+		if err := rows.Scan(&role, &last, &at, &reason); err != nil {
+			rows.Close()
+			return err
+		}
+		lines = append(lines, fmt.Sprintf("  %s since %s: %s", role, at.Format(time.DateOnly), reason))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(lines) == 0 {
+		fmt.Fprintln(w, "\nroles: none")
+	} else {
+		fmt.Fprintf(w, "\nroles:\n%s\n", strings.Join(lines, "\n"))
+	}
+	var (
+		at       time.Time
+		pagerank float64
+		pocket   int32
+	)
+	err = conn.QueryRow(param(ctx, p), `SELECT computed_at, pagerank, pocket FROM member_graph_latest
+		WHERE community = {c:String} AND member_id = {m:String}`).Scan(&at, &pagerank, &pocket)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		fmt.Fprintln(w, "\ngraph: no weekly measures yet (computed when stream time enters a new week)")
+	case err != nil:
+		return err
+	case pocket < 0:
+		fmt.Fprintf(w, "\ngraph (as of %s): PageRank %.4g, in no pocket (no strong tie)\n", at.Format(time.DateOnly), pagerank)
+	default:
+		fmt.Fprintf(w, "\ngraph (as of %s): PageRank %.4g, pocket %d\n", at.Format(time.DateOnly), pagerank, pocket)
+	}
 	return nil
 }
 

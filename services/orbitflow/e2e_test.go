@@ -604,7 +604,7 @@ func TestGHArchiveScoresAgreeWithTheRecompute(t *testing.T) {
 	out, errOut, err = in.cli(ctx, "members", "show", topMember)
 	require.NoError(t, err, "members show: %s\n%s", out, errOut)
 	t.Logf("orbitflow members show %s:\n%s", topMember, out)
-	for _, want := range []string{topMember + " ", " in demo", "love ", "by source: github", "level: ", "step ", "reach ", "strongest connections"} {
+	for _, want := range []string{topMember + " ", " in demo", "love ", "by source: github", "level: ", "step ", "reach ", "strongest connections", "\nroles:", "graph: no weekly measures yet"} {
 		require.Contains(t, out, want)
 	}
 	require.NotContains(t, out, "the processor may not have caught up", "the explanation adds up to the streamed love")

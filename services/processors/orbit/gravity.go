@@ -59,6 +59,12 @@ func (p *Processor) closePeriods(name string, c *community, t int64, seq uint64)
 		}
 		p.out.gravity = append(p.out.gravity, gravityRow{name, kind, ps.Start, counts, wc, g, seq})
 		c.periods[kind] = periodState{Start: start, PrevWC: wc, HasPrev: true}
+		switch kind {
+		case "week":
+			p.out.graph = append(p.out.graph, graphRow{name, start, c.scorer.GraphMeasures(start), seq})
+		case "month":
+			p.out.moves = append(p.out.moves, moveRow{name, ps.Start, c.scorer.Movement(false), seq})
+		}
 	}
 }
 
@@ -81,6 +87,94 @@ func (p *Processor) flushGravity(ctx context.Context) error {
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert into community_gravity: %w", err)
+	}
+	return nil
+}
+
+// graphRow is one week's graph measures of a community, as of its end.
+type graphRow struct {
+	community string
+	at        int64
+	measures  []scoring.GraphMeasure
+	seq       uint64
+}
+
+// moveRow is one month's level movement of a community.
+type moveRow struct {
+	community string
+	start     int64
+	movement  scoring.LevelMovement
+	seq       uint64
+}
+
+func (p *Processor) flushGraph(ctx context.Context) error {
+	if len(p.out.graph) == 0 {
+		return nil
+	}
+	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO member_graph (community, computed_at, member_id, degree, weighted_degree,
+		pagerank, pocket, model_version, config_hash, stream_seq)`)
+	if err != nil {
+		return fmt.Errorf("member_graph: %w", err)
+	}
+	defer b.Close()
+	for _, r := range p.out.graph {
+		for _, g := range r.measures {
+			if err := b.Append(r.community, ms(r.at), g.Member, uint32(g.Degree), g.WeightedDegree, g.PageRank, int32(g.Pocket),
+				scoring.ModelVersion, p.hash, r.seq); err != nil {
+				return fmt.Errorf("member_graph: %w", err)
+			}
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into member_graph: %w", err)
+	}
+	return nil
+}
+
+func (p *Processor) flushMoves(ctx context.Context) error {
+	if len(p.out.moves) == 0 {
+		return nil
+	}
+	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO level_movement (community, period_start, level, members, moved_up, held,
+		moved_down, model_version, config_hash, stream_seq)`)
+	if err != nil {
+		return fmt.Errorf("level_movement: %w", err)
+	}
+	defer b.Close()
+	for _, r := range p.out.moves {
+		for level, m := range r.movement {
+			if err := b.Append(r.community, time.UnixMilli(r.start).UTC(), uint8(level), uint32(m.Members), uint32(m.Up),
+				uint32(m.Held), uint32(m.Down), scoring.ModelVersion, p.hash, r.seq); err != nil {
+				return fmt.Errorf("level_movement: %w", err)
+			}
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into level_movement: %w", err)
+	}
+	return nil
+}
+
+// writeRoles records the roles under this model and config, with the
+// cadence alerts hold holders to.
+func (p *Processor) writeRoles(ctx context.Context) error {
+	b, err := p.deps.CH.PrepareBatch(ctx, "INSERT INTO role_rules (role, description, appointed, cadence_seconds, model_version, config_hash)")
+	if err != nil {
+		return fmt.Errorf("scoring: role_rules: %w", err)
+	}
+	defer b.Close()
+	for _, r := range p.sc.Roles.Rules {
+		if err := b.Append(r.Name, r.Description, false, uint32(r.Cadence.Seconds()), scoring.ModelVersion, p.hash); err != nil {
+			return fmt.Errorf("scoring: role_rules: %w", err)
+		}
+	}
+	for name, ids := range p.sc.Roles.Appointed {
+		if err := b.Append(name, fmt.Sprintf("appointed: %d members", len(ids)), true, uint32(0), scoring.ModelVersion, p.hash); err != nil {
+			return fmt.Errorf("scoring: role_rules: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("scoring: insert into role_rules: %w", err)
 	}
 	return nil
 }

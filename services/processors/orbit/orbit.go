@@ -178,6 +178,9 @@ func (p *Processor) Start(ctx context.Context) error {
 	if err := p.writeWeights(ctx); err != nil {
 		return err
 	}
+	if err := p.writeRoles(ctx); err != nil {
+		return err
+	}
 	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>"}}
 	if p.seq > 0 {
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.seq+1
@@ -353,6 +356,10 @@ func (p *Processor) drainAll() {
 func (p *Processor) drain(name string, c *community) {
 	for _, ch := range c.scorer.Drain() {
 		p.out.level(name, ch)
+		p.out.member(name, ch.Member)
+	}
+	for _, ch := range c.scorer.RoleChanges() {
+		p.out.role(name, ch)
 		p.out.member(name, ch.Member)
 	}
 	c.scorer.Touched(func(id string) { p.out.member(name, id) },

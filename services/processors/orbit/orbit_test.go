@@ -59,6 +59,9 @@ func (e *env) publish(n int) {
 			ev.Type = "github.issue.commented"
 			ev.Targets = []events.Target{{Source: "github", SourceID: fmt.Sprint((actor + 11) % 300), Kind: "reply"}}
 		}
+		if i%7 == 3 {
+			ev.Type = "github.pull_request.opened"
+		}
 		if i%5 == 2 {
 			ev.Targets = append(ev.Targets, events.Target{Source: "github", SourceID: "login:user7", Kind: "mention"})
 		}
@@ -89,14 +92,27 @@ func (e *env) waitFor(p *Processor, seq uint64) {
 
 // expected scores the published events independently, in stream order.
 func (e *env) expected() (map[string]*scoring.Scorer, int) {
-	s, n, _ := e.expectedWithGravity()
-	return s, n
+	x := e.expectedAll()
+	return x.scorers, x.levels
 }
 
-// expectedWithGravity also returns the weighted commitment of every closed
-// period, by "community/kind/start".
-func (e *env) expectedWithGravity() (map[string]*scoring.Scorer, int, map[string]float64) {
+// expectation is what an independent scorer says the tables hold.
+type expectation struct {
+	scorers map[string]*scoring.Scorer
+	levels  int
+	roles   []string // "community member role gained/lost changed_at"
+	// wcs is the weighted commitment of every closed period, by
+	// "community/kind/start".
+	wcs map[string]float64
+	// graph is "community/computed_at/member" → pagerank; moves is
+	// "community/month/level" → members, up, held, down.
+	graph map[string]float64
+	moves map[string][4]int
+}
+
+func (e *env) expectedAll() expectation {
 	changes := 0
+	x := expectation{graph: map[string]float64{}, moves: map[string][4]int{}}
 	wcs := map[string]float64{}
 	current := map[string]int64{} // community/kind → current period start
 	reg := events.DefaultRegistry()
@@ -115,6 +131,16 @@ func (e *env) expectedWithGravity() (map[string]*scoring.Scorer, int, map[string
 			start := periodStart(kind, at)
 			if cur, ok := current[k]; ok && start > cur {
 				wcs[fmt.Sprintf("%s/%d", k, cur)] = scoring.DefaultConfig().Gravity.WeightedCommitment(s.Counts(false))
+				switch kind {
+				case "week":
+					for _, g := range s.GraphMeasures(start) {
+						x.graph[fmt.Sprintf("%s/%d/%s", ev.Community, start, g.Member)] = g.PageRank
+					}
+				case "month":
+					for l, m := range s.Movement(false) {
+						x.moves[fmt.Sprintf("%s/%d/%d", ev.Community, cur, l)] = [4]int{m.Members, m.Up, m.Held, m.Down}
+					}
+				}
 			}
 			if cur, ok := current[k]; !ok || start > cur {
 				current[k] = start
@@ -130,15 +156,19 @@ func (e *env) expectedWithGravity() (map[string]*scoring.Scorer, int, map[string
 			a.Targets = append(a.Targets, scoring.Target{Member: id, Kind: t.Kind})
 		}
 		changes += len(s.Apply(a))
+		for _, r := range s.RoleChanges() {
+			x.roles = append(x.roles, fmt.Sprintf("%s %s %s %v %d", ev.Community, r.Member, r.Role, r.Gained, r.At))
+		}
 	}
-	return out, changes, wcs
+	x.scorers, x.levels, x.wcs = out, changes, wcs
+	return x
 }
 
 // check compares what ClickHouse holds with the independent scores.
 func (e *env) check() {
 	ctx := context.Background()
 	want, wantLevels := e.expected()
-	rows, err := e.ch.Query(ctx, "SELECT community, member_id, love, love_at, orbit_step, reach FROM members_raw FINAL")
+	rows, err := e.ch.Query(ctx, "SELECT community, member_id, love, love_at, orbit_step, reach, roles FROM members_raw FINAL")
 	require.NoError(e.t, err)
 	n := 0
 	for rows.Next() {
@@ -146,7 +176,9 @@ func (e *env) check() {
 		var love, reach float64
 		var loveAt time.Time
 		var step uint8
-		require.NoError(e.t, rows.Scan(&c, &id, &love, &loveAt, &step, &reach))
+		var roles []string
+		require.NoError(e.t, rows.Scan(&c, &id, &love, &loveAt, &step, &reach, &roles))
+		require.Equal(e.t, want[c].Roles(id), roles, id)
 		s := want[c]
 		m := s.Lookup(id)
 		require.NotNil(e.t, m, "%s/%s", c, id)
@@ -177,7 +209,8 @@ func (e *env) check() {
 	require.Zero(e.t, dupLevels, "no level change twice")
 	require.EqualValues(e.t, wantLevels, levels, "every level change once")
 
-	_, _, wantWC := e.expectedWithGravity()
+	x := e.expectedAll()
+	wantWC := x.wcs
 	rows, err = e.ch.Query(ctx, "SELECT community, period, period_start, weighted_commitment FROM community_gravity FINAL")
 	require.NoError(e.t, err)
 	got := map[string]float64{}
@@ -191,6 +224,50 @@ func (e *env) check() {
 	rows.Close()
 	require.Equal(e.t, wantWC, got, "one gravity row per closed period, with its weighted commitment")
 	require.Greater(e.t, len(got), 100)
+	var gotRoles []string
+	rows, err = e.ch.Query(ctx, "SELECT community, member_id, role, change = 'gained', toUnixTimestamp64Milli(changed_at) FROM role_changes FINAL")
+	require.NoError(e.t, err)
+	for rows.Next() {
+		var c, id, role string
+		var gained bool
+		var at int64
+		require.NoError(e.t, rows.Scan(&c, &id, &role, &gained, &at))
+		gotRoles = append(gotRoles, fmt.Sprintf("%s %s %s %v %d", c, id, role, gained, at))
+	}
+	rows.Close()
+	require.NotEmpty(e.t, x.roles)
+	require.ElementsMatch(e.t, x.roles, gotRoles, "every role change once")
+
+	gotGraph := map[string]float64{}
+	rows, err = e.ch.Query(ctx, "SELECT community, toUnixTimestamp64Milli(computed_at), member_id, pagerank FROM member_graph FINAL")
+	require.NoError(e.t, err)
+	for rows.Next() {
+		var c, id string
+		var at int64
+		var pr float64
+		require.NoError(e.t, rows.Scan(&c, &at, &id, &pr))
+		gotGraph[fmt.Sprintf("%s/%d/%s", c, at, id)] = pr
+	}
+	rows.Close()
+	require.NotEmpty(e.t, x.graph)
+	require.Equal(e.t, len(x.graph), len(gotGraph))
+	for k, v := range x.graph {
+		require.InDelta(e.t, v, gotGraph[k], 1e-9*v, k)
+	}
+	gotMoves := map[string][4]int{}
+	rows, err = e.ch.Query(ctx, "SELECT community, toInt64(toUnixTimestamp(period_start)) * 1000, level, members, moved_up, held, moved_down FROM level_movement FINAL")
+	require.NoError(e.t, err)
+	for rows.Next() {
+		var c string
+		var start int64
+		var level uint8
+		var m, up, held, down uint32
+		require.NoError(e.t, rows.Scan(&c, &start, &level, &m, &up, &held, &down))
+		gotMoves[fmt.Sprintf("%s/%d/%d", c, start, level)] = [4]int{int(m), int(up), int(held), int(down)}
+	}
+	rows.Close()
+	require.NotEmpty(e.t, x.moves)
+	require.Equal(e.t, x.moves, gotMoves, "the bottleneck table")
 	var types uint64
 	require.NoError(e.t, e.ch.QueryRow(ctx, "SELECT count() FROM activity_weights FINAL WHERE type = 'github.issue.opened' AND weight = 5").Scan(&types))
 	require.EqualValues(e.t, 1, types)

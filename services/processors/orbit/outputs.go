@@ -24,7 +24,10 @@ type outputs struct {
 	members map[memberKey]struct{}
 	edges   map[edgeKey]struct{}
 	levels  []levelRow
+	roles   []roleRow
 	gravity []gravityRow
+	graph   []graphRow
+	moves   []moveRow
 	// seq is the stream sequence the pending state reflects.
 	seq uint64
 }
@@ -46,29 +49,36 @@ func (o *outputs) level(c string, ch scoring.LevelChange) {
 	o.levels = append(o.levels, levelRow{c, ch})
 }
 
+type roleRow struct {
+	community string
+	change    scoring.RoleChange
+}
+
+func (o *outputs) role(c string, ch scoring.RoleChange) {
+	o.roles = append(o.roles, roleRow{c, ch})
+}
+
+func (o *outputs) empty() bool {
+	return len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 && len(o.roles) == 0 &&
+		len(o.gravity) == 0 && len(o.graph) == 0 && len(o.moves) == 0
+}
+
 // flush writes the pending rows, one batch per table; on error they stay
 // pending (a retry writes them again: the tables collapse copies).
 func (p *Processor) flush(ctx context.Context) error {
 	o := &p.out
-	if len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 && len(o.gravity) == 0 {
+	if o.empty() {
 		return nil
 	}
-	if err := p.flushMembers(ctx); err != nil {
-		return err
-	}
-	if err := p.flushEdges(ctx); err != nil {
-		return err
-	}
-	if err := p.flushLevels(ctx); err != nil {
-		return err
-	}
-	if err := p.flushGravity(ctx); err != nil {
-		return err
+	for _, f := range []func(context.Context) error{p.flushMembers, p.flushEdges, p.flushLevels, p.flushRoles,
+		p.flushGravity, p.flushGraph, p.flushMoves} {
+		if err := f(ctx); err != nil {
+			return err
+		}
 	}
 	clear(o.members)
 	clear(o.edges)
-	o.levels = o.levels[:0]
-	o.gravity = o.gravity[:0]
+	o.levels, o.roles, o.gravity, o.graph, o.moves = o.levels[:0], o.roles[:0], o.gravity[:0], o.graph[:0], o.moves[:0]
 	if p.flushed != nil {
 		p.flushed(o.seq)
 	}
@@ -100,7 +110,7 @@ func (p *Processor) flushMembers(ctx context.Context) error {
 		if err := b.Append(k.community, k.member, c.names[k.member], ms(m.First), ms(m.Last),
 			m.Love.Value, ms(m.Love.At), p.sc.Love.Factor, lp, uint16(pr.Days7), uint16(pr.Days30), uint16(pr.Days90), ms(at),
 			scoring.Level(m.Step), m.Step, m.Reach.Value, ms(m.Reach.At), p.sc.Reach.Decay.Factor, rp,
-			[]string{}, m.Bot, m.Teammate, scoring.ModelVersion, p.hash, p.out.seq); err != nil {
+			c.scorer.Roles(k.member), m.Bot, m.Teammate, scoring.ModelVersion, p.hash, p.out.seq); err != nil {
 			return fmt.Errorf("members: %w", err)
 		}
 	}
@@ -158,6 +168,32 @@ func (p *Processor) flushLevels(ctx context.Context) error {
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert into level_changes: %w", err)
+	}
+	return nil
+}
+
+func (p *Processor) flushRoles(ctx context.Context) error {
+	if len(p.out.roles) == 0 {
+		return nil
+	}
+	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO role_changes (community, member_id, role, changed_at, change, reason,
+		model_version, config_hash, stream_seq)`)
+	if err != nil {
+		return fmt.Errorf("role_changes: %w", err)
+	}
+	defer b.Close()
+	for _, r := range p.out.roles {
+		ch := r.change
+		change := "lost"
+		if ch.Gained {
+			change = "gained"
+		}
+		if err := b.Append(r.community, ch.Member, ch.Role, ms(ch.At), change, ch.Reason, scoring.ModelVersion, p.hash, ch.Seq); err != nil {
+			return fmt.Errorf("role_changes: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into role_changes: %w", err)
 	}
 	return nil
 }
