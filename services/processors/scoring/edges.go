@@ -80,3 +80,43 @@ func (t *edgeTable) grow() {
 		t.keys[i], t.slots[i] = key, slots[j]
 	}
 }
+
+// remove deletes the edge of k, if any: backward-shift deletion keeps
+// every probe chain whole, and the last stored edge moves into the freed
+// storage slot so storage stays dense.
+func (t *edgeTable) remove(k EdgeKey) bool {
+	if t.n == 0 {
+		return false
+	}
+	key := packEdge(k)
+	i := t.slot(key)
+	for ; t.keys[i] != key; i = (i + 1) & t.mask {
+		if t.keys[i] == 0 {
+			return false
+		}
+	}
+	freed := t.slots[i]
+	// Backward shift: pull later entries of the chain into the hole.
+	for j := (i + 1) & t.mask; t.keys[j] != 0; j = (j + 1) & t.mask {
+		home := t.slot(t.keys[j])
+		// Entry j may move to i when its home is not in (i, j] cyclically.
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			t.keys[i], t.slots[i] = t.keys[j], t.slots[j]
+			i = j
+		}
+	}
+	t.keys[i], t.slots[i] = 0, 0
+	t.n--
+	last := uint32(t.n)
+	if freed != last {
+		for s, idx := range t.slots {
+			if t.keys[s] != 0 && idx == last {
+				t.slots[s] = freed
+				break
+			}
+		}
+		t.chunks[freed/edgeChunk][freed%edgeChunk] = t.chunks[last/edgeChunk][last%edgeChunk]
+	}
+	t.chunks[last/edgeChunk][last%edgeChunk] = Edge{}
+	return true
+}

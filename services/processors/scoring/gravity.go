@@ -65,7 +65,7 @@ func (s *Scorer) Movement(withTeammates bool) LevelMovement {
 			m := &p.members[i]
 			from, to := Level(m.periodStep), Level(m.Step)
 			m.periodStep = m.Step
-			if (m.Bot && !s.cfg.Members.ScoreBots) || (m.Teammate && !withTeammates) {
+			if m.gone || (m.Bot && !s.cfg.Members.ScoreBots) || (m.Teammate && !withTeammates) {
 				continue
 			}
 			r := &mv[from]

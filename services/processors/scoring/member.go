@@ -83,6 +83,8 @@ type Member struct {
 	// periodStep is the step held at the start of the current movement
 	// period (Scorer.Movement).
 	periodStep uint8
+	// gone: an identity merge took the member into another (Scorer.Rebuild).
+	gone bool
 }
 
 func dayOf(ms int64) int32 { return int32(floorDiv(ms, msPerDay)) }

@@ -44,7 +44,7 @@ func (s *Scorer) WriteSnapshot(w io.Writer) error {
 		for _, d := range m.weightDay {
 			e.u64(uint64(d))
 		}
-		e.u64(uint64(m.Step) | b2u(m.Bot)<<8 | b2u(m.Teammate)<<9 | uint64(m.periodStep)<<16)
+		e.u64(uint64(m.Step) | b2u(m.Bot)<<8 | b2u(m.Teammate)<<9 | b2u(m.gone)<<10 | uint64(m.periodStep)<<16)
 	}
 	// Edges partition by partition, each in index order, so that a
 	// restored table with as many partitions has the same layout.
@@ -120,7 +120,7 @@ func ReadSnapshot(cfg Config, n int, r io.Reader) (*Scorer, error) {
 			m.weightDay[j] = uint16(d.u64())
 		}
 		flags := d.u64()
-		m.Step, m.Bot, m.Teammate, m.periodStep = uint8(flags), flags&(1<<8) != 0, flags&(1<<9) != 0, uint8(flags>>16)
+		m.Step, m.Bot, m.Teammate, m.gone, m.periodStep = uint8(flags), flags&(1<<8) != 0, flags&(1<<9) != 0, flags&(1<<10) != 0, uint8(flags>>16)
 		g := uint32(len(s.ids))
 		s.index[id] = g
 		s.ids = append(s.ids, id)
