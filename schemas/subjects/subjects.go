@@ -32,6 +32,10 @@ const (
 	// deadletter.<stage>.<source>, where stage names who rejected the input
 	// (ingest, sink, ...).
 	DeadLetterPrefix = "deadletter"
+	// IdentityPrefix is the root of identity commands (merge, unmerge):
+	// identity.<community>. They share ActivityStream, so they are ordered
+	// with the activities; the sink does not read them.
+	IdentityPrefix = "identity"
 )
 
 // Durable consumer names.
@@ -67,6 +71,9 @@ const (
 
 // Activity returns the subject for an activity of community from source.
 // Both must already be valid subject tokens (schemas/events validates them).
+// Identity is the subject of a community's identity commands.
+func Identity(community string) string { return IdentityPrefix + "." + community }
+
 func Activity(community, source string) string {
 	return ActivityPrefix + "." + community + "." + source
 }
@@ -206,7 +213,7 @@ func Streams(l Limits) []Stream {
 		{
 			Name:        ActivityStream,
 			Description: "Normalized activity events (schemas/events v1), one subject per community and source.",
-			Subjects:    []string{ActivityPrefix + ".>"},
+			Subjects:    []string{ActivityPrefix + ".>", IdentityPrefix + ".>"},
 			Storage:     l.Storage,
 			Discard:     DiscardNew,
 			Duplicates:  l.Duplicates,

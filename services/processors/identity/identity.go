@@ -298,3 +298,42 @@ func (r *Resolver) displayName(member string) string {
 	}
 	return ""
 }
+
+// ParseKey splits an identity key "source:source_id".
+func ParseKey(key string) (Identity, bool) {
+	src, id, ok := strings.Cut(key, ":")
+	if !ok || src == "" || id == "" {
+		return Identity{}, false
+	}
+	return Identity{Source: src, SourceID: id}, true
+}
+
+// MemberOf returns the member of identity key ("" if never seen).
+func (r *Resolver) MemberOf(key string) string {
+	if rec := r.ids[key]; rec != nil {
+		return rec.member
+	}
+	return ""
+}
+
+// Refs returns every string activities may name the member's identities
+// by: their keys, and the username references of the names they use
+// ("github:login:jane", "discourse:@jane", in the case seen and lower case).
+func (r *Resolver) Refs(member string) []string {
+	var out []string
+	for _, key := range r.members[member] {
+		out = append(out, key)
+		id := r.ids[key].id
+		if id.Username == "" {
+			continue
+		}
+		for _, name := range []string{id.Username, strings.ToLower(id.Username)} {
+			out = append(out, id.Source+":login:"+name, id.Source+":@"+name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Len is the number of identities seen.
+func (r *Resolver) Len() int { return len(r.ids) }

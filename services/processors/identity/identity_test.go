@@ -136,3 +136,18 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	_, err = ReadSnapshot(bytes.NewReader([]byte("junk")))
 	require.ErrorContains(t, err, "read snapshot")
 }
+
+func TestRefsAndMemberOf(t *testing.T) {
+	r := New()
+	r.Observe(Identity{Source: "github", SourceID: "1", Username: "Jane"})
+	r.Observe(Identity{Source: "slack", SourceID: "U2"})
+	require.NotNil(t, r.Link(Identity{Source: "github", SourceID: "1"}, Identity{Source: "slack", SourceID: "U2"}))
+	require.Equal(t, "github:1", r.MemberOf("slack:U2"))
+	require.Equal(t, "", r.MemberOf("slack:U9"))
+	require.Equal(t, []string{"github:1", "github:@Jane", "github:@jane", "github:login:Jane", "github:login:jane", "slack:U2"}, r.Refs("github:1"))
+	id, ok := ParseKey("github:login:jane")
+	require.True(t, ok)
+	require.Equal(t, Identity{Source: "github", SourceID: "login:jane"}, id)
+	_, ok = ParseKey("nocolon")
+	require.False(t, ok)
+}

@@ -18,8 +18,14 @@
 // every fetched batch the partitions apply their changes in parallel. The
 // partition count is configurable and does not change the numbers.
 // Partitions run in this process; assigning them to several processes is
-// the scale-out work. Identity merges are not applied yet: each identity is its own member, as
-// in the activities table.
+// the scale-out work.
+//
+// Identities: each activity's actor is resolved to a member (identity
+// package): the same e-mail hash merges automatically; merges and unmerges
+// also come as commands on the stream (subjects.Identity), ordered with the
+// activities. Either way the affected members are rebuilt from their
+// activities in ClickHouse (identity.go), so no score keeps the trace of a
+// wrong merge.
 package orbit
 
 import (
@@ -31,6 +37,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,7 +128,13 @@ type Processor struct {
 
 	communities map[string]*community
 	seq         uint64 // the last stream sequence applied
-	out         outputs
+	// lastActivitySeq is the last activity's sequence: a rebuild waits
+	// until the sink has written it.
+	lastActivitySeq uint64
+	// incomplete: a rebuild could not finish (shutdown); the state must
+	// not be checkpointed past it.
+	incomplete bool
+	out        outputs
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -143,6 +156,10 @@ type community struct {
 	// commitment.
 	periods map[string]periodState
 	pending bool // changes are queued in the scorer's partitions
+	// suggest: identities changed since merge_suggestions were written;
+	// suggested are the pairs written as active.
+	suggest   bool
+	suggested map[[2]string]bool
 }
 
 // periodState is one period kind's gravity bookkeeping.
@@ -181,7 +198,7 @@ func (p *Processor) Start(ctx context.Context) error {
 	if err := p.writeRoles(ctx); err != nil {
 		return err
 	}
-	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>"}}
+	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>", subjects.IdentityPrefix + ".>"}}
 	if p.seq > 0 {
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.seq+1
 	}
@@ -230,7 +247,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 	for {
 		if ctx.Err() != nil {
 			p.mu.Lock()
-			abort := p.abort
+			abort := p.abort || p.incomplete
 			p.mu.Unlock()
 			if abort {
 				return
@@ -247,8 +264,14 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			}
 			continue
 		}
+		stopped := false
 		for msg := range batch.Messages() {
-			p.apply(msg)
+			if stopped = !p.apply(ctx, msg); stopped {
+				break
+			}
+		}
+		if stopped {
+			return // no flush, no checkpoint past what could not be applied
 		}
 		p.drainAll()
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
@@ -260,6 +283,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			flushAt = now.Add(p.cfg.FlushInterval)
 		}
 		if now.After(checkpointAt) {
+			p.suggestAll()
 			p.retry(ctx, "write scores", p.flush)
 			p.retry(ctx, "save checkpoint", func(ctx context.Context) error { return p.checkpoint(ctx, store) })
 			checkpointAt = now.Add(p.cfg.CheckpointInterval)
@@ -297,37 +321,52 @@ func (p *Processor) retry(ctx context.Context, what string, f func(context.Conte
 	}
 }
 
-// apply scores one stream message. Messages that are not valid events are
-// the sink's to dead-letter; here they are skipped.
-func (p *Processor) apply(msg jetstream.Msg) {
+// apply scores one stream message; false when it could not be applied
+// (a rebuild cut short by shutdown: nothing after it is applied, and the
+// next start replays from the last checkpoint). Messages that are not
+// valid events are the sink's to dead-letter; here they are skipped.
+func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	md, err := msg.Metadata()
 	if err != nil {
-		return
+		return true
 	}
 	seq := md.Sequence.Stream
-	defer func() {
-		p.mu.Lock()
-		p.seq = seq
-		p.mu.Unlock()
-	}()
+	if strings.HasPrefix(msg.Subject(), subjects.IdentityPrefix+".") {
+		if err := p.applyCommand(ctx, msg.Data(), seq); err != nil {
+			p.stopIncomplete(err)
+			return false
+		}
+		p.setSeq(seq)
+		return true
+	}
+	defer p.setSeq(seq)
+	p.lastActivitySeq = seq
 	ev, err := events.Decode(msg.Data()) // copies: ids outlive the message
 	if err != nil {
-		return
+		return true
 	}
 	weight, ok := p.deps.Registry.Weight(ev.Type)
 	if !ok || ev.Community == "" {
-		return
+		return true
 	}
 	c := p.communities[ev.Community]
 	if c == nil {
-		c = &community{scorer: scoring.NewPartitioned(p.sc, p.cfg.Partitions), ids: identity.New(), names: map[string]string{}, periods: map[string]periodState{}}
+		c = newCommunity(p.sc, p.cfg.Partitions)
 		p.communities[ev.Community] = c
 	}
 	p.closePeriods(ev.Community, c, ev.OccurredAt.UnixMilli(), seq)
-	// No e-mail hash: merges are not applied yet (each identity is a
-	// member); usernames still resolve the connectors' name references.
-	member, _ := c.ids.Observe(identity.Identity{Source: ev.Actor.Source, SourceID: ev.Actor.SourceID,
-		Username: ev.Actor.Username, DisplayName: ev.Actor.DisplayName})
+	known := c.ids.Len()
+	member, merged := c.ids.Observe(identity.Identity{Source: ev.Actor.Source, SourceID: ev.Actor.SourceID,
+		Username: ev.Actor.Username, DisplayName: ev.Actor.DisplayName, EmailSHA256: ev.Actor.EmailSHA256})
+	c.suggest = c.suggest || c.ids.Len() != known || merged != nil
+	// The same e-mail hash merged two members: if both have scores, they
+	// are rebuilt (a new identity joining a member has none to rebuild).
+	if merged != nil && c.scorer.Lookup(merged.Members[0]) != nil && c.scorer.Lookup(merged.Members[1]) != nil {
+		if err := p.rebuild(ctx, ev.Community, c, merged, []string{ev.Actor.Identity()}, "", seq); err != nil {
+			p.stopIncomplete(err)
+			return false
+		}
+	}
 	if name := displayName(ev.Actor); name != "" {
 		c.names[member] = name
 	}
@@ -340,6 +379,27 @@ func (p *Processor) apply(msg jetstream.Msg) {
 	c.scorer.Enqueue(a)
 	c.pending = true
 	p.out.seq = seq
+	return true
+}
+
+func newCommunity(sc scoring.Config, partitions int) *community {
+	return &community{scorer: scoring.NewPartitioned(sc, partitions), ids: identity.New(), names: map[string]string{},
+		periods: map[string]periodState{}, suggested: map[[2]string]bool{}}
+}
+
+func (p *Processor) setSeq(seq uint64) {
+	p.mu.Lock()
+	p.seq = seq
+	p.mu.Unlock()
+}
+
+// stopIncomplete records that an activity could not be applied (shutdown
+// during a rebuild): the run ends without saving a checkpoint past it.
+func (p *Processor) stopIncomplete(err error) {
+	p.log.Warn("stopping before an identity change was applied; the next start replays it", "err", err)
+	p.mu.Lock()
+	p.incomplete = true
+	p.mu.Unlock()
 }
 
 // drainAll applies what the partitions have queued.
@@ -376,10 +436,11 @@ func displayName(a events.Actor) string {
 
 // checkpointState is what a checkpoint holds.
 type checkpointState struct {
-	Seq         uint64
-	Hash        string
-	Model       string
-	Communities []communityState
+	Seq             uint64
+	LastActivitySeq uint64
+	Hash            string
+	Model           string
+	Communities     []communityState
 }
 
 type communityState struct {
@@ -388,10 +449,11 @@ type communityState struct {
 	Identities []byte
 	Names      map[string]string
 	Periods    map[string]periodState
+	Suggested  map[[2]string]bool
 }
 
 func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore) error {
-	st := checkpointState{Seq: p.seq, Hash: p.hash, Model: scoring.ModelVersion}
+	st := checkpointState{Seq: p.seq, LastActivitySeq: p.lastActivitySeq, Hash: p.hash, Model: scoring.ModelVersion}
 	names := make([]string, 0, len(p.communities))
 	for n := range p.communities {
 		names = append(names, n)
@@ -406,7 +468,7 @@ func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore)
 		if err := c.ids.WriteSnapshot(&ib); err != nil {
 			return err
 		}
-		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods})
+		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods, Suggested: c.suggested})
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
@@ -451,8 +513,11 @@ func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) er
 		if cs.Periods == nil {
 			cs.Periods = map[string]periodState{}
 		}
-		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names, periods: cs.Periods}
+		if cs.Suggested == nil {
+			cs.Suggested = map[[2]string]bool{}
+		}
+		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names, periods: cs.Periods, suggested: cs.Suggested}
 	}
-	p.seq = st.Seq
+	p.seq, p.lastActivitySeq = st.Seq, st.LastActivitySeq
 	return nil
 }

@@ -28,6 +28,9 @@ type outputs struct {
 	gravity []gravityRow
 	graph   []graphRow
 	moves   []moveRow
+	// identities are identity_changes rows, suggestions merge_suggestions.
+	identities  []identityRow
+	suggestions []suggestionRow
 	// seq is the stream sequence the pending state reflects.
 	seq uint64
 }
@@ -60,7 +63,7 @@ func (o *outputs) role(c string, ch scoring.RoleChange) {
 
 func (o *outputs) empty() bool {
 	return len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 && len(o.roles) == 0 &&
-		len(o.gravity) == 0 && len(o.graph) == 0 && len(o.moves) == 0
+		len(o.gravity) == 0 && len(o.graph) == 0 && len(o.moves) == 0 && len(o.identities) == 0 && len(o.suggestions) == 0
 }
 
 // flush writes the pending rows, one batch per table; on error they stay
@@ -71,7 +74,7 @@ func (p *Processor) flush(ctx context.Context) error {
 		return nil
 	}
 	for _, f := range []func(context.Context) error{p.flushMembers, p.flushEdges, p.flushLevels, p.flushRoles,
-		p.flushGravity, p.flushGraph, p.flushMoves} {
+		p.flushGravity, p.flushGraph, p.flushMoves, p.flushIdentities} {
 		if err := f(ctx); err != nil {
 			return err
 		}
@@ -79,6 +82,7 @@ func (p *Processor) flush(ctx context.Context) error {
 	clear(o.members)
 	clear(o.edges)
 	o.levels, o.roles, o.gravity, o.graph, o.moves = o.levels[:0], o.roles[:0], o.gravity[:0], o.graph[:0], o.moves[:0]
+	o.identities, o.suggestions = o.identities[:0], o.suggestions[:0]
 	if p.flushed != nil {
 		p.flushed(o.seq)
 	}
@@ -93,7 +97,7 @@ func (p *Processor) flushMembers(ctx context.Context) error {
 	}
 	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO members_raw (community, member_id, display_name, first_seen, last_seen,
 		love, love_at, love_factor, love_period_ms, presence_7d, presence_30d, presence_90d, presence_at, orbit_level, orbit_step,
-		reach, reach_at, reach_factor, reach_period_ms, roles, is_bot, is_teammate, model_version, config_hash, stream_seq)`)
+		reach, reach_at, reach_factor, reach_period_ms, roles, is_bot, is_teammate, merged_into, model_version, config_hash, stream_seq)`)
 	if err != nil {
 		return fmt.Errorf("members: %w", err)
 	}
@@ -110,7 +114,7 @@ func (p *Processor) flushMembers(ctx context.Context) error {
 		if err := b.Append(k.community, k.member, c.names[k.member], ms(m.First), ms(m.Last),
 			m.Love.Value, ms(m.Love.At), p.sc.Love.Factor, lp, uint16(pr.Days7), uint16(pr.Days30), uint16(pr.Days90), ms(at),
 			scoring.Level(m.Step), m.Step, m.Reach.Value, ms(m.Reach.At), p.sc.Reach.Decay.Factor, rp,
-			c.scorer.Roles(k.member), m.Bot, m.Teammate, scoring.ModelVersion, p.hash, p.out.seq); err != nil {
+			c.scorer.Roles(k.member), m.Bot, m.Teammate, mergedInto(c, k.member), scoring.ModelVersion, p.hash, p.out.seq); err != nil {
 			return fmt.Errorf("members: %w", err)
 		}
 	}
@@ -135,7 +139,7 @@ func (p *Processor) flushEdges(ctx context.Context) error {
 	for k := range p.out.edges {
 		e := p.communities[k.community].scorer.Edge(k.a, k.b)
 		if e == nil {
-			continue
+			e = &scoring.Edge{} // rebuilt away: no interactions, and the view leaves it out
 		}
 		if err := b.Append(k.community, k.a, k.b, e.Direct, e.Indirect, e.Strength.Value, ms(e.Strength.At),
 			p.sc.Reach.Decay.Factor, rp, time.Unix(int64(e.First), 0).UTC(), time.Unix(int64(e.Last), 0).UTC(),
@@ -196,4 +200,16 @@ func (p *Processor) flushRoles(ctx context.Context) error {
 		return fmt.Errorf("insert into role_changes: %w", err)
 	}
 	return nil
+}
+
+// mergedInto is the member a merged-away member is part of now ("" for
+// a member in its own right).
+func mergedInto(c *community, member string) string {
+	if !c.scorer.Gone(member) {
+		return ""
+	}
+	if into := c.ids.MemberOf(member); into != "" && into != member {
+		return into
+	}
+	return "(merged)"
 }
