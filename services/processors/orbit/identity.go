@@ -127,7 +127,7 @@ func (p *Processor) tryRebuild(ctx context.Context, name string, c *community, c
 func (p *Processor) rebuildActivities(ctx context.Context, name string, c *community, r *scoring.Rebuild, refs []string, seq uint64) ([]string, error) {
 	rows, err := p.deps.CH.Query(ctx, `SELECT identity, type, toUnixTimestamp64Milli(occurred_at), target_member_ids, target_kinds,
 		thread_id, is_bot, attributes['teammate'] = 'true', source, channel, stream_seq
-		FROM activities WHERE community = ? AND stream_seq < ? AND (identity IN ? OR hasAny(target_member_ids, ?))
+		FROM activities_raw FINAL WHERE community = ? AND stream_seq < ? AND (identity IN ? OR hasAny(target_member_ids, ?))
 		ORDER BY stream_seq`, name, seq, refs, refs)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: read activities: %w", err)
@@ -179,14 +179,17 @@ func (p *Processor) rebuildActivities(ctx context.Context, name string, c *commu
 // rebuildTies reads who was active in the rebuilt members' threads and
 // returns the same-day ties, as the stream makes them: participants in
 // the order they first came that day, at most max_thread_participants, a
-// tie at the later one's first time.
+// tie at the later one's first time. One difference: the stream ties no
+// activity that arrives after its thread-day has passed (more than a day
+// behind the newest), and the rebuild does not know what arrived late,
+// so for such activities it may find ties the stream did not make.
 func (p *Processor) rebuildTies(ctx context.Context, name string, c *community, r *scoring.Rebuild, threads []string, seq uint64) error {
 	if len(threads) == 0 || p.sc.Reach.Indirect == 0 {
 		return nil
 	}
 	rows, err := p.deps.CH.Query(ctx, `SELECT thread_id, toDate(occurred_at) AS day, identity, min(stream_seq) AS first,
 		argMin(toUnixTimestamp64Milli(occurred_at), stream_seq), max(is_bot)
-		FROM activities WHERE community = ? AND stream_seq < ? AND thread_id IN ?
+		FROM activities_raw FINAL WHERE community = ? AND stream_seq < ? AND thread_id IN ?
 		GROUP BY thread_id, day, identity ORDER BY thread_id, day, first`, name, seq, threads)
 	if err != nil {
 		return fmt.Errorf("rebuild: read threads: %w", err)
@@ -198,6 +201,18 @@ func (p *Processor) rebuildTies(ctx context.Context, name string, c *community, 
 	}
 	var key string
 	var parts []part
+	recent := int32(c.scorer.Newest()/(24*3600*1000)) - 1 // the days the stream still ties
+	keep := func(thread string, day time.Time) {
+		if d := int32(day.Unix() / (24 * 3600)); d >= recent && len(parts) > 0 {
+			td := scoring.ThreadDay{Thread: thread, Day: d}
+			for _, x := range parts {
+				td.Members = append(td.Members, x.member)
+			}
+			r.Threads = append(r.Threads, td)
+		}
+	}
+	var prevThread string
+	var prevDay time.Time
 	own := map[string]bool{}
 	for _, m := range r.Members {
 		own[m] = true
@@ -212,7 +227,8 @@ func (p *Processor) rebuildTies(ctx context.Context, name string, c *community, 
 			return fmt.Errorf("rebuild: read threads: %w", err)
 		}
 		if k := thread + "/" + day.Format(time.DateOnly); k != key {
-			key, parts = k, parts[:0]
+			keep(prevThread, prevDay)
+			key, parts, prevThread, prevDay = k, parts[:0], thread, day
 		}
 		if bot && !p.sc.Members.ScoreBots {
 			continue
@@ -231,6 +247,7 @@ func (p *Processor) rebuildTies(ctx context.Context, name string, c *community, 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("rebuild: read threads: %w", err)
 	}
+	keep(prevThread, prevDay)
 	return nil
 }
 
@@ -269,7 +286,7 @@ func (p *Processor) waitForSink(ctx context.Context, seq uint64) error {
 			p.log.Warn("an identity change waits for the sink to write the activities it rebuilds from", "seq", seq, "err", err)
 			lastLog = time.Now()
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

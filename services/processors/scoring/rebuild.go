@@ -12,6 +12,14 @@ type IndirectTie struct {
 	At   int64
 }
 
+// ThreadDay is the members active in a thread on a day (days since
+// 1970-01-01, UTC).
+type ThreadDay struct {
+	Thread  string
+	Day     int32
+	Members []string
+}
+
 // Rebuild describes an identity change's effect on scores: the members
 // whose state is forgotten, and those rebuilt from their activities.
 type Rebuild struct {
@@ -27,6 +35,11 @@ type Rebuild struct {
 	Activities []Activity
 	// Indirect are the same-thread, same-day ties of the rebuilt members.
 	Indirect []IndirectTie
+	// Threads are the participants (in the order they came, current
+	// members) of the rebuilt members' threads on the days the stream
+	// still ties (today and yesterday): they replace what the scorer
+	// remembers of those threads, which knew the old members.
+	Threads []ThreadDay
 	// Now is the stream's clock; Detail says what happened (for the level
 	// changes); Seq is the change's stream sequence.
 	Now    int64
@@ -84,6 +97,21 @@ func (s *Scorer) Rebuild(r Rebuild) {
 		if rebuilt[i] || rebuilt[j] {
 			s.tie(i, j, s.cfg.Reach.Indirect, t.At, false)
 		}
+	}
+	for _, td := range r.Threads {
+		if td.Day < s.threadMax-1 {
+			continue
+		}
+		parts := make([]uint32, 0, len(td.Members))
+		for _, m := range td.Members {
+			parts = append(parts, s.member(m, r.Now, r.Seq))
+		}
+		s.settle()
+		s.threads[threadDay{td.Thread, td.Day}] = parts
+	}
+	// Threads the rebuild did not list forget merged-away members.
+	for k, parts := range s.threads {
+		s.threads[k] = slices.DeleteFunc(parts, func(i uint32) bool { return s.at(i).gone })
 	}
 	until := dayOf(r.Now)
 	for _, id := range ids {
