@@ -3,42 +3,58 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
 
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
 )
 
 func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	// "show" is the subcommand; common flags may come before it.
-	i := slices.Index(args, "show")
+	// The subcommand comes first among the arguments; common flags may
+	// come before it.
+	sub, i := "", -1
+	for j, a := range args {
+		if slices.Contains([]string{"show", "merge", "unmerge", "suggestions"}, a) {
+			sub, i = a, j
+			break
+		}
+	}
 	if i < 0 {
-		return usagef("usage: orbitflow members show [--community C] MEMBER")
+		return usagef("usage: orbitflow members show|merge|unmerge|suggestions ... (see orbitflow -h)")
 	}
 	args = slices.Delete(slices.Clone(args), i, i+1)
-	fs := flag.NewFlagSet("members show", flag.ContinueOnError)
+	fs := flag.NewFlagSet("members "+sub, flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	community := fs.String("community", "", "the member's community (required when the member is in several)")
-	top := fs.Int("top", 10, "how many activities and connections to list")
+	community := fs.String("community", "", "the community (required when the member is in several)")
+	top := fs.Int("top", 10, "how many activities, connections or suggestions to list")
+	reason := fs.String("reason", "", "merge: why (recorded in identity_changes)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("name one MEMBER, e.g. github:583231")
+	want := map[string]int{"show": 1, "merge": 2, "unmerge": 1, "suggestions": 0}[sub]
+	if fs.NArg() != want {
+		return usagef("members %s takes %d argument(s) (identities look like github:583231), got %d", sub, want, fs.NArg())
 	}
-	member := fs.Arg(0)
 	cfg, err := c.load()
 	if err != nil {
 		return err
@@ -53,7 +69,125 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer done()
-	return showMember(ctx, conn, sc, *community, member, *top, stdout)
+	switch sub {
+	case "show":
+		return showMember(ctx, conn, sc, *community, fs.Arg(0), *top, stdout)
+	case "suggestions":
+		return showSuggestions(ctx, conn, *community, *top, stdout)
+	}
+	cmd := events.IdentityCommand{ID: newCommandID(), Community: *community, Kind: sub, Identities: fs.Args(),
+		Reason: *reason, RequestedBy: requester(), At: events.NewTimestamp(time.Now())}
+	if cmd.Community == "" {
+		if cmd.Community, err = communityOf(ctx, conn, cmd.Identities[0]); err != nil {
+			return err
+		}
+	}
+	for _, id := range cmd.Identities {
+		if err := requireIdentity(ctx, conn, cmd.Community, id); err != nil {
+			return err
+		}
+	}
+	if err := cmd.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	js, closeBus, err := connectBus(ctx, cfg, false, set)
+	if err != nil {
+		return err
+	}
+	defer closeBus()
+	data, err := json.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	ack, err := js.Publish(ctx, subjects.Identity(cmd.Community), data, jetstream.WithMsgID(cmd.ID))
+	if err != nil {
+		return fmt.Errorf("publish the %s: %w", sub, err)
+	}
+	fmt.Fprintf(stdout, "%s of %s in %s is on the stream (seq %d): the scoring processor applies it in order and rebuilds\n"+
+		"the members' scores from their activities; see identity_changes and `orbitflow members show`\n",
+		sub, strings.Join(cmd.Identities, " and "), cmd.Community, ack.Sequence)
+	return nil
+}
+
+// newCommandID is a random id for an identity command (its Nats-Msg-Id).
+func newCommandID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "cli-" + hex.EncodeToString(b[:])
+}
+
+// requester names who asked, for identity_changes.requested_by.
+func requester() string {
+	host, _ := os.Hostname()
+	return cmp.Or(os.Getenv("USER"), "unknown") + "@" + cmp.Or(host, "unknown")
+}
+
+// communityOf finds the one community an identity has activities in.
+func communityOf(ctx context.Context, conn driver.Conn, identity string) (string, error) {
+	rows, err := conn.Query(param(ctx, map[string]string{"i": identity}),
+		"SELECT DISTINCT community FROM activities WHERE identity = {i:String} ORDER BY community")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var cs []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return "", err
+		}
+		cs = append(cs, c)
+	}
+	switch len(cs) {
+	case 0:
+		return "", fmt.Errorf("identity %q has no activities: check the id (source:source_id, as in activities.identity)", identity)
+	case 1:
+		return cs[0], nil
+	}
+	return "", usagef("identity %q is in communities %s: choose one with --community", identity, strings.Join(cs, ", "))
+}
+
+// requireIdentity checks an identity has activities in the community.
+func requireIdentity(ctx context.Context, conn driver.Conn, community, identity string) error {
+	var n uint64
+	if err := conn.QueryRow(param(ctx, map[string]string{"c": community, "i": identity}),
+		"SELECT count() FROM activities WHERE community = {c:String} AND identity = {i:String}").Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("identity %q has no activities in community %q: check the id (source:source_id, as in activities.identity)", identity, community)
+	}
+	return nil
+}
+
+// showSuggestions lists the possible merges the processor found.
+func showSuggestions(ctx context.Context, conn driver.Conn, community string, top int, w io.Writer) error {
+	rows, err := conn.Query(param(ctx, map[string]string{"c": community}), `SELECT community, member_a, member_b, confidence, evidence
+		FROM merge_suggestions FINAL WHERE active AND ({c:String} = '' OR community = {c:String})
+		ORDER BY confidence DESC, community, member_a, member_b LIMIT `+fmt.Sprint(max(top, 1)))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var c, a, b, evidence string
+		var confidence float64
+		if err := rows.Scan(&c, &a, &b, &confidence, &evidence); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s\t%s + %s\tconfidence %.2f\t%s\n", c, a, b, confidence, evidence)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "no merge suggestions (they are written at the scoring checkpoint, every 30 s by default)")
+	} else {
+		fmt.Fprintln(w, "merge one with: orbitflow members merge --community C MEMBER_A MEMBER_B")
+	}
+	return nil
 }
 
 // showMember prints a member's scores and why: love with the activities,

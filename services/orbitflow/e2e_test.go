@@ -623,3 +623,46 @@ func TestGHArchiveScoresAgreeWithTheRecompute(t *testing.T) {
 	in2.start()
 	require.Equal(t, first, in2.topLove(), "a run killed mid-replay and restarted scores the same")
 }
+
+// orbitflow members merge and unmerge are commands on the stream: the
+// running processor applies them, and the members view follows.
+func TestMembersMergeAndUnmerge(t *testing.T) {
+	in := newInstance(t)
+	in.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	file := filepath.Join(in.dir, "events.jsonl")
+	writeEvents(t, file, 300) // github:u0, discourse:u1, slack:u2, github:u3, ...
+	out, errOut, err := in.cli(ctx, "ingest", "--source", "jsonl", "--community", "acme", "--wait", file)
+	require.NoError(t, err, "ingest: %s\n%s", out, errOut)
+	members := func(want string) {
+		deadline := time.Now().Add(time.Minute)
+		for in.sqlValue("SELECT count() FROM members WHERE community = 'acme'") != want {
+			require.True(t, time.Now().Before(deadline), "members never became %s", want)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	members("300")
+
+	out, errOut, err = in.cli(ctx, "members", "merge", "--reason", "same person", "github:u0", "slack:u2")
+	require.NoError(t, err, "merge: %s\n%s", out, errOut)
+	require.Contains(t, out, "merge of github:u0 and slack:u2 in acme is on the stream")
+	members("299")
+	require.Equal(t, "github:u0", in.sqlValue("SELECT merged_into FROM members_raw FINAL WHERE member_id = 'slack:u2'"))
+	require.Equal(t, "merge\tsame person", in.sqlValue(
+		"SELECT toString(kind), splitByString(': ', reason)[2] FROM identity_changes FINAL WHERE community = 'acme'"))
+	love := in.sqlValue("SELECT round(love_at_activity, 6) FROM (SELECT sum(weight * pow(0.9, dateDiff('millisecond', occurred_at, toDateTime64('2026-01-01 00:05:00', 3, 'UTC')) / 2592000000)) AS love_at_activity FROM activities WHERE identity IN ('github:u0', 'slack:u2'))")
+	got := in.sqlValue("SELECT round(love * pow(0.9, dateDiff('millisecond', love_at, toDateTime64('2026-01-01 00:05:00', 3, 'UTC')) / 2592000000), 6) FROM members_raw FINAL WHERE member_id = 'github:u0'")
+	require.Equal(t, love, got, "the merged member's love comes from both identities' activities")
+
+	out, errOut, err = in.cli(ctx, "members", "unmerge", "slack:u2")
+	require.NoError(t, err, "unmerge: %s\n%s", out, errOut)
+	members("300")
+
+	_, errOut, err = in.cli(ctx, "members", "merge", "github:u0", "github:nobody")
+	require.Error(t, err)
+	require.Contains(t, errOut, `identity "github:nobody" has no activities in community "acme"`)
+	_, errOut, err = in.cli(ctx, "members", "unmerge")
+	require.Error(t, err)
+	require.Contains(t, errOut, "members unmerge takes 1 argument(s)")
+}

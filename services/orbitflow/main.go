@@ -3,7 +3,7 @@
 //	orbitflow run       everything in one process (embedded NATS and ClickHouse by default)
 //	orbitflow ingest    publish activity from files (jsonl, gharchive, mbox, csv, ...)
 //	orbitflow backfill  publish a platform's history read from its API
-//	orbitflow members   show a member's scores and why
+//	orbitflow members   show a member's scores and why; merge and unmerge identities
 //	orbitflow sql       run SQL against the configured ClickHouse
 //	orbitflow demo      write a generated demo community as JSON lines
 //
@@ -32,6 +32,9 @@ Usage:
   orbitflow ingest [--config FILE] [--data-dir DIR] --source FORMAT --community NAME [--wait] FILE...
   orbitflow backfill [--config FILE] [--data-dir DIR] --source PLATFORM --community NAME [--wait] [target flags]
   orbitflow members show [--config FILE] [--community C] MEMBER     scores and why
+  orbitflow members merge [--community C] [--reason R] IDENTITY IDENTITY   one person (rebuilds scores)
+  orbitflow members unmerge [--community C] IDENTITY                 take an identity out of its member
+  orbitflow members suggestions [--community C]                     possible merges with their evidence
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
   orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
