@@ -2,7 +2,12 @@ package store_test
 
 import (
 	"context"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/stretchr/testify/require"
 
@@ -16,15 +21,17 @@ func TestMigrateIsIdempotentAndRecorded(t *testing.T) {
 	ctx := context.Background()
 	applied, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
 	require.NoError(t, err)
-	require.Equal(t, []string{"0001_activities", "0002_dead_letters", "0003_scores", "0004_weights_gravity"}, applied)
+	require.Equal(t, []string{"0001_activities", "0002_dead_letters", "0003_scores", "0004_weights_gravity",
+		"0005_roles_graph_movement", "0006_identity"}, applied)
 	again, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
 	require.NoError(t, err)
 	require.Empty(t, again, "a second run applies nothing")
 	var n uint64
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM schema_migrations FINAL").Scan(&n))
-	require.EqualValues(t, 4, n)
+	require.EqualValues(t, 6, n)
 	for _, table := range []string{"activities", "activities_raw", "dead_letters", "dead_letters_raw",
-		"members", "members_raw", "level_changes", "member_edges", "member_edges_raw", "activity_weights", "community_gravity"} {
+		"members", "members_raw", "level_changes", "member_edges", "member_edges_raw", "activity_weights", "community_gravity",
+		"role_changes", "role_rules", "member_graph", "member_graph_latest", "level_movement", "identity_changes", "merge_suggestions"} {
 		require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n), table)
 	}
 }
@@ -57,4 +64,42 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{"clickhouse.database", "clickhouse.external.addrs", "clickhouse.external.protocol"} {
 		require.ErrorContains(t, err, want)
 	}
+}
+
+// Every SQL example in schemas/clickhouse/README.md runs against the
+// migrated schema (on empty tables): the documented names and columns
+// exist. Queries with {name:Type} parameters get typical values.
+func TestReadmeExamplesRun(t *testing.T) {
+	data, err := os.ReadFile("../../../schemas/clickhouse/README.md")
+	require.NoError(t, err)
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	_, err = store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	params := clickhouse.Parameters{"factor": "0.9", "as_of": "2026-03-01 00:00:00.000", "period_ms": "2592000000", "community": "acme"}
+	pctx := clickhouse.Context(ctx, clickhouse.WithParameters(params))
+	blocks := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(data), -1)
+	require.Greater(t, len(blocks), 8)
+	n := 0
+	for _, b := range blocks {
+		for _, stmt := range strings.Split(b[1], ";") {
+			if q := strings.TrimSpace(stripComments(stmt)); q != "" {
+				rows, err := conn.Query(pctx, q)
+				require.NoError(t, err, "README example:\n%s", q)
+				rows.Close()
+				n++
+			}
+		}
+	}
+	t.Logf("%d README queries ran", n)
+}
+
+func stripComments(sql string) string {
+	var out []string
+	for _, l := range strings.Split(sql, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
