@@ -5,6 +5,7 @@ go 1.26.0
 replace (
 	github.com/orbitflow/orbitflow/schemas => ../../schemas
 	github.com/orbitflow/orbitflow/services/kit => ../kit
+	github.com/orbitflow/orbitflow/services/sink => ../sink
 )
 
 require (
@@ -12,6 +13,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/orbitflow/orbitflow/schemas v0.0.0-00010101000000-000000000000
 	github.com/orbitflow/orbitflow/services/kit v0.0.0-00010101000000-000000000000
+	github.com/orbitflow/orbitflow/services/sink v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1
 )
 

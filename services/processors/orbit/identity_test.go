@@ -2,11 +2,11 @@ package orbit
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
+	"os"
 	"testing"
 	"time"
 
