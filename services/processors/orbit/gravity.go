@@ -3,7 +3,12 @@ package orbit
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
 
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
 )
@@ -59,6 +64,7 @@ func (p *Processor) closePeriods(name string, c *community, t int64, seq uint64)
 		}
 		p.out.gravity = append(p.out.gravity, gravityRow{name, kind, ps.Start, counts, wc, g, seq})
 		c.periods[kind] = periodState{Start: start, PrevWC: wc, HasPrev: true}
+		p.closeSegments(name, c, kind, ps.Start, seq)
 		switch kind {
 		case "week":
 			p.out.graph = append(p.out.graph, graphRow{name, start, c.scorer.GraphMeasures(start), seq})
@@ -87,6 +93,121 @@ func (p *Processor) flushGravity(ctx context.Context) error {
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert into community_gravity: %w", err)
+	}
+	return nil
+}
+
+// segmentState is one segment's gravity bookkeeping for one period kind.
+type segmentState struct {
+	Members map[string]bool // active in the segment in the current period
+	PrevWC  float64
+	HasPrev bool
+	PrevN   int // members in the previous period
+}
+
+// segmentRow is one segment_gravity row.
+type segmentRow struct {
+	gravityRow
+	segment string
+}
+
+// markSegments records the member as active in the activity's segments in
+// the current period of every kind.
+func (p *Processor) markSegments(c *community, member string, ev *events.Event) {
+	for _, kind := range p.cfg.Segments {
+		var value string
+		switch {
+		case kind == "source":
+			value = ev.Source
+		case kind == "channel":
+			value = ev.Channel
+		default:
+			value = ev.Attributes[strings.TrimPrefix(kind, "attribute:")]
+		}
+		if value == "" {
+			continue
+		}
+		seg := kind + ":" + value
+		for _, period := range periodKinds {
+			segs := c.segments[period]
+			if segs == nil {
+				segs = map[string]*segmentState{}
+				c.segments[period] = segs
+			}
+			st := segs[seg]
+			if st == nil {
+				if len(segs) >= p.cfg.MaxSegments {
+					seg = kind + ":(other)"
+					st = segs[seg]
+				}
+				if st == nil {
+					st = &segmentState{Members: map[string]bool{}}
+					segs[seg] = st
+				}
+			}
+			st.Members[member] = true
+		}
+	}
+}
+
+// closeSegments writes the gravity of each segment for the period of kind
+// that starts at start, from the levels at its end (bots and teammates
+// left out), for segments with members in it or in the one before.
+func (p *Processor) closeSegments(name string, c *community, kind string, start int64, seq uint64) {
+	segs := c.segments[kind]
+	for _, seg := range slices.Sorted(maps.Keys(segs)) {
+		st := segs[seg]
+		var counts scoring.LevelCounts
+		now := map[string]bool{} // a merge in the period: count the member once
+		for id := range st.Members {
+			now[c.ids.Resolve(splitKey(id))] = true
+		}
+		for id := range now {
+			if m := c.scorer.Lookup(id); m != nil && !(m.Bot && !p.sc.Members.ScoreBots) && !m.Teammate {
+				counts[scoring.Level(m.Step)]++
+			}
+		}
+		counts[0] = 0
+		n := counts.Members()
+		wc := p.sc.Gravity.WeightedCommitment(counts)
+		if n > 0 || st.PrevN > 0 {
+			g := 0.0
+			if st.HasPrev {
+				g = scoring.Gravity(st.PrevWC, wc, n)
+			}
+			p.out.segments = append(p.out.segments, segmentRow{gravityRow{name, kind, start, counts, wc, g, seq}, seg})
+		}
+		st.PrevWC, st.HasPrev, st.PrevN = wc, true, n
+		clear(st.Members)
+	}
+}
+
+// splitKey splits a member id (an identity key) for Resolve: a member id
+// merged away since resolves to the member it is part of now.
+func splitKey(id string) (string, string) {
+	src, rest, _ := strings.Cut(id, ":")
+	return src, rest
+}
+
+func (p *Processor) flushSegments(ctx context.Context) error {
+	if len(p.out.segments) == 0 {
+		return nil
+	}
+	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO segment_gravity (community, segment, period, period_start, members, leading,
+		contributing, participating, exploring, weighted_commitment, gravity, model_version, config_hash, stream_seq)`)
+	if err != nil {
+		return fmt.Errorf("segment_gravity: %w", err)
+	}
+	defer b.Close()
+	for _, r := range p.out.segments {
+		if err := b.Append(r.community, r.segment, r.period, time.UnixMilli(r.start).UTC(), uint32(r.counts.Members()),
+			uint32(r.counts[1]), uint32(r.counts[2]), uint32(r.counts[3]), uint32(r.counts[4]),
+			r.wc, r.gravity, scoring.ModelVersion, p.hash, r.seq); err != nil {
+			return fmt.Errorf("segment_gravity: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into segment_gravity: %w", err)
 	}
 	return nil
 }

@@ -65,13 +65,21 @@ type Config struct {
 	// Partitions is how many owners the members are split across; they
 	// apply in parallel (one per core is plenty).
 	Partitions int `yaml:"partitions"`
+	// Segments are the kinds of segment gravity is also computed for:
+	// "source", "channel", "attribute:<key>" (e.g. attribute:plan). A
+	// member belongs to a segment in a period when active in it then.
+	Segments []string `yaml:"segments"`
+	// MaxSegments bounds the segments tracked per community; activity in
+	// further ones counts under "<kind>:(other)".
+	MaxSegments int `yaml:"max_segments"`
 }
 
 // DefaultConfig flushes every 250 ms (BenchmarkLatency: p99 from publish to
 // the members row ~0.6 s at 20k events/s; with 1 s it is over a second) and
 // checkpoints every 30 seconds.
 func DefaultConfig() Config {
-	return Config{FlushInterval: 250 * time.Millisecond, CheckpointInterval: 30 * time.Second, Partitions: 2}
+	return Config{FlushInterval: 250 * time.Millisecond, CheckpointInterval: 30 * time.Second, Partitions: 2,
+		Segments: []string{"source", "channel"}, MaxSegments: 1000}
 }
 
 // Validate reports every problem with its path under prefix.
@@ -85,6 +93,14 @@ func (c Config) Validate(prefix string) error {
 	}
 	if c.Partitions < 1 || c.Partitions > 256 {
 		errs = append(errs, fmt.Errorf("%s.partitions: must be 1..256, got %d", prefix, c.Partitions))
+	}
+	for i, k := range c.Segments {
+		if k != "source" && k != "channel" && !(strings.HasPrefix(k, "attribute:") && len(k) > len("attribute:")) {
+			errs = append(errs, fmt.Errorf("%s.segments[%d]: want source, channel or attribute:<key>, got %q", prefix, i, k))
+		}
+	}
+	if c.MaxSegments < 1 {
+		errs = append(errs, fmt.Errorf("%s.max_segments: must be at least 1, got %d", prefix, c.MaxSegments))
 	}
 	if c.ScoringFile != "" {
 		if _, err := c.Scoring(); err != nil {
@@ -160,6 +176,9 @@ type community struct {
 	// suggested are the pairs written as active.
 	suggest   bool
 	suggested map[[2]string]bool
+	// segments is the segment gravity state: period kind → segment →
+	// state.
+	segments map[string]map[string]*segmentState
 }
 
 // periodState is one period kind's gravity bookkeeping.
@@ -359,6 +378,7 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	member, merged := c.ids.Observe(identity.Identity{Source: ev.Actor.Source, SourceID: ev.Actor.SourceID,
 		Username: ev.Actor.Username, DisplayName: ev.Actor.DisplayName, EmailSHA256: ev.Actor.EmailSHA256})
 	c.suggest = c.suggest || c.ids.Len() != known || merged != nil
+	p.markSegments(c, member, &ev)
 	// The same e-mail hash merged two members: if both have scores, they
 	// are rebuilt (a new identity joining a member has none to rebuild).
 	if merged != nil && c.scorer.Lookup(merged.Members[0]) != nil && c.scorer.Lookup(merged.Members[1]) != nil {
@@ -384,7 +404,7 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 
 func newCommunity(sc scoring.Config, partitions int) *community {
 	return &community{scorer: scoring.NewPartitioned(sc, partitions), ids: identity.New(), names: map[string]string{},
-		periods: map[string]periodState{}, suggested: map[[2]string]bool{}}
+		periods: map[string]periodState{}, suggested: map[[2]string]bool{}, segments: map[string]map[string]*segmentState{}}
 }
 
 func (p *Processor) setSeq(seq uint64) {
@@ -450,6 +470,7 @@ type communityState struct {
 	Names      map[string]string
 	Periods    map[string]periodState
 	Suggested  map[[2]string]bool
+	Segments   map[string]map[string]*segmentState
 }
 
 func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore) error {
@@ -468,7 +489,7 @@ func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore)
 		if err := c.ids.WriteSnapshot(&ib); err != nil {
 			return err
 		}
-		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods, Suggested: c.suggested})
+		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods, Suggested: c.suggested, Segments: c.segments})
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
@@ -516,7 +537,11 @@ func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) er
 		if cs.Suggested == nil {
 			cs.Suggested = map[[2]string]bool{}
 		}
-		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names, periods: cs.Periods, suggested: cs.Suggested}
+		if cs.Segments == nil {
+			cs.Segments = map[string]map[string]*segmentState{}
+		}
+		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names, periods: cs.Periods, suggested: cs.Suggested,
+			segments: cs.Segments}
 	}
 	p.seq, p.lastActivitySeq = st.Seq, st.LastActivitySeq
 	return nil

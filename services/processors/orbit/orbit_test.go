@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,7 @@ func (e *env) publish(n int) {
 			ReceivedAt: events.NewTimestamp(start.Add(200 * 24 * time.Hour)),
 			Actor:      events.Actor{Source: "github", SourceID: fmt.Sprint(actor), Username: fmt.Sprintf("user%d", actor)},
 			ThreadID:   fmt.Sprintf("t%d", i%40),
+			Channel:    []string{"dev", "help", "news"}[i%3],
 		}
 		if i%3 == 1 {
 			ev.Type = "github.issue.commented"
@@ -108,11 +110,14 @@ type expectation struct {
 	// "community/month/level" → members, up, held, down.
 	graph map[string]float64
 	moves map[string][4]int
+	// segments is "community/kind/start/segment" → weighted commitment.
+	segments map[string]float64
 }
 
 func (e *env) expectedAll() expectation {
 	changes := 0
-	x := expectation{graph: map[string]float64{}, moves: map[string][4]int{}}
+	x := expectation{graph: map[string]float64{}, moves: map[string][4]int{}, segments: map[string]float64{}}
+	active := map[string]map[string]bool{} // community/kind/segment → members active in the current period
 	wcs := map[string]float64{}
 	current := map[string]int64{} // community/kind → current period start
 	reg := events.DefaultRegistry()
@@ -131,6 +136,21 @@ func (e *env) expectedAll() expectation {
 			start := periodStart(kind, at)
 			if cur, ok := current[k]; ok && start > cur {
 				wcs[fmt.Sprintf("%s/%d", k, cur)] = scoring.DefaultConfig().Gravity.WeightedCommitment(s.Counts(false))
+				for key, ms := range active {
+					if !strings.HasPrefix(key, k+"/") || len(ms) == 0 {
+						continue
+					}
+					var counts scoring.LevelCounts
+					for id := range ms {
+						counts[scoring.Level(s.Lookup(id).Step)]++
+					}
+					counts[0] = 0
+					if counts.Members() > 0 {
+						x.segments[fmt.Sprintf("%s/%d/%s", k, cur, strings.TrimPrefix(key, k+"/"))] =
+							scoring.DefaultConfig().Gravity.WeightedCommitment(counts)
+					}
+					clear(ms)
+				}
 				switch kind {
 				case "week":
 					for _, g := range s.GraphMeasures(start) {
@@ -144,6 +164,15 @@ func (e *env) expectedAll() expectation {
 			}
 			if cur, ok := current[k]; !ok || start > cur {
 				current[k] = start
+			}
+		}
+		for _, kind := range []string{"day", "week", "month"} {
+			for _, seg := range []string{"source:" + ev.Source, "channel:" + ev.Channel} {
+				key := ev.Community + "/" + kind + "/" + seg
+				if active[key] == nil {
+					active[key] = map[string]bool{}
+				}
+				active[key][ev.Actor.Identity()] = true
 			}
 		}
 		w, _ := reg.Weight(ev.Type)
@@ -268,13 +297,32 @@ func (e *env) check() {
 	rows.Close()
 	require.NotEmpty(e.t, x.moves)
 	require.Equal(e.t, x.moves, gotMoves, "the bottleneck table")
+	gotSegs := map[string]float64{}
+	rows, err = e.ch.Query(ctx, `SELECT community, period, toInt64(toUnixTimestamp(period_start)) * 1000, segment, weighted_commitment
+		FROM segment_gravity FINAL WHERE members > 0`)
+	require.NoError(e.t, err)
+	for rows.Next() {
+		var c, kind, seg string
+		var start int64
+		var wc float64
+		require.NoError(e.t, rows.Scan(&c, &kind, &start, &seg, &wc))
+		gotSegs[fmt.Sprintf("%s/%s/%d/%s", c, kind, start, seg)] = wc
+	}
+	rows.Close()
+	require.NotEmpty(e.t, x.segments)
+	require.Equal(e.t, len(x.segments), len(gotSegs), "gravity rows per segment")
+	for k, v := range x.segments {
+		require.Equal(e.t, v, gotSegs[k], "weighted commitment of %s", k)
+	}
 	var types uint64
 	require.NoError(e.t, e.ch.QueryRow(ctx, "SELECT count() FROM activity_weights FINAL WHERE type = 'github.issue.opened' AND weight = 5").Scan(&types))
 	require.EqualValues(e.t, 1, types)
 }
 
 func testConfig(partitions int) Config {
-	return Config{FlushInterval: 20 * time.Millisecond, CheckpointInterval: 100 * time.Millisecond, Partitions: partitions}
+	c := DefaultConfig()
+	c.FlushInterval, c.CheckpointInterval, c.Partitions = 20*time.Millisecond, 100*time.Millisecond, partitions
+	return c
 }
 
 func TestProcessorWritesExactScores(t *testing.T) {
@@ -330,4 +378,11 @@ func TestConfigValidation(t *testing.T) {
 	require.ErrorContains(t, err, "scoring.checkpoint_interval")
 	require.ErrorContains(t, err, "scoring.scoring_file")
 	require.ErrorContains(t, err, "scoring.partitions: must be 1..256, got 0")
+	require.ErrorContains(t, err, "scoring.max_segments: must be at least 1, got 0")
+	c = DefaultConfig()
+	c.Segments = []string{"source", "attribute:plan", "tag", "attribute:"}
+	err = c.Validate("scoring")
+	require.ErrorContains(t, err, `scoring.segments[2]: want source, channel or attribute:<key>, got "tag"`)
+	require.ErrorContains(t, err, `scoring.segments[3]`)
+	require.NotContains(t, err.Error(), "segments[1]")
 }

@@ -31,6 +31,7 @@ type outputs struct {
 	// identities are identity_changes rows, suggestions merge_suggestions.
 	identities  []identityRow
 	suggestions []suggestionRow
+	segments    []segmentRow
 	// seq is the stream sequence the pending state reflects.
 	seq uint64
 }
@@ -63,7 +64,8 @@ func (o *outputs) role(c string, ch scoring.RoleChange) {
 
 func (o *outputs) empty() bool {
 	return len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 && len(o.roles) == 0 &&
-		len(o.gravity) == 0 && len(o.graph) == 0 && len(o.moves) == 0 && len(o.identities) == 0 && len(o.suggestions) == 0
+		len(o.gravity) == 0 && len(o.graph) == 0 && len(o.moves) == 0 && len(o.identities) == 0 && len(o.suggestions) == 0 &&
+		len(o.segments) == 0
 }
 
 // flush writes the pending rows, one batch per table; on error they stay
@@ -74,7 +76,7 @@ func (p *Processor) flush(ctx context.Context) error {
 		return nil
 	}
 	for _, f := range []func(context.Context) error{p.flushMembers, p.flushEdges, p.flushLevels, p.flushRoles,
-		p.flushGravity, p.flushGraph, p.flushMoves, p.flushIdentities} {
+		p.flushGravity, p.flushSegments, p.flushGraph, p.flushMoves, p.flushIdentities} {
 		if err := f(ctx); err != nil {
 			return err
 		}
@@ -82,7 +84,7 @@ func (p *Processor) flush(ctx context.Context) error {
 	clear(o.members)
 	clear(o.edges)
 	o.levels, o.roles, o.gravity, o.graph, o.moves = o.levels[:0], o.roles[:0], o.gravity[:0], o.graph[:0], o.moves[:0]
-	o.identities, o.suggestions = o.identities[:0], o.suggestions[:0]
+	o.identities, o.suggestions, o.segments = o.identities[:0], o.suggestions[:0], o.segments[:0]
 	if p.flushed != nil {
 		p.flushed(o.seq)
 	}
