@@ -42,7 +42,7 @@ type op struct {
 	at            int64
 	newest        int64 // opActivity: the stream's clock, for the lookback
 	w             float64
-	typ           string
+	typ           uint32 // opActivity: the activity type, an index into types
 	seq           uint64
 	rules         uint64 // opActivity: the role rules it counts for; opAppoint: the roles
 }
@@ -59,7 +59,11 @@ type change struct {
 // activities are applied in order by one owner.
 type partition struct {
 	*model
-	no, stride   uint32
+	no, stride uint32
+	// types are the activity type names ops refer to (the Scorer's; it
+	// only appends between runs). Ops hold no strings: less for the
+	// garbage collector to scan.
+	types        *[]string
 	members      []Member
 	edges        edgeTable // keyed by member index
 	ops          []op
@@ -98,7 +102,6 @@ func (p *partition) run() {
 			p.evaluateAll(o.at, o.seq, o.direct)
 		}
 	}
-	clear(p.ops) // drop the strings
 	p.ops = p.ops[:0]
 }
 
@@ -122,7 +125,7 @@ func (p *partition) activity(o *op) {
 			m.weightDay[ws-1] = uint16(day)
 		}
 		if ws > step && day > dayOf(o.newest)-p.lookback {
-			step, detail = ws, fmt.Sprintf("%s (weight %g)", o.typ, o.w)
+			step, detail = ws, fmt.Sprintf("%s (weight %g)", (*p.types)[o.typ], o.w)
 		}
 	}
 	if m.markDay(day) && day > dayOf(o.newest)-p.lookback {
@@ -136,7 +139,9 @@ func (p *partition) activity(o *op) {
 		m.Step = step
 		p.changes = append(p.changes, change{o.a, LevelChange{At: o.at, From: from, To: step, Reason: reason, Detail: detail, Seq: o.seq}})
 	}
-	if len(p.book.rules) > 0 {
+	// Roles: an activity can only bring a gain, through a rule it counts
+	// for or a higher step (losses come with time: evaluateAll).
+	if len(p.book.rules) > 0 && (o.rules != 0 || step > from) {
 		if o.rules != 0 {
 			st := p.roleState(o.a)
 			st.record(p.book.rules, o.rules, o.at)

@@ -31,6 +31,9 @@ type roleBook struct {
 	names     []string
 	kinds     []uint8 // per rule: the target kinds that count (bit per events.TargetKinds), 0 = any
 	appointed map[string]uint64
+	// kindRules are the rules that count only activities with targets of
+	// some kinds.
+	kindRules uint64
 	reachTops []float64 // the distinct ReachTop shares in use
 	topOf     []int     // per rule: its index in reachTops (−1: none)
 }
@@ -46,6 +49,9 @@ func newRoleBook(c RolesConfig) roleBook {
 			}
 		}
 		b.kinds = append(b.kinds, k)
+		if k != 0 {
+			b.kindRules |= 1 << (len(b.kinds) - 1)
+		}
 		if r.ReachTop > 0 && !slices.Contains(b.reachTops, r.ReachTop) {
 			b.reachTops = append(b.reachTops, r.ReachTop)
 		}
@@ -61,12 +67,12 @@ func newRoleBook(c RolesConfig) roleBook {
 	return b
 }
 
-// matches returns the rules an activity of type typ with target kinds
-// (bit per events.TargetKinds) counts for.
-func (b *roleBook) matches(typ string, kinds uint8) uint64 {
+// typeRules returns the rules whose activity types include typ (before
+// their target kinds are checked: withKinds).
+func (b *roleBook) typeRules(typ string) uint64 {
 	var m uint64
 	for i, r := range b.rules {
-		if r.Activities == nil || (b.kinds[i] != 0 && b.kinds[i]&kinds == 0) {
+		if r.Activities == nil {
 			continue
 		}
 		for _, t := range r.Activities.Types {
@@ -74,6 +80,17 @@ func (b *roleBook) matches(typ string, kinds uint8) uint64 {
 				m |= 1 << i
 				break
 			}
+		}
+	}
+	return m
+}
+
+// withKinds drops from m the rules whose target kinds the activity's
+// targets (kinds, bit per events.TargetKinds) do not have.
+func (b *roleBook) withKinds(m uint64, kinds uint8) uint64 {
+	for i := range b.rules {
+		if m&b.kindRules&(1<<i) != 0 && b.kinds[i]&kinds == 0 {
+			m &^= 1 << i
 		}
 	}
 	return m

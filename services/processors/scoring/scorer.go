@@ -101,17 +101,15 @@ type Scorer struct {
 	roleChanges  []RoleChange
 	touched      []uint32
 	touchedEdges []EdgeKey
-	// matches caches the role rules each activity type counts for, by
-	// type and target kinds.
-	matches map[typeKinds]uint64
+	// matches caches the role rules each activity type counts for (before
+	// target kinds).
+	matches map[string]uint64
+	// types interns activity type names for ops (typeIndex: name → index).
+	types     []string
+	typeIndex map[string]uint32
 	// reachVals and reachIdx are cutReach's buffers.
 	reachVals []float64
 	reachIdx  []uint32
-}
-
-type typeKinds struct {
-	typ   string
-	kinds uint8
 }
 
 // NewScorer returns an empty scorer with one partition. cfg must be valid
@@ -121,10 +119,11 @@ func NewScorer(cfg Config) *Scorer { return NewPartitioned(cfg, 1) }
 // NewPartitioned returns an empty scorer with n partitions (n ≥ 1).
 func NewPartitioned(cfg Config, n int) *Scorer {
 	s := &Scorer{model: newModel(cfg), index: map[string]uint32{}, threads: map[threadDay][]uint32{},
-		matches: map[typeKinds]uint64{}}
+		matches: map[string]uint64{}, typeIndex: map[string]uint32{}}
 	s.parts = make([]*partition, max(n, 1))
 	for k := range s.parts {
-		s.parts[k] = &partition{model: s.model, no: uint32(k), stride: uint32(len(s.parts)), roles: map[uint32]*roleState{}}
+		s.parts[k] = &partition{model: s.model, no: uint32(k), stride: uint32(len(s.parts)), roles: map[uint32]*roleState{},
+			types: &s.types}
 	}
 	return s
 }
@@ -167,13 +166,26 @@ func (s *Scorer) member(id string, at int64, seq uint64) uint32 {
 	return i
 }
 
+// typeOf interns an activity type name.
+func (s *Scorer) typeOf(name string) uint32 {
+	t, ok := s.typeIndex[name]
+	if !ok {
+		t = uint32(len(s.types))
+		s.types = append(s.types, name)
+		s.typeIndex[name] = t
+	}
+	return t
+}
+
 // ruleMatches is the role rules activity a counts for.
 func (s *Scorer) ruleMatches(a Activity) uint64 {
-	k := typeKinds{a.Type, kindBits(a)}
-	m, ok := s.matches[k]
+	m, ok := s.matches[a.Type]
 	if !ok {
-		m = s.book.matches(k.typ, k.kinds)
-		s.matches[k] = m
+		m = s.book.typeRules(a.Type)
+		s.matches[a.Type] = m
+	}
+	if m&s.book.kindRules != 0 {
+		m = s.book.withKinds(m, kindBits(a))
 	}
 	return m
 }
@@ -200,7 +212,7 @@ func (s *Scorer) Enqueue(a Activity) {
 	} else {
 		s.bots[i/64] &^= 1 << (i % 64)
 	}
-	o := op{kind: opActivity, a: i, at: a.At, newest: s.newest, w: a.Weight, typ: a.Type,
+	o := op{kind: opActivity, a: i, at: a.At, newest: s.newest, w: a.Weight, typ: s.typeOf(a.Type),
 		bot: a.Bot, teammate: a.Teammate, seq: a.Seq}
 	if len(s.book.rules) > 0 {
 		o.rules = s.ruleMatches(a)
