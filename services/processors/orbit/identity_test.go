@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
-	"os"
 	"testing"
 	"time"
 
@@ -107,11 +105,16 @@ func TestIdentityChangesRebuildScores(t *testing.T) {
 	e := newEnv(t)
 	evs := e.identityStream()
 	set := telemetry.Nop()
-	set.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	s := sink.New(sink.DefaultConfig(), sink.Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}, set)
 	require.NoError(t, s.Start(context.Background()))
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	p := New(testConfig(2), scoring.DefaultConfig(), Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}, set)
+	deps := Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}
+	p := New(testConfig(2), scoring.DefaultConfig(), deps, set)
+	require.NoError(t, p.Start(context.Background()))
+	// Crash between the merges, and go on with another partition count.
+	e.waitFor(p, 1700)
+	crash(t, p)
+	p = New(testConfig(3), scoring.DefaultConfig(), deps, set)
 	require.NoError(t, p.Start(context.Background()))
 	e.waitFor(p, uint64(len(evs)+2))
 	require.NoError(t, p.Shutdown(context.Background()))
