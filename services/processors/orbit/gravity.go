@@ -75,26 +75,19 @@ func (p *Processor) closePeriods(name string, c *community, t int64, seq uint64)
 }
 
 func (p *Processor) flushGravity(ctx context.Context) error {
-	if len(p.out.gravity) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO community_gravity (community, period, period_start, members, leading,
-		contributing, participating, exploring, weighted_commitment, gravity, model_version, config_hash, stream_seq)`)
-	if err != nil {
-		return fmt.Errorf("community_gravity: %w", err)
-	}
-	defer b.Close()
+	rows := make([][]any, 0, len(p.out.gravity))
 	for _, r := range p.out.gravity {
-		if err := b.Append(r.community, r.period, time.UnixMilli(r.start).UTC(), uint32(r.counts.Members()),
-			uint32(r.counts[1]), uint32(r.counts[2]), uint32(r.counts[3]), uint32(r.counts[4]),
-			r.wc, r.gravity, scoring.ModelVersion, p.hash, r.seq); err != nil {
-			return fmt.Errorf("community_gravity: %w", err)
-		}
+		rows = append(rows, append([]any{r.community, r.period}, p.gravityValues(r)...))
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into community_gravity: %w", err)
-	}
-	return nil
+	return p.insert(ctx, "community_gravity", `community, period, period_start, members, leading,
+		contributing, participating, exploring, weighted_commitment, gravity, model_version, config_hash, stream_seq`, rows)
+}
+
+// gravityValues are a gravity row's values from period_start on.
+func (p *Processor) gravityValues(r gravityRow) []any {
+	return []any{time.UnixMilli(r.start).UTC(), uint32(r.counts.Members()),
+		uint32(r.counts[1]), uint32(r.counts[2]), uint32(r.counts[3]), uint32(r.counts[4]),
+		r.wc, r.gravity, scoring.ModelVersion, p.hash, r.seq}
 }
 
 // segmentState is one segment's gravity bookkeeping for one period kind.
@@ -190,26 +183,12 @@ func splitKey(id string) (string, string) {
 }
 
 func (p *Processor) flushSegments(ctx context.Context) error {
-	if len(p.out.segments) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO segment_gravity (community, segment, period, period_start, members, leading,
-		contributing, participating, exploring, weighted_commitment, gravity, model_version, config_hash, stream_seq)`)
-	if err != nil {
-		return fmt.Errorf("segment_gravity: %w", err)
-	}
-	defer b.Close()
+	rows := make([][]any, 0, len(p.out.segments))
 	for _, r := range p.out.segments {
-		if err := b.Append(r.community, r.segment, r.period, time.UnixMilli(r.start).UTC(), uint32(r.counts.Members()),
-			uint32(r.counts[1]), uint32(r.counts[2]), uint32(r.counts[3]), uint32(r.counts[4]),
-			r.wc, r.gravity, scoring.ModelVersion, p.hash, r.seq); err != nil {
-			return fmt.Errorf("segment_gravity: %w", err)
-		}
+		rows = append(rows, append([]any{r.community, r.segment, r.period}, p.gravityValues(r.gravityRow)...))
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into segment_gravity: %w", err)
-	}
-	return nil
+	return p.insert(ctx, "segment_gravity", `community, segment, period, period_start, members, leading,
+		contributing, participating, exploring, weighted_commitment, gravity, model_version, config_hash, stream_seq`, rows)
 }
 
 // graphRow is one week's graph measures of a community, as of its end.
@@ -229,73 +208,41 @@ type moveRow struct {
 }
 
 func (p *Processor) flushGraph(ctx context.Context) error {
-	if len(p.out.graph) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO member_graph (community, computed_at, member_id, degree, weighted_degree,
-		pagerank, pocket, model_version, config_hash, stream_seq)`)
-	if err != nil {
-		return fmt.Errorf("member_graph: %w", err)
-	}
-	defer b.Close()
+	var rows [][]any
 	for _, r := range p.out.graph {
 		for _, g := range r.measures {
-			if err := b.Append(r.community, ms(r.at), g.Member, uint32(g.Degree), g.WeightedDegree, g.PageRank, int32(g.Pocket),
-				scoring.ModelVersion, p.hash, r.seq); err != nil {
-				return fmt.Errorf("member_graph: %w", err)
-			}
+			rows = append(rows, []any{r.community, ms(r.at), g.Member, uint32(g.Degree), g.WeightedDegree, g.PageRank, int32(g.Pocket),
+				scoring.ModelVersion, p.hash, r.seq})
 		}
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into member_graph: %w", err)
-	}
-	return nil
+	return p.insert(ctx, "member_graph", `community, computed_at, member_id, degree, weighted_degree,
+		pagerank, pocket, model_version, config_hash, stream_seq`, rows)
 }
 
 func (p *Processor) flushMoves(ctx context.Context) error {
-	if len(p.out.moves) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO level_movement (community, period_start, level, members, moved_up, held,
-		moved_down, model_version, config_hash, stream_seq)`)
-	if err != nil {
-		return fmt.Errorf("level_movement: %w", err)
-	}
-	defer b.Close()
+	var rows [][]any
 	for _, r := range p.out.moves {
 		for level, m := range r.movement {
-			if err := b.Append(r.community, time.UnixMilli(r.start).UTC(), uint8(level), uint32(m.Members), uint32(m.Up),
-				uint32(m.Held), uint32(m.Down), scoring.ModelVersion, p.hash, r.seq); err != nil {
-				return fmt.Errorf("level_movement: %w", err)
-			}
+			rows = append(rows, []any{r.community, time.UnixMilli(r.start).UTC(), uint8(level), uint32(m.Members), uint32(m.Up),
+				uint32(m.Held), uint32(m.Down), scoring.ModelVersion, p.hash, r.seq})
 		}
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into level_movement: %w", err)
-	}
-	return nil
+	return p.insert(ctx, "level_movement", `community, period_start, level, members, moved_up, held,
+		moved_down, model_version, config_hash, stream_seq`, rows)
 }
 
 // writeRoles records the roles under this model and config, with the
 // cadence alerts hold holders to.
 func (p *Processor) writeRoles(ctx context.Context) error {
-	b, err := p.deps.CH.PrepareBatch(ctx, "INSERT INTO role_rules (role, description, appointed, cadence_seconds, model_version, config_hash)")
-	if err != nil {
-		return fmt.Errorf("scoring: role_rules: %w", err)
-	}
-	defer b.Close()
+	var rows [][]any
 	for _, r := range p.sc.Roles.Rules {
-		if err := b.Append(r.Name, r.Description, false, uint32(r.Cadence.Seconds()), scoring.ModelVersion, p.hash); err != nil {
-			return fmt.Errorf("scoring: role_rules: %w", err)
-		}
+		rows = append(rows, []any{r.Name, r.Description, false, uint32(r.Cadence.Seconds()), scoring.ModelVersion, p.hash})
 	}
 	for name, ids := range p.sc.Roles.Appointed {
-		if err := b.Append(name, fmt.Sprintf("appointed: %d members", len(ids)), true, uint32(0), scoring.ModelVersion, p.hash); err != nil {
-			return fmt.Errorf("scoring: role_rules: %w", err)
-		}
+		rows = append(rows, []any{name, fmt.Sprintf("appointed: %d members", len(ids)), true, uint32(0), scoring.ModelVersion, p.hash})
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("scoring: insert into role_rules: %w", err)
+	if err := p.insert(ctx, "role_rules", "role, description, appointed, cadence_seconds, model_version, config_hash", rows); err != nil {
+		return fmt.Errorf("scoring: %w", err)
 	}
 	return nil
 }
@@ -303,18 +250,12 @@ func (p *Processor) writeRoles(ctx context.Context) error {
 // writeWeights records the activity types' weights under this model and
 // config, so SQL can explain scores.
 func (p *Processor) writeWeights(ctx context.Context) error {
-	b, err := p.deps.CH.PrepareBatch(ctx, "INSERT INTO activity_weights (type, weight, contribution, description, model_version, config_hash)")
-	if err != nil {
-		return fmt.Errorf("scoring: activity_weights: %w", err)
-	}
-	defer b.Close()
+	var rows [][]any
 	for _, t := range p.deps.Registry.Types() {
-		if err := b.Append(t.Name, t.Weight, t.Contribution, t.Description, scoring.ModelVersion, p.hash); err != nil {
-			return fmt.Errorf("scoring: activity_weights: %w", err)
-		}
+		rows = append(rows, []any{t.Name, t.Weight, t.Contribution, t.Description, scoring.ModelVersion, p.hash})
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("scoring: insert into activity_weights: %w", err)
+	if err := p.insert(ctx, "activity_weights", "type, weight, contribution, description, model_version, config_hash", rows); err != nil {
+		return fmt.Errorf("scoring: %w", err)
 	}
 	return nil
 }

@@ -321,37 +321,16 @@ type suggestionRow struct {
 }
 
 func (p *Processor) flushIdentities(ctx context.Context) error {
-	if len(p.out.identities) > 0 {
-		b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO identity_changes (community, changed_at, kind, members, identities, reason,
-			requested_by, stream_seq)`)
-		if err != nil {
-			return fmt.Errorf("identity_changes: %w", err)
-		}
-		defer b.Close()
-		for _, r := range p.out.identities {
-			if err := b.Append(r.community, ms(r.at), r.change.Kind, r.change.Members, r.identities, r.change.Reason, r.requestedBy, r.seq); err != nil {
-				return fmt.Errorf("identity_changes: %w", err)
-			}
-		}
-		if err := b.Send(); err != nil {
-			return fmt.Errorf("insert into identity_changes: %w", err)
-		}
+	rows := make([][]any, 0, len(p.out.identities))
+	for _, r := range p.out.identities {
+		rows = append(rows, []any{r.community, ms(r.at), r.change.Kind, r.change.Members, r.identities, r.change.Reason, r.requestedBy, r.seq})
 	}
-	if len(p.out.suggestions) > 0 {
-		b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO merge_suggestions (community, member_a, member_b, evidence, confidence,
-			active, suggested_at, stream_seq)`)
-		if err != nil {
-			return fmt.Errorf("merge_suggestions: %w", err)
-		}
-		defer b.Close()
-		for _, r := range p.out.suggestions {
-			if err := b.Append(r.community, r.s.A, r.s.B, r.s.Evidence, r.s.Confidence, r.active, ms(r.at), r.seq); err != nil {
-				return fmt.Errorf("merge_suggestions: %w", err)
-			}
-		}
-		if err := b.Send(); err != nil {
-			return fmt.Errorf("insert into merge_suggestions: %w", err)
-		}
+	if err := p.insert(ctx, "identity_changes", "community, changed_at, kind, members, identities, reason, requested_by, stream_seq", rows); err != nil {
+		return err
 	}
-	return nil
+	rows = rows[:0]
+	for _, r := range p.out.suggestions {
+		rows = append(rows, []any{r.community, r.s.A, r.s.B, r.s.Evidence, r.s.Confidence, r.active, ms(r.at), r.seq})
+	}
+	return p.insert(ctx, "merge_suggestions", "community, member_a, member_b, evidence, confidence, active, suggested_at, stream_seq", rows)
 }

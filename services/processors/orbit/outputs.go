@@ -94,17 +94,8 @@ func (p *Processor) flush(ctx context.Context) error {
 func ms(t int64) time.Time { return time.UnixMilli(t).UTC() }
 
 func (p *Processor) flushMembers(ctx context.Context) error {
-	if len(p.out.members) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO members_raw (community, member_id, display_name, first_seen, last_seen,
-		love, love_at, love_factor, love_period_ms, presence_7d, presence_30d, presence_90d, presence_at, orbit_level, orbit_step,
-		reach, reach_at, reach_factor, reach_period_ms, roles, is_bot, is_teammate, merged_into, model_version, config_hash, stream_seq)`)
-	if err != nil {
-		return fmt.Errorf("members: %w", err)
-	}
-	defer b.Close()
 	lp, rp := float64(p.sc.Love.Period.Milliseconds()), float64(p.sc.Reach.Decay.Period.Milliseconds())
+	var rows [][]any
 	for k := range p.out.members {
 		c := p.communities[k.community]
 		m := c.scorer.Lookup(k.member)
@@ -113,93 +104,75 @@ func (p *Processor) flushMembers(ctx context.Context) error {
 		}
 		at := c.scorer.Newest()
 		pr := m.PresenceAt(at)
-		if err := b.Append(k.community, k.member, c.names[k.member], ms(m.First), ms(m.Last),
+		rows = append(rows, []any{k.community, k.member, c.names[k.member], ms(m.First), ms(m.Last),
 			m.Love.Value, ms(m.Love.At), p.sc.Love.Factor, lp, uint16(pr.Days7), uint16(pr.Days30), uint16(pr.Days90), ms(at),
 			scoring.Level(m.Step), m.Step, m.Reach.Value, ms(m.Reach.At), p.sc.Reach.Decay.Factor, rp,
-			c.scorer.Roles(k.member), m.Bot, m.Teammate, mergedInto(c, k.member), scoring.ModelVersion, p.hash, p.out.seq); err != nil {
-			return fmt.Errorf("members: %w", err)
-		}
+			c.scorer.Roles(k.member), m.Bot, m.Teammate, mergedInto(c, k.member), scoring.ModelVersion, p.hash, p.out.seq})
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into members_raw: %w", err)
-	}
-	return nil
+	return p.insert(ctx, "members_raw", `community, member_id, display_name, first_seen, last_seen,
+		love, love_at, love_factor, love_period_ms, presence_7d, presence_30d, presence_90d, presence_at, orbit_level, orbit_step,
+		reach, reach_at, reach_factor, reach_period_ms, roles, is_bot, is_teammate, merged_into, model_version, config_hash, stream_seq`, rows)
 }
 
 func (p *Processor) flushEdges(ctx context.Context) error {
-	if len(p.out.edges) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO member_edges_raw (community, member_a, member_b, direct_interactions,
-		indirect_interactions, strength, strength_at, reach_factor, reach_period_ms, first_interaction_at, last_interaction_at,
-		model_version, config_hash, stream_seq)`)
-	if err != nil {
-		return fmt.Errorf("member_edges: %w", err)
-	}
-	defer b.Close()
 	rp := float64(p.sc.Reach.Decay.Period.Milliseconds())
+	var rows [][]any
 	for k := range p.out.edges {
 		e := p.communities[k.community].scorer.Edge(k.a, k.b)
 		if e == nil {
 			e = &scoring.Edge{} // rebuilt away: no interactions, and the view leaves it out
 		}
-		if err := b.Append(k.community, k.a, k.b, e.Direct, e.Indirect, e.Strength.Value, ms(e.Strength.At),
+		rows = append(rows, []any{k.community, k.a, k.b, e.Direct, e.Indirect, e.Strength.Value, ms(e.Strength.At),
 			p.sc.Reach.Decay.Factor, rp, time.Unix(int64(e.First), 0).UTC(), time.Unix(int64(e.Last), 0).UTC(),
-			scoring.ModelVersion, p.hash, p.out.seq); err != nil {
-			return fmt.Errorf("member_edges: %w", err)
-		}
+			scoring.ModelVersion, p.hash, p.out.seq})
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into member_edges_raw: %w", err)
-	}
-	return nil
+	return p.insert(ctx, "member_edges_raw", `community, member_a, member_b, direct_interactions,
+		indirect_interactions, strength, strength_at, reach_factor, reach_period_ms, first_interaction_at, last_interaction_at,
+		model_version, config_hash, stream_seq`, rows)
 }
 
 func (p *Processor) flushLevels(ctx context.Context) error {
-	if len(p.out.levels) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO level_changes (community, member_id, changed_at, from_step, to_step,
-		from_level, to_level, reason, detail, model_version, config_hash, stream_seq)`)
-	if err != nil {
-		return fmt.Errorf("level_changes: %w", err)
-	}
-	defer b.Close()
+	rows := make([][]any, 0, len(p.out.levels))
 	for _, r := range p.out.levels {
 		ch := r.change
-		if err := b.Append(r.community, ch.Member, ms(ch.At), ch.From, ch.To, scoring.Level(ch.From), scoring.Level(ch.To),
-			string(ch.Reason), ch.Detail, scoring.ModelVersion, p.hash, ch.Seq); err != nil {
-			return fmt.Errorf("level_changes: %w", err)
-		}
+		rows = append(rows, []any{r.community, ch.Member, ms(ch.At), ch.From, ch.To, scoring.Level(ch.From), scoring.Level(ch.To),
+			string(ch.Reason), ch.Detail, scoring.ModelVersion, p.hash, ch.Seq})
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into level_changes: %w", err)
-	}
-	return nil
+	return p.insert(ctx, "level_changes", `community, member_id, changed_at, from_step, to_step,
+		from_level, to_level, reason, detail, model_version, config_hash, stream_seq`, rows)
 }
 
 func (p *Processor) flushRoles(ctx context.Context) error {
-	if len(p.out.roles) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, `INSERT INTO role_changes (community, member_id, role, changed_at, change, reason,
-		model_version, config_hash, stream_seq)`)
-	if err != nil {
-		return fmt.Errorf("role_changes: %w", err)
-	}
-	defer b.Close()
+	rows := make([][]any, 0, len(p.out.roles))
 	for _, r := range p.out.roles {
 		ch := r.change
 		change := "lost"
 		if ch.Gained {
 			change = "gained"
 		}
-		if err := b.Append(r.community, ch.Member, ch.Role, ms(ch.At), change, ch.Reason, scoring.ModelVersion, p.hash, ch.Seq); err != nil {
-			return fmt.Errorf("role_changes: %w", err)
+		rows = append(rows, []any{r.community, ch.Member, ch.Role, ms(ch.At), change, ch.Reason, scoring.ModelVersion, p.hash, ch.Seq})
+	}
+	return p.insert(ctx, "role_changes", "community, member_id, role, changed_at, change, reason, model_version, config_hash, stream_seq", rows)
+}
+
+// insert writes rows (values in the order of columns) into table, in one
+// batch; nothing for no rows.
+func (p *Processor) insert(ctx context.Context, table, columns string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b, err := p.deps.CH.PrepareBatch(ctx, "INSERT INTO "+table+" ("+columns+")")
+	if err != nil {
+		return fmt.Errorf("%s: %w", table, err)
+	}
+	defer b.Close()
+	for _, r := range rows {
+		if err := b.Append(r...); err != nil {
+			return fmt.Errorf("%s: %w", table, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into role_changes: %w", err)
+		return fmt.Errorf("insert into %s: %w", table, err)
 	}
 	return nil
 }
