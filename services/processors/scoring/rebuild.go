@@ -99,7 +99,8 @@ func (s *Scorer) Rebuild(r Rebuild) {
 		}
 	}
 	for _, td := range r.Threads {
-		if td.Day < s.threadMax-1 {
+		byThread := s.threads.of(td.Day)
+		if byThread == nil {
 			continue
 		}
 		parts := make([]uint32, 0, len(td.Members))
@@ -107,11 +108,13 @@ func (s *Scorer) Rebuild(r Rebuild) {
 			parts = append(parts, s.member(m, r.Now, r.Seq))
 		}
 		s.settle()
-		s.threads[threadDay{td.Thread, td.Day}] = parts
+		byThread[td.Thread] = parts
 	}
 	// Threads the rebuild did not list forget merged-away members.
-	for k, parts := range s.threads {
-		s.threads[k] = slices.DeleteFunc(parts, func(i uint32) bool { return s.at(i).gone })
+	for _, byThread := range s.threads.days {
+		for thread, parts := range byThread {
+			byThread[thread] = slices.DeleteFunc(parts, func(i uint32) bool { return s.at(i).gone })
+		}
 	}
 	until := dayOf(r.Now)
 	for _, id := range ids {

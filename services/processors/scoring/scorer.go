@@ -64,10 +64,46 @@ type Edge struct {
 	First, Last uint32
 }
 
-// threadDay is the members active in one thread on one day.
-type threadDay struct {
-	thread string
-	day    int32
+// threadDays are the members active in each thread on the newest day
+// seen in a thread and the day before (indirect edges need the same day):
+// two maps, so moving to a new day drops the older one at once.
+type threadDays struct {
+	max  int32                  // the newest day seen (days since 1970)
+	days [2]map[string][]uint32 // [0]: day max, [1]: day max−1
+}
+
+func newThreadDays() threadDays {
+	return threadDays{days: [2]map[string][]uint32{{}, {}}}
+}
+
+// of returns the map of day, or nil when the day is no longer kept.
+func (t *threadDays) of(day int32) map[string][]uint32 {
+	switch day {
+	case t.max:
+		return t.days[0]
+	case t.max - 1:
+		return t.days[1]
+	}
+	return nil
+}
+
+// advance moves the newest day to day (> max).
+func (t *threadDays) advance(day int32) {
+	if day == t.max+1 {
+		t.days[1], t.days[0] = t.days[0], map[string][]uint32{}
+	} else {
+		t.days[1], t.days[0] = map[string][]uint32{}, map[string][]uint32{}
+	}
+	t.max = day
+}
+
+// each calls f for every thread and day kept.
+func (t *threadDays) each(f func(thread string, day int32, parts []uint32)) {
+	for k, m := range t.days {
+		for thread, parts := range m {
+			f(thread, t.max-int32(k), parts)
+		}
+	}
 }
 
 // Scorer keeps every member's scores and the reach graph of a community.
@@ -84,12 +120,11 @@ type threadDay struct {
 // depend on the partition count.
 type Scorer struct {
 	*model
-	ids       []string
-	index     map[string]uint32
-	bots      []uint64 // bit i: member i's activities say it is a bot
-	parts     []*partition
-	threads   map[threadDay][]uint32
-	threadMax int32 // the newest day seen in threads; older entries are pruned
+	ids     []string
+	index   map[string]uint32
+	bots    []uint64 // bit i: member i's activities say it is a bot
+	parts   []*partition
+	threads threadDays
 	// newest is the newest event time seen (Unix ms): the stream's clock
 	// for the downgrade schedule and the lookback of late activities.
 	newest int64
@@ -118,7 +153,7 @@ func NewScorer(cfg Config) *Scorer { return NewPartitioned(cfg, 1) }
 
 // NewPartitioned returns an empty scorer with n partitions (n ≥ 1).
 func NewPartitioned(cfg Config, n int) *Scorer {
-	s := &Scorer{model: newModel(cfg), index: map[string]uint32{}, threads: map[threadDay][]uint32{},
+	s := &Scorer{model: newModel(cfg), index: map[string]uint32{}, threads: newThreadDays(),
 		matches: map[string]uint64{}, typeIndex: map[string]uint32{}}
 	s.parts = make([]*partition, max(n, 1))
 	for k := range s.parts {
@@ -226,7 +261,7 @@ func (s *Scorer) Enqueue(a Activity) {
 
 // drainParallel is the number of queued ops from which Drain runs the
 // partitions on their own goroutines.
-const drainParallel = 4096
+const drainParallel = 512
 
 // Drain applies every queued change, the partitions in parallel, and
 // returns the level changes (valid until the next call; each partition's
@@ -313,15 +348,15 @@ func (s *Scorer) interact(i uint32, a Activity) {
 	if a.Thread == "" || s.cfg.Reach.Indirect == 0 {
 		return
 	}
-	key := threadDay{a.Thread, dayOf(a.At)}
-	if key.day > s.threadMax {
-		s.threadMax = key.day
-		s.pruneThreads()
+	day := dayOf(a.At)
+	if day > s.threads.max {
+		s.threads.advance(day)
 	}
-	if key.day < s.threadMax-1 {
+	byThread := s.threads.of(day)
+	if byThread == nil {
 		return // too late for the thread's day: indirect edges are same-day only
 	}
-	parts := s.threads[key]
+	parts := byThread[a.Thread]
 	for _, p := range parts {
 		if p == i {
 			return
@@ -333,17 +368,7 @@ func (s *Scorer) interact(i uint32, a Activity) {
 	for _, p := range parts {
 		s.connect(i, p, s.cfg.Reach.Indirect, a.At, false)
 	}
-	s.threads[key] = append(parts, i)
-}
-
-// pruneThreads forgets thread days older than yesterday (of the newest
-// day seen): indirect edges need the same day.
-func (s *Scorer) pruneThreads() {
-	for k := range s.threads {
-		if k.day < s.threadMax-1 {
-			delete(s.threads, k)
-		}
-	}
+	byThread[a.Thread] = append(parts, i)
 }
 
 // connect routes an interaction: the edge to the owner of its lower end,

@@ -65,19 +65,21 @@ func (s *Scorer) WriteSnapshot(w io.Writer) error {
 			e.u64(uint64(ed.First)<<32 | uint64(ed.Last))
 		}
 	}
-	tds := make([]threadDay, 0, len(s.threads))
-	for k := range s.threads {
-		tds = append(tds, k)
+	type threadDay struct {
+		thread string
+		day    int32
+		parts  []uint32
 	}
+	var tds []threadDay
+	s.threads.each(func(thread string, day int32, parts []uint32) { tds = append(tds, threadDay{thread, day, parts}) })
 	slices.SortFunc(tds, func(a, b threadDay) int { return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.thread, b.thread)) })
-	e.u64(uint64(uint32(s.threadMax)))
+	e.u64(uint64(uint32(s.threads.max)))
 	e.u64(uint64(len(tds)))
 	for _, k := range tds {
 		e.str(k.thread)
 		e.u64(uint64(uint32(k.day)))
-		parts := s.threads[k]
-		e.u64(uint64(len(parts)))
-		for _, p := range parts {
+		e.u64(uint64(len(k.parts)))
+		for _, p := range k.parts {
 			e.u64(uint64(p))
 		}
 	}
@@ -150,15 +152,19 @@ func ReadSnapshot(cfg Config, n int, r io.Reader) (*Scorer, error) {
 		f := d.u64()
 		ed.First, ed.Last = uint32(f>>32), uint32(f)
 	}
-	s.threadMax = int32(uint32(d.u64()))
+	s.threads.max = int32(uint32(d.u64()))
 	n = d.count()
 	for i := 0; i < n && d.err == nil; i++ {
-		k := threadDay{thread: d.str(), day: int32(uint32(d.u64()))}
+		thread, day := d.str(), int32(uint32(d.u64()))
 		parts := make([]uint32, d.count())
 		for j := range parts {
 			parts[j] = uint32(d.u64())
 		}
-		s.threads[k] = parts
+		if byThread := s.threads.of(day); byThread != nil {
+			byThread[thread] = parts
+		} else if d.err == nil {
+			d.err = fmt.Errorf("corrupt snapshot: thread day %d outside the kept days", day)
+		}
 	}
 	s.readRoles(&d)
 	if d.err != nil {
