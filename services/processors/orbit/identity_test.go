@@ -1,6 +1,7 @@
 package orbit
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -44,6 +45,18 @@ func (e *env) identityStream() []events.Event {
 		data, err := json.Marshal(c)
 		require.NoError(e.t, err)
 		publish(subjects.Identity("acme"), data, c.ID)
+	}
+	// Two identities with one e-mail hash in a row (one fetched batch):
+	// merged as the second is first seen.
+	pair := events.HashEmail("pair@example.org")
+	for i, actor := range []events.Actor{{Source: "github", SourceID: "77", EmailSHA256: pair}, {Source: "slack", SourceID: "U77", EmailSHA256: pair}} {
+		ev := events.Event{ID: fmt.Sprintf("p-%d", i), SchemaVersion: 1, Community: "acme", Source: actor.Source, Type: "slack.message.posted",
+			OccurredAt: events.NewTimestamp(start.Add(-time.Hour)), ReceivedAt: events.NewTimestamp(start), Actor: actor,
+			Targets: []events.Target{{Source: "github", SourceID: "3", Kind: "reply"}}}
+		data, err := events.Encode(&ev)
+		require.NoError(e.t, err)
+		publish(subjects.Activity(ev.Community, ev.Source), data, ev.ID)
+		final = append(final, ev)
 	}
 	const n = 3000
 	for i := range n {
@@ -120,21 +133,17 @@ func TestIdentityChangesRebuildScores(t *testing.T) {
 	require.NoError(t, p.Shutdown(context.Background()))
 
 	// The final identities from the start: github:5 is part of slack:U2
-	// (the member keeps the id of the identity seen first).
+	// (the member keeps the id of the identity seen first), slack:U77 of
+	// github:77.
+	final := map[string]string{"github:5": "slack:U2", "slack:U77": "github:77"}
 	want := scoring.NewScorer(scoring.DefaultConfig())
 	reg := events.DefaultRegistry()
 	for _, ev := range evs {
 		w, _ := reg.Weight(ev.Type)
-		m := ev.Actor.Identity()
-		if m == "github:5" {
-			m = "slack:U2"
-		}
+		m := cmp.Or(final[ev.Actor.Identity()], ev.Actor.Identity())
 		a := scoring.Activity{Member: m, At: ev.OccurredAt.UnixMilli(), Type: ev.Type, Weight: w, Thread: ev.ThreadID}
 		for _, tg := range ev.Targets {
-			id := tg.Identity()
-			if id == "github:5" {
-				id = "slack:U2"
-			}
+			id := cmp.Or(final[tg.Identity()], tg.Identity())
 			a.Targets = append(a.Targets, scoring.Target{Member: id, Kind: tg.Kind})
 		}
 		want.Apply(a)
@@ -158,7 +167,7 @@ func TestIdentityChangesRebuildScores(t *testing.T) {
 		seen++
 	}
 	rows.Close()
-	require.Equal(t, want.Len(), seen, "one row per member; github:5 is part of slack:U2")
+	require.Equal(t, want.Len(), seen, "one row per member; github:5 is part of slack:U2, slack:U77 of github:77")
 
 	var into string
 	require.NoError(t, e.ch.QueryRow(ctx, "SELECT merged_into FROM members_raw FINAL WHERE member_id = 'github:5'").Scan(&into))

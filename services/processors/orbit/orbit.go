@@ -381,7 +381,7 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	p.markSegments(c, member, &ev)
 	// The same e-mail hash merged two members: if both have scores, they
 	// are rebuilt (a new identity joining a member has none to rebuild).
-	if merged != nil && c.scorer.Lookup(merged.Members[0]) != nil && c.scorer.Lookup(merged.Members[1]) != nil {
+	if merged != nil && c.scorer.Known(merged.Members[0]) && c.scorer.Known(merged.Members[1]) {
 		if err := p.rebuild(ctx, ev.Community, c, merged, []string{ev.Actor.Identity()}, "", seq); err != nil {
 			p.stopIncomplete(err)
 			return false

@@ -297,6 +297,9 @@ func (s *Scorer) Roles(id string) []string {
 	if !ok {
 		return []string{}
 	}
+	if s.queued > 0 {
+		s.settle()
+	}
 	p := s.parts[i%uint32(len(s.parts))]
 	if st := p.roles[i]; st != nil {
 		return s.book.set(st.held)
@@ -480,13 +483,23 @@ func (s *Scorer) Newest() int64 { return s.newest }
 // at returns member i's scores.
 func (s *Scorer) at(i uint32) *Member { return s.parts[i%uint32(len(s.parts))].member(i) }
 
-// Lookup returns the member with id, or nil.
+// Lookup returns the member with id, or nil. Changes still queued are
+// applied first (a member only enqueued has no slot yet).
 func (s *Scorer) Lookup(id string) *Member {
 	i, ok := s.index[id]
 	if !ok {
 		return nil
 	}
+	if s.queued > 0 {
+		s.settle()
+	}
 	return s.at(i)
+}
+
+// Known reports whether member id was seen (as actor or target).
+func (s *Scorer) Known(id string) bool {
+	_, ok := s.index[id]
+	return ok
 }
 
 // LoveAt is a member's love as of t.
@@ -504,6 +517,9 @@ func (s *Scorer) Edge(a, b string) *Edge {
 	j, ok2 := s.index[b]
 	if !ok1 || !ok2 {
 		return nil
+	}
+	if s.queued > 0 {
+		s.settle()
 	}
 	k := EdgeKey{min(i, j), max(i, j)}
 	e := s.parts[k.A%uint32(len(s.parts))].edges.get(k)

@@ -402,3 +402,20 @@ func TestGraphMeasures(t *testing.T) {
 		require.Equal(t, g, measure(n), "%d partitions", n)
 	}
 }
+
+// Reads apply what is queued first: a member only enqueued is there.
+func TestReadsSeeQueuedChanges(t *testing.T) {
+	s := NewPartitioned(DefaultConfig(), 3)
+	at := ms("2026-03-02")
+	s.Enqueue(Activity{Member: "a", At: at, Weight: 5, Targets: []Target{{Member: "b", Kind: "reply"}}})
+	require.True(t, s.Known("b"))
+	require.False(t, s.Known("c"))
+	m := s.Lookup("b")
+	require.NotNil(t, m)
+	require.NotNil(t, s.Edge("a", "b"))
+	require.Equal(t, []string{}, s.Roles("a"))
+	near(t, 5, s.LoveAt(s.Lookup("a"), at))
+	changes := s.Drain()
+	require.Len(t, changes, 1, "the level change is still reported by Drain")
+	require.Equal(t, "a", changes[0].Member)
+}
