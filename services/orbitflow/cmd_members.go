@@ -251,7 +251,9 @@ func showMember(ctx context.Context, conn driver.Conn, sc scoring.Config, commun
 	// Love, explained from the activities themselves.
 	var acts []scoring.Activity
 	rows, err := conn.Query(param(ctx, p), `SELECT occurred_at, type, source, channel, toFloat64(weight), is_bot
-		FROM activities WHERE community = {c:String} AND member_id = {m:String} ORDER BY occurred_at, event_id`)
+		FROM activities WHERE community = {c:String}
+		  AND identity IN (SELECT identity FROM member_identities FINAL WHERE community = {c:String} AND member_id = {m:String})
+		ORDER BY occurred_at, event_id`)
 	if err != nil {
 		return err
 	}

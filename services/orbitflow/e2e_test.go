@@ -537,9 +537,12 @@ WITH now64(3) AS t
 SELECT m.member_id, m.love, r.love, m.orbit_level, m.reach
 FROM members AS m
 INNER JOIN (
-    SELECT community, member_id,
-           sum(toFloat64(weight) * pow(0.9, dateDiff('millisecond', occurred_at, t) / 2592000000)) AS love
-    FROM activities WHERE NOT is_bot AND occurred_at <= t
+    SELECT a.community AS community, i.member_id AS member_id,
+           sum(toFloat64(a.weight) * pow(0.9, dateDiff('millisecond', a.occurred_at, t) / 2592000000)) AS love
+    FROM activities AS a
+    INNER JOIN (SELECT community, identity, member_id FROM member_identities FINAL) AS i
+        ON i.community = a.community AND i.identity = a.identity
+    WHERE NOT a.is_bot AND a.occurred_at <= t
     GROUP BY community, member_id
 ) AS r ON r.community = m.community AND r.member_id = m.member_id
 WHERE m.community = 'demo'

@@ -337,3 +337,11 @@ func (r *Resolver) Refs(member string) []string {
 
 // Len is the number of identities seen.
 func (r *Resolver) Len() int { return len(r.ids) }
+
+// Username is the latest username seen for identity key ("" if none).
+func (r *Resolver) Username(key string) string {
+	if rec := r.ids[key]; rec != nil {
+		return rec.id.Username
+	}
+	return ""
+}

@@ -114,10 +114,13 @@ func (p *Processor) tryRebuild(ctx context.Context, name string, c *community, c
 	p.drain(name, c)
 	for _, m := range ch.Members {
 		p.out.member(name, m)
+		for _, id := range c.ids.Identities(m) {
+			p.out.idents[memberKey{name, id}] = struct{}{}
+		}
 	}
 	p.out.identities = append(p.out.identities, identityRow{name, c.scorer.Newest(), *ch, ids, by, seq})
 	c.suggest = true
-	p.log.Info("identity change applied", "community", name, "kind", ch.Kind, "members", ch.Members,
+	p.log.Debug("identity change applied", "community", name, "kind", ch.Kind, "members", ch.Members,
 		"activities", len(r.Activities), "seq", seq)
 	return nil
 }
@@ -333,4 +336,16 @@ func (p *Processor) flushIdentities(ctx context.Context) error {
 		rows = append(rows, []any{r.community, r.s.A, r.s.B, r.s.Evidence, r.s.Confidence, r.active, ms(r.at), r.seq})
 	}
 	return p.insert(ctx, "merge_suggestions", "community, member_a, member_b, evidence, confidence, active, suggested_at, stream_seq", rows)
+}
+
+// flushMemberIdentities writes the member of each identity that was first
+// seen or moved since the last flush.
+func (p *Processor) flushMemberIdentities(ctx context.Context) error {
+	rows := make([][]any, 0, len(p.out.idents))
+	for k := range p.out.idents {
+		c := p.communities[k.community]
+		id, _ := identity.ParseKey(k.member)
+		rows = append(rows, []any{k.community, k.member, c.ids.MemberOf(k.member), id.Source, c.ids.Username(k.member), p.out.seq})
+	}
+	return p.insert(ctx, "member_identities", "community, identity, member_id, source, username, stream_seq", rows)
 }

@@ -172,6 +172,15 @@ func TestIdentityChangesRebuildScores(t *testing.T) {
 	var into string
 	require.NoError(t, e.ch.QueryRow(ctx, "SELECT merged_into FROM members_raw FINAL WHERE member_id = 'github:5'").Scan(&into))
 	require.Equal(t, "slack:U2", into)
+	for identity, member := range map[string]string{"github:5": "slack:U2", "slack:U2": "slack:U2", "slack:U77": "github:77",
+		"slack:U1": "slack:U1", "github:3": "github:3", "github:11": "github:11"} {
+		var got string
+		require.NoError(t, e.ch.QueryRow(ctx, "SELECT member_id FROM member_identities FINAL WHERE community = 'acme' AND identity = ?", identity).Scan(&got))
+		require.Equal(t, member, got, "member_identities of %s", identity)
+	}
+	var identities uint64
+	require.NoError(t, e.ch.QueryRow(ctx, "SELECT count() FROM member_identities FINAL WHERE community = 'acme'").Scan(&identities))
+	require.EqualValues(t, 24, identities, "github:0..19, slack:U1, slack:U2, github:77, slack:U77")
 	var edges uint64
 	require.NoError(t, e.ch.QueryRow(ctx, "SELECT count() FROM member_edges WHERE community = 'acme'").Scan(&edges))
 	require.EqualValues(t, want.Edges(), edges)

@@ -377,7 +377,10 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	known := c.ids.Len()
 	member, merged := c.ids.Observe(identity.Identity{Source: ev.Actor.Source, SourceID: ev.Actor.SourceID,
 		Username: ev.Actor.Username, DisplayName: ev.Actor.DisplayName, EmailSHA256: ev.Actor.EmailSHA256})
-	c.suggest = c.suggest || c.ids.Len() != known || merged != nil
+	if c.ids.Len() != known || merged != nil {
+		c.suggest = true
+		p.out.idents[memberKey{ev.Community, ev.Actor.Identity()}] = struct{}{}
+	}
 	p.markSegments(c, member, &ev)
 	// The same e-mail hash merged two members: if both have scores, they
 	// are rebuilt (a new identity joining a member has none to rebuild).

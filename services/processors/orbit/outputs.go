@@ -32,12 +32,14 @@ type outputs struct {
 	identities  []identityRow
 	suggestions []suggestionRow
 	segments    []segmentRow
+	// idents are identities whose member_identities row is due.
+	idents map[memberKey]struct{}
 	// seq is the stream sequence the pending state reflects.
 	seq uint64
 }
 
 func newOutputs() outputs {
-	return outputs{members: map[memberKey]struct{}{}, edges: map[edgeKey]struct{}{}}
+	return outputs{members: map[memberKey]struct{}{}, edges: map[edgeKey]struct{}{}, idents: map[memberKey]struct{}{}}
 }
 
 func (o *outputs) member(c, id string) { o.members[memberKey{c, id}] = struct{}{} }
@@ -65,7 +67,7 @@ func (o *outputs) role(c string, ch scoring.RoleChange) {
 func (o *outputs) empty() bool {
 	return len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 && len(o.roles) == 0 &&
 		len(o.gravity) == 0 && len(o.graph) == 0 && len(o.moves) == 0 && len(o.identities) == 0 && len(o.suggestions) == 0 &&
-		len(o.segments) == 0
+		len(o.segments) == 0 && len(o.idents) == 0
 }
 
 // flush writes the pending rows, one batch per table; on error they stay
@@ -76,13 +78,14 @@ func (p *Processor) flush(ctx context.Context) error {
 		return nil
 	}
 	for _, f := range []func(context.Context) error{p.flushMembers, p.flushEdges, p.flushLevels, p.flushRoles,
-		p.flushGravity, p.flushSegments, p.flushGraph, p.flushMoves, p.flushIdentities} {
+		p.flushGravity, p.flushSegments, p.flushGraph, p.flushMoves, p.flushIdentities, p.flushMemberIdentities} {
 		if err := f(ctx); err != nil {
 			return err
 		}
 	}
 	clear(o.members)
 	clear(o.edges)
+	clear(o.idents)
 	o.levels, o.roles, o.gravity, o.graph, o.moves = o.levels[:0], o.roles[:0], o.gravity[:0], o.graph[:0], o.moves[:0]
 	o.identities, o.suggestions, o.segments = o.identities[:0], o.suggestions[:0], o.segments[:0]
 	if p.flushed != nil {

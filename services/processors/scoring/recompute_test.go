@@ -45,15 +45,29 @@ func TestBatchRecomputeAgreesWithTheScorer(t *testing.T) {
 	for i := range acts {
 		acts[i].Bot = i%97 == 0 // some bot activity, excluded on both sides
 	}
+	// Every member has a second identity on slack (merged): a fifth of the
+	// activities come from it; member_identities maps both to the member.
 	s := NewScorer(DefaultConfig())
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, weight, is_bot, received_at)")
 	require.NoError(t, err)
+	idents, err := conn.PrepareBatch(ctx, "INSERT INTO member_identities (community, identity, member_id, source, username, stream_seq)")
+	require.NoError(t, err)
+	seen := map[string]bool{}
 	for i, a := range acts {
 		s.Apply(a)
 		at := time.UnixMilli(a.At).UTC()
-		require.NoError(t, batch.Append(fmt.Sprintf("e%d", i), "acme", "github", "github.issue.opened", at, a.Member, a.Member, float32(a.Weight), a.Bot, at))
+		identity, source := a.Member, "github"
+		if i%5 == 0 {
+			identity, source = "slack:U"+strings.TrimPrefix(a.Member, "github:"), "slack"
+		}
+		require.NoError(t, batch.Append(fmt.Sprintf("e%d", i), "acme", source, "github.issue.opened", at, identity, identity, float32(a.Weight), a.Bot, at))
+		if !seen[identity] {
+			seen[identity] = true
+			require.NoError(t, idents.Append("acme", identity, a.Member, source, "", uint64(i)))
+		}
 	}
 	require.NoError(t, batch.Send())
+	require.NoError(t, idents.Send())
 
 	asOf := acts[len(acts)-1].At + 7*24*3600*1000
 	qctx := ch.Context(ctx, ch.WithParameters(ch.Parameters{
