@@ -352,7 +352,10 @@ func TestGHArchiveIngestIsExactlyOnce(t *testing.T) {
 func TestWebhookDeliveryIsQueryable(t *testing.T) {
 	in := newInstance(t)
 	in.start()
-	require.Contains(t, in.runLog.String(), "webhook: POST http://"+in.gwAddr+"/hooks/generic (generic, community acme)")
+	// run.json is written before the banner that lists the hooks: wait for it.
+	want := "webhook: POST http://" + in.gwAddr + "/hooks/generic (generic, community acme)"
+	require.Eventually(t, func() bool { return strings.Contains(in.runLog.String(), want) }, 30*time.Second, 50*time.Millisecond,
+		"the run log lists the hook; log:\n%s", in.runLog)
 	post := func(key, body string) int {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+in.gwAddr+"/hooks/generic", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+key)
