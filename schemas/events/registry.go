@@ -30,7 +30,17 @@ type ActivityType struct {
 	// Contribution marks types that count as contributions in health
 	// metrics (new and inactive contributors, contributor absence factor).
 	Contribution bool
+	// Item is ItemOpens for types that open an item awaiting a response
+	// (an issue, a pull request, a topic, a ticket), ItemResponds for the
+	// responses in its thread, "" otherwise: time to first response.
+	Item string
 }
+
+// Item roles of activity types.
+const (
+	ItemOpens    = "opens"
+	ItemResponds = "responds"
+)
 
 // Registry holds the canonical activity types and the weight of custom.*
 // types. It is immutable and safe for concurrent use.
@@ -50,6 +60,7 @@ type registryEntry struct {
 	Name         string  `yaml:"name"`
 	Weight       float64 `yaml:"weight"`
 	Contribution bool    `yaml:"contribution"`
+	Item         string  `yaml:"item"`
 	Description  string  `yaml:"description"`
 }
 
@@ -106,7 +117,10 @@ func LoadRegistry(data []byte) (*Registry, error) {
 		if strings.TrimSpace(t.Description) == "" {
 			errs = append(errs, fmt.Errorf("%s.description: required", path))
 		}
-		r.types[t.Name] = ActivityType{Name: t.Name, Weight: t.Weight, Description: t.Description, Contribution: t.Contribution}
+		if t.Item != "" && t.Item != ItemOpens && t.Item != ItemResponds {
+			errs = append(errs, fmt.Errorf("%s.item: want %s, %s or nothing, got %q", path, ItemOpens, ItemResponds, t.Item))
+		}
+		r.types[t.Name] = ActivityType{Name: t.Name, Weight: t.Weight, Description: t.Description, Contribution: t.Contribution, Item: t.Item}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("activity types:\n%w", err)

@@ -138,3 +138,15 @@ func TestMustLoadPanicsOnBrokenFile(t *testing.T) {
 		"events: the embedded activity_types.yaml is broken: activity types:\nversion: want 1, got 0\ncustom_default_weight: want 1..12, got 0\ntypes: want at least one type",
 		func() { mustLoad([]byte("{}")) })
 }
+
+func TestRegistryItems(t *testing.T) {
+	r := DefaultRegistry()
+	for typ, want := range map[string]string{"github.issue.opened": ItemOpens, "support.ticket.opened": ItemOpens,
+		"github.issue.commented": ItemResponds, "discourse.post.created": ItemResponds, "slack.message.posted": ""} {
+		got, ok := r.Lookup(typ)
+		require.True(t, ok, typ)
+		require.Equal(t, want, got.Item, typ)
+	}
+	_, err := LoadRegistry([]byte("version: 1\ncustom_default_weight: 2\ntypes:\n  - {name: a.b.c, weight: 3, item: asks, description: x}\n"))
+	require.ErrorContains(t, err, `types[0].item: want opens, responds or nothing, got "asks"`)
+}

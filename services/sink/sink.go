@@ -130,6 +130,9 @@ func (s *Sink) Start(ctx context.Context) error {
 	if s.done != nil || s.shutdown {
 		return errors.New("sink: already started")
 	}
+	if err := s.writeTypes(ctx); err != nil {
+		return err
+	}
 	decl := subjects.SinkConsumers(s.cfg.BatchSize, s.cfg.FlushTimeout)
 	writers := map[string]func() tableWriter{
 		subjects.SinkActivities:  func() tableWriter { return newActivityWriter(s.deps.Registry) },
@@ -350,4 +353,24 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// writeTypes records the activity type registry in use (activity_types):
+// health metrics read which types are contributions and which open or
+// respond to an item.
+func (s *Sink) writeTypes(ctx context.Context) error {
+	b, err := s.deps.CH.PrepareBatch(ctx, "INSERT INTO activity_types (type, weight, contribution, item, description)")
+	if err != nil {
+		return fmt.Errorf("sink: activity_types: %w", err)
+	}
+	defer b.Close()
+	for _, t := range s.deps.Registry.Types() {
+		if err := b.Append(t.Name, t.Weight, t.Contribution, t.Item, t.Description); err != nil {
+			return fmt.Errorf("sink: activity_types: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("sink: insert into activity_types: %w", err)
+	}
+	return nil
 }
