@@ -1,0 +1,177 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
+	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+)
+
+// fixtureRow is one activity of the hand-computed health fixture.
+type fixtureRow struct {
+	id, identity, typ, at, thread string
+	bot, teammate                 bool
+}
+
+// healthFixture is community "fx" over two ISO weeks (2026-03-02 and
+// 2026-03-09). Members: github:1; github:2; github:3 and slack:U3 (one
+// member, github:3); a bot github:9 and a teammate github:8.
+var healthFixture = []fixtureRow{
+	{"e1", "github:1", "github.issue.opened", "2026-03-02 10:00:00", "T1", false, false},
+	{"e2", "github:9", "github.issue.commented", "2026-03-02 10:30:00", "T1", true, false}, // a bot's answer does not count
+	{"e3", "github:2", "github.issue.commented", "2026-03-02 12:00:00", "T1", false, false}, // T1 answered after 2 h
+	{"e4", "slack:U3", "slack.message.posted", "2026-03-02 13:00:00", "", false, false},
+	{"e5", "github:3", "github.issue.opened", "2026-03-03 09:00:00", "T2", false, false},
+	{"e6", "github:1", "github.issue.commented", "2026-03-03 15:00:00", "T2", false, false}, // T2 answered after 6 h
+	{"e7", "github:8", "github.issue.commented", "2026-03-03 16:00:00", "T2", false, true},
+	{"e8", "github:2", "github.star.created", "2026-03-09 08:00:00", "", false, false},
+	{"e9", "github:2", "discourse.topic.created", "2026-03-09 09:00:00", "T3", false, false}, // never answered
+	{"e10", "github:1", "github.pull_request.opened", "2026-03-10 11:00:00", "", false, false},
+}
+
+func loadHealthFixture(t *testing.T) driver.Conn {
+	t.Helper()
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	types, err := conn.PrepareBatch(ctx, "INSERT INTO activity_types (type, weight, contribution, item, description)")
+	require.NoError(t, err)
+	for _, ty := range events.DefaultRegistry().Types() {
+		require.NoError(t, types.Append(ty.Name, ty.Weight, ty.Contribution, ty.Item, ty.Description))
+	}
+	require.NoError(t, types.Send())
+	// Every activity inserted twice, in two batches: a redelivered batch
+	// must not count twice.
+	for range 2 {
+		b, err := conn.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
+			thread_id, is_bot, attributes, received_at, stream_seq)`)
+		require.NoError(t, err)
+		for i, r := range healthFixture {
+			at, err := time.Parse(time.DateTime, r.at)
+			require.NoError(t, err)
+			attrs := map[string]string{}
+			if r.teammate {
+				attrs["teammate"] = "true"
+			}
+			source := r.identity[:len(r.identity)-len(r.identity[indexColon(r.identity):])]
+			require.NoError(t, b.Append(r.id, "fx", source, r.typ, at, r.identity, r.identity, r.thread, r.bot, attrs, at, uint64(i+1)))
+		}
+		require.NoError(t, b.Send())
+	}
+	ids, err := conn.PrepareBatch(ctx, "INSERT INTO member_identities (community, identity, member_id, source, username, stream_seq)")
+	require.NoError(t, err)
+	for _, m := range [][2]string{{"github:1", "github:1"}, {"github:2", "github:2"}, {"github:3", "github:3"}, {"slack:U3", "github:3"},
+		{"github:8", "github:8"}, {"github:9", "github:9"}} {
+		require.NoError(t, ids.Append("fx", m[0], m[1], "", "", uint64(1)))
+	}
+	require.NoError(t, ids.Send())
+	return conn
+}
+
+func indexColon(s string) int {
+	for i := range s {
+		if s[i] == ':' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// rowsOf runs a query and returns its rows as strings (TSV-like).
+func rowsOf(t *testing.T, conn driver.Conn, query string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), query)
+	require.NoError(t, err, query)
+	defer rows.Close()
+	cols := rows.ColumnTypes()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		for i, c := range cols {
+			vals[i] = newScanTarget(c.ScanType())
+		}
+		require.NoError(t, rows.Scan(vals...))
+		line := ""
+		for i, v := range vals {
+			if i > 0 {
+				line += "\t"
+			}
+			line += format(v)
+		}
+		out = append(out, line)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func TestHealthMetricsOnAHandComputedFixture(t *testing.T) {
+	conn := loadHealthFixture(t)
+	q := func(sql string) []string { return rowsOf(t, conn, sql) }
+
+	// Week of 03-02: github:1 (2), github:2 (1), github:3 via both identities (2).
+	// Week of 03-09: github:1 (PR), github:2 (a star, not a contribution, and a topic).
+	require.Equal(t, []string{
+		"2026-03-02\t3\t5\t3\t5\t3\t3",
+		"2026-03-09\t2\t3\t2\t2\t0\t0",
+	}, q(`SELECT period_start, active_members, activities, contributors, contributions, new_members, new_contributors
+		FROM health(community = 'fx', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
+	days := q(`SELECT period_start, active_members FROM health(community = 'fx', period = 'day', from = '2026-03-01', to = '2026-03-10')`)
+	require.Len(t, days, 10, "every day of the range, empty ones too")
+	require.Equal(t, "2026-03-01\t0", days[0])
+	require.Equal(t, "2026-03-02\t3", days[1])
+
+	require.Equal(t, []string{"2\t7\t3"}, q(`SELECT absence_factor, contributions, contributors
+		FROM contributor_absence(community = 'fx', from = '2026-03-02', to = '2026-03-15')`))
+
+	require.Equal(t, []string{
+		"2026-03-02\tgithub.issue.opened\t2\t2\t1\t14400\t20160\t0.5",
+		"2026-03-09\tdiscourse.topic.created\t1\t0\t0\tNULL\tNULL\t0",
+	}, q(`SELECT period_start, item_type, opened, responded, response_rate, median_seconds, p90_seconds, within_slo
+		FROM time_to_first_response(community = 'fx', period = 'week', from = '2026-03-02', to = '2026-03-15', slo_hours = 4)`))
+
+	require.Equal(t, []string{"2026-03-09\t3\t2\t0.666667"}, q(`SELECT period_start, previous_active, retained, retention
+		FROM retention(community = 'fx', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
+
+	require.Equal(t, []string{"2026-03-01\t0\t3\t3\t1"}, q(`SELECT cohort, month_offset, cohort_size, active, share
+		FROM retention_cohorts(community = 'fx', from = '2026-03-01', to = '2026-03-31')`))
+
+	// As of 03-20 with 7 days: github:3's last contribution (03-03) is
+	// older; github:1 (03-10) and github:2 (03-09) are older too.
+	require.Equal(t, []string{"2026-03-02\t1", "2026-03-09\t2"}, q(`SELECT period_start, inactive_contributors
+		FROM inactive_contributors(community = 'fx', period = 'week', from = '2026-03-01', to = '2026-03-31',
+		                           as_of = '2026-03-20 00:00:00', inactive_days = 7)`))
+	require.Equal(t, []string{"2026-03-02\t1"}, q(`SELECT period_start, inactive_contributors
+		FROM inactive_contributors(community = 'fx', period = 'week', from = '2026-03-01', to = '2026-03-31',
+		                           as_of = '2026-03-12 00:00:00', inactive_days = 7)`))
+}
+
+// The CHAOSS worked example: contributions {1000, 433, 343, 332, 202, 90,
+// 42, 33} give a contributor absence factor of 2.
+func TestContributorAbsenceWorkedExample(t *testing.T) {
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	require.NoError(t, conn.Exec(ctx, "INSERT INTO activity_types (type, weight, contribution, item, description) VALUES ('github.commit.pushed', 6, true, '', 'x')"))
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, received_at)")
+	require.NoError(t, err)
+	at := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	for m, n := range []int{1000, 433, 343, 332, 202, 90, 42, 33} {
+		for k := range n {
+			id := fmt.Sprintf("github:%d", m)
+			require.NoError(t, b.Append(fmt.Sprintf("c%d-%d", m, k), "chaoss", "github", "github.commit.pushed", at, id, id, at))
+		}
+	}
+	require.NoError(t, b.Send())
+	require.Equal(t, []string{"2\t2475\t8"}, rowsOf(t, conn, `SELECT absence_factor, contributions, contributors
+		FROM contributor_absence(community = 'chaoss', from = '2026-03-01', to = '2026-03-31')`))
+}
