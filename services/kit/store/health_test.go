@@ -26,7 +26,7 @@ type fixtureRow struct {
 // member, github:3); a bot github:9 and a teammate github:8.
 var healthFixture = []fixtureRow{
 	{"e1", "github:1", "github.issue.opened", "2026-03-02 10:00:00", "T1", false, false},
-	{"e2", "github:9", "github.issue.commented", "2026-03-02 10:30:00", "T1", true, false}, // a bot's answer does not count
+	{"e2", "github:9", "github.issue.commented", "2026-03-02 10:30:00", "T1", true, false},  // a bot's answer does not count
 	{"e3", "github:2", "github.issue.commented", "2026-03-02 12:00:00", "T1", false, false}, // T1 answered after 2 h
 	{"e4", "slack:U3", "slack.message.posted", "2026-03-02 13:00:00", "", false, false},
 	{"e5", "github:3", "github.issue.opened", "2026-03-03 09:00:00", "T2", false, false},
