@@ -144,6 +144,22 @@ func TestHealthMetricsOnAHandComputedFixture(t *testing.T) {
 	require.Equal(t, []string{"2026-03-01\t0\t3\t3\t1"}, q(`SELECT cohort, month_offset, cohort_size, active, share
 		FROM retention_cohorts(community = 'fx', from = '2026-03-01', to = '2026-03-31')`))
 
+	// DAU, and WAU/MAU ending each day: github:1, 2, 3 on 03-02; github:1, 3 on 03-03.
+	active := q(`SELECT day, dau, wau, mau, dau_mau FROM active_members(community = 'fx', from = '2026-03-02', to = '2026-03-10')`)
+	require.Len(t, active, 9)
+	require.Equal(t, []string{"2026-03-02\t3\t3\t3\t1", "2026-03-03\t2\t3\t3\t0.666667", "2026-03-04\t0\t3\t3\t0"}, active[:3])
+	require.Equal(t, "2026-03-09\t1\t3\t3\t0.333333", active[7], "WAU of 03-03..03-09: github:1, github:3 (03-03), github:2 (03-09)")
+	require.Equal(t, "2026-03-10\t1\t2\t3\t0.333333", active[8], "WAU of 03-04..03-10: github:2 and github:1")
+
+	// By source (the fixture's source is the identity's): github:3's slack
+	// activity is its own segment; the star is activity, not contribution.
+	require.Equal(t, []string{
+		"2026-03-02\tgithub\t3\t4\t3\t4",
+		"2026-03-02\tslack\t1\t1\t1\t1",
+		"2026-03-09\tgithub\t2\t3\t2\t2",
+	}, q(`SELECT period_start, segment, active_members, volume, contributors, contributions
+		FROM health_by(community = 'fx', period = 'week', from = '2026-03-02', to = '2026-03-15', dimension = 'source')`))
+
 	// As of 03-20 with 7 days: github:3's last contribution (03-03) is
 	// older; github:1 (03-10) and github:2 (03-09) are older too.
 	require.Equal(t, []string{"2026-03-02\t1", "2026-03-09\t2"}, q(`SELECT period_start, inactive_contributors
@@ -174,4 +190,50 @@ func TestContributorAbsenceWorkedExample(t *testing.T) {
 	require.NoError(t, b.Send())
 	require.Equal(t, []string{"2\t2475\t8"}, rowsOf(t, conn, `SELECT absence_factor, contributions, contributors
 		FROM contributor_absence(community = 'chaoss', from = '2026-03-01', to = '2026-03-31')`))
+}
+
+// Burstiness: a day with four times the usual activity is outside the
+// band of the 20 days before it; the usual days are not.
+func TestBurstiness(t *testing.T) {
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, received_at)")
+	require.NoError(t, err)
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for d := range 25 {
+		n := 10
+		if d == 21 {
+			n = 40
+		}
+		for k := range n {
+			at := start.AddDate(0, 0, d).Add(time.Duration(k) * time.Minute)
+			require.NoError(t, b.Append(fmt.Sprintf("b%d-%d", d, k), "burst", "github", "github.issue.commented", at, "github:1", "github:1", at))
+		}
+	}
+	require.NoError(t, b.Send())
+	rows := rowsOf(t, conn, `SELECT period_start, activities, periods_20, outside_band
+		FROM burstiness(community = 'burst', period = 'day', from = '2026-03-01', to = '2026-03-25')`)
+	require.Len(t, rows, 25)
+	require.Equal(t, "2026-03-01\t10\t0\tfalse", rows[0], "no band before 20 periods")
+	require.Equal(t, "2026-03-21\t10\t20\tfalse", rows[20])
+	require.Equal(t, "2026-03-22\t40\t20\ttrue", rows[21])
+	require.Equal(t, "2026-03-23\t10\t20\tfalse", rows[22])
+}
+
+// The network's shape: density over the members who are not bots.
+func TestNetwork(t *testing.T) {
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	require.NoError(t, conn.Exec(ctx, `INSERT INTO members_raw (community, member_id, love_factor, love_period_ms, reach_factor, reach_period_ms, is_bot, stream_seq)
+		VALUES ('net', 'a', 0.9, 1, 0.9, 1, false, 1), ('net', 'b', 0.9, 1, 0.9, 1, false, 1), ('net', 'c', 0.9, 1, 0.9, 1, false, 1),
+		       ('net', 'bot', 0.9, 1, 0.9, 1, true, 1)`))
+	require.NoError(t, conn.Exec(ctx, `INSERT INTO member_edges_raw (community, member_a, member_b, direct_interactions, strength, strength_at,
+		reach_factor, reach_period_ms, stream_seq)
+		VALUES ('net', 'a', 'b', 1, 10, now64(3), 0.9, 2592000000, 1), ('net', 'a', 'c', 2, 20, now64(3), 0.9, 2592000000, 1)`))
+	require.Equal(t, []string{"3\t3\t2\t0.666667"}, rowsOf(t, conn,
+		"SELECT members, connected_members, edges, round(density, 6) FROM network WHERE community = 'net'"))
 }
