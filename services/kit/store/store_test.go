@@ -82,8 +82,8 @@ func TestReadmeExamplesRun(t *testing.T) {
 	require.Greater(t, len(blocks), 8)
 	n := 0
 	for _, b := range blocks {
-		for _, stmt := range strings.Split(b[1], ";") {
-			if q := strings.TrimSpace(stripComments(stmt)); q != "" {
+		for _, stmt := range strings.Split(stripComments(b[1]), ";") {
+			if q := strings.TrimSpace(stmt); q != "" {
 				rows, err := conn.Query(pctx, q)
 				require.NoError(t, err, "README example:\n%s", q)
 				rows.Close()
