@@ -1,11 +1,14 @@
 // Package api serves Orbitflow's HTTP API: liveness and readiness for
-// operators and orchestrators, and the pipeline status (stream depth,
-// consumer lag) behind an API key. Later issues add the query API.
+// operators and orchestrators, the pipeline status (stream depth, consumer
+// lag), and the query API over the community health views and the Orbit
+// Model's tables (query.go, documented in openapi.json), behind API keys.
 package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,13 +30,17 @@ import (
 type Config struct {
 	// Listen is host:port; "" disables the server.
 	Listen string `yaml:"listen"`
-	// APIKeys are the bearer tokens accepted on /v1/ endpoints. When empty,
-	// `orbitflow run` generates one into <data_dir>/api-key (mode 0600).
+	// APIKeys are the bearer tokens accepted on /v1/ and /api/v1/
+	// endpoints: the token itself, or better "sha256:<hex of its SHA-256>"
+	// so the config holds no secret. When empty, `orbitflow run` generates
+	// one into <data_dir>/api-key (mode 0600).
 	APIKeys []string `yaml:"api_keys"`
+	// QueryTimeout bounds each query of the query API.
+	QueryTimeout time.Duration `yaml:"query_timeout"`
 }
 
 // DefaultConfig listens on loopback.
-func DefaultConfig() Config { return Config{Listen: "127.0.0.1:8080"} }
+func DefaultConfig() Config { return Config{Listen: "127.0.0.1:8080", QueryTimeout: 10 * time.Second} }
 
 // Validate reports every problem, each prefixed with its path under prefix.
 func (c Config) Validate(prefix string) error {
@@ -44,9 +51,16 @@ func (c Config) Validate(prefix string) error {
 		}
 	}
 	for i, k := range c.APIKeys {
-		if len(k) < 16 {
-			errs = append(errs, fmt.Errorf("%s.api_keys[%d]: must be at least 16 characters", prefix, i))
+		if h, ok := strings.CutPrefix(k, "sha256:"); ok {
+			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+				errs = append(errs, fmt.Errorf("%s.api_keys[%d]: want sha256: and 64 hex digits", prefix, i))
+			}
+		} else if len(k) < 16 {
+			errs = append(errs, fmt.Errorf("%s.api_keys[%d]: must be at least 16 characters (or sha256:<hex>)", prefix, i))
 		}
+	}
+	if c.QueryTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%s.query_timeout: must not be negative, got %s", prefix, c.QueryTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -63,14 +77,33 @@ type Server struct {
 	deps Deps
 	log  *slog.Logger
 
+	// keys are the SHA-256 of the accepted tokens: the tokens themselves
+	// are not kept.
+	keys [][sha256.Size]byte
+
 	mu   sync.Mutex
 	srv  *http.Server
 	addr string
 }
 
-// New returns a server; Start listens.
+// New returns a server; Start listens. cfg must be valid.
 func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
-	return &Server{cfg: cfg, deps: deps, log: set.Named("api").Logger}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = DefaultConfig().QueryTimeout
+	}
+	s := &Server{cfg: cfg, deps: deps, log: set.Named("api").Logger}
+	for _, k := range cfg.APIKeys {
+		if h, ok := strings.CutPrefix(k, "sha256:"); ok {
+			var sum [sha256.Size]byte
+			if b, err := hex.DecodeString(h); err == nil && len(b) == sha256.Size {
+				copy(sum[:], b)
+				s.keys = append(s.keys, sum)
+			}
+			continue
+		}
+		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+	}
+	return s
 }
 
 // Handler returns the routes, for tests and embedding.
@@ -82,6 +115,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /v1/pipeline", s.auth(http.HandlerFunc(s.pipeline)))
+	s.queryRoutes(mux)
 	return http.MaxBytesHandler(mux, 64<<10)
 }
 
@@ -130,9 +164,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if ok {
-			for _, k := range s.cfg.APIKeys {
-				if subtle.ConstantTimeCompare([]byte(tok), []byte(k)) == 1 {
+		if ok && tok != "" {
+			sum := sha256.Sum256([]byte(tok))
+			for _, k := range s.keys {
+				if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
 					next.ServeHTTP(w, r)
 					return
 				}
