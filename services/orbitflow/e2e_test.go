@@ -96,6 +96,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// apiKey is the API key of test instances; their config holds its SHA-256.
+const apiKey = "test-key-0123456789abcdef"
+
 func newInstance(t testing.TB) *instance {
 	t.Helper()
 	dir := t.TempDir()
@@ -109,7 +112,7 @@ clickhouse:
   embedded: {listen: "%s"}
 api:
   listen: "%s"
-  api_keys: ["test-key-0123456789abcdef"]
+  api_keys: ["sha256:%s"]
 sink:
   flush_interval: 200ms
 gateway:
@@ -117,7 +120,7 @@ gateway:
   hooks:
     - {source: generic, community: acme, secrets: ["%s"]}
     - {source: github, community: acme, secrets: ["%s"]}
-`, filepath.Join(dir, "data"), freePort(t), in.chAddr, in.apiAddr, in.gwAddr, hookKey, githubSecret)
+`, filepath.Join(dir, "data"), freePort(t), in.chAddr, in.apiAddr, fmt.Sprintf("%x", sha256.Sum256([]byte(apiKey))), in.gwAddr, hookKey, githubSecret)
 	require.NoError(t, os.WriteFile(in.config, []byte(cfg), 0o600))
 	return in
 }
@@ -257,7 +260,7 @@ func TestRunIngestQuery(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	req.Header.Set("Authorization", "Bearer test-key-0123456789abcdef")
+	req.Header.Set("Authorization", "Bearer "+apiKey)
 	resp, err = http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	var p struct {
@@ -269,6 +272,21 @@ func TestRunIngestQuery(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
 	resp.Body.Close()
 	require.NotEmpty(t, p.Consumers)
+
+	// The query API answers from the health views: 3000 identities active
+	// on 2026-01-01, each with one contribution.
+	req, _ = http.NewRequest("GET", "http://"+in.apiAddr+"/api/v1/communities/acme/health?from=2026-01-01&to=2026-01-01&period=day", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var h struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, []map[string]any{{"period_start": "2026-01-01", "active_members": float64(3000), "activities": float64(3000),
+		"contributors": float64(3000), "contributions": float64(3000), "new_members": float64(3000), "new_contributors": float64(3000)}}, h.Rows)
 
 	require.NoError(t, in.stop(syscall.SIGTERM), "run exits cleanly on SIGTERM; log:\n%s", in.runLog.String())
 	_, err = os.Stat(filepath.Join(in.dir, "data", "run.json"))
