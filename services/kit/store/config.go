@@ -26,6 +26,11 @@ type Config struct {
 	// DialTimeout bounds connecting; QueryTimeout bounds one statement.
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
 	MaxOpenConns int           `yaml:"max_open_conns"`
+	// ActivitiesRetention is how long raw activities are kept (whole days;
+	// 0 keeps them all, the default). The health rollups and the scores
+	// are kept either way; what needs raw activities (love explanations,
+	// identity rebuilds, new queries) sees only the retained ones.
+	ActivitiesRetention time.Duration `yaml:"activities_retention"`
 }
 
 // EmbeddedConfig configures the embedded engine and its HTTP interface.
@@ -80,6 +85,9 @@ func (c Config) Validate(prefix string) error {
 	var errs []error
 	add := func(path, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, path, fmt.Sprintf(format, a...)))
+	}
+	if c.ActivitiesRetention < 0 || c.ActivitiesRetention%(24*time.Hour) != 0 {
+		add("activities_retention", "want whole days (e.g. 8760h for a year) or 0 to keep all, got %s", c.ActivitiesRetention)
 	}
 	if !identifier.MatchString(c.Database) {
 		add("database", "want a ClickHouse identifier ([A-Za-z_][A-Za-z0-9_]*, at most 64), got %q", c.Database)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -78,4 +79,30 @@ func migrate(ctx context.Context, conn driver.Conn, migs []chschema.Migration, l
 		done = append(done, name)
 	}
 	return done, nil
+}
+
+// ApplyRetention sets how long raw activities are kept: a TTL on
+// activities_raw of days (0 removes it: keep all). Idempotent; the rollups
+// built from activities are not affected.
+func ApplyRetention(ctx context.Context, conn driver.Conn, retention time.Duration, log *slog.Logger) error {
+	days := int(retention / (24 * time.Hour))
+	var create string
+	if err := conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'activities_raw'").
+		Scan(&create); err != nil {
+		return fmt.Errorf("retention: read activities_raw: %w", err)
+	}
+	has := strings.Contains(create, " TTL ")
+	switch {
+	case days == 0 && has:
+		if err := conn.Exec(ctx, "ALTER TABLE activities_raw REMOVE TTL"); err != nil {
+			return fmt.Errorf("retention: remove the TTL of activities_raw: %w", err)
+		}
+		log.Info("raw activities are kept without limit (clickhouse.activities_retention is 0)")
+	case days > 0:
+		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE activities_raw MODIFY TTL toDateTime(occurred_at) + toIntervalDay(%d)", days)); err != nil {
+			return fmt.Errorf("retention: set the TTL of activities_raw: %w", err)
+		}
+		log.Info("raw activities are kept for a limited time", "days", days)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
@@ -102,4 +103,36 @@ func stripComments(sql string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Retention drops old raw activities (at merges) and keeps the rollups;
+// 0 keeps everything again.
+func TestActivitiesRetention(t *testing.T) {
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	log := telemetry.Nop().Logger
+	_, err := store.Migrate(ctx, conn, log)
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	require.NoError(t, conn.Exec(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, received_at)
+		VALUES ('old', 'r', 'github', 'github.issue.opened', ?, 'github:1', 'github:1', ?),
+		       ('new', 'r', 'github', 'github.issue.opened', ?, 'github:1', 'github:1', ?)`,
+		now.AddDate(0, 0, -400), now, now.AddDate(0, 0, -1), now))
+	require.NoError(t, store.ApplyRetention(ctx, conn, 365*24*time.Hour, log))
+	require.NoError(t, store.ApplyRetention(ctx, conn, 365*24*time.Hour, log), "idempotent")
+	require.NoError(t, conn.Exec(ctx, "OPTIMIZE TABLE activities_raw FINAL"))
+	var raw, days uint64
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM activities_raw").Scan(&raw))
+	require.EqualValues(t, 1, raw, "the activity older than a year is gone")
+	require.NoError(t, conn.QueryRow(ctx, "SELECT uniqExact(day) FROM identity_daily WHERE community = 'r'").Scan(&days))
+	require.EqualValues(t, 2, days, "the rollup keeps both days")
+
+	require.NoError(t, store.ApplyRetention(ctx, conn, 0, log))
+	var create string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'activities_raw'").Scan(&create))
+	require.NotContains(t, create, " TTL ")
+
+	c := store.DefaultConfig()
+	c.ActivitiesRetention = 36 * time.Hour
+	require.ErrorContains(t, c.Validate("clickhouse"), "clickhouse.activities_retention: want whole days")
 }

@@ -124,6 +124,9 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		if _, err := store.Migrate(ctx, conn, s.log.With("component", "migrate")); err != nil {
 			return err
 		}
+		if err := store.ApplyRetention(ctx, conn, cfg.ClickHouse.ActivitiesRetention, s.log.With("component", "migrate")); err != nil {
+			return err
+		}
 	}
 	if p.Bus {
 		s.Bus = bus.New(cfg.NATS, cfg.DataDir, s.set)
