@@ -28,7 +28,7 @@ func newServer(t *testing.T) *httptest.Server {
 	return ts
 }
 
-func get(t *testing.T, url, bearer string) (*http.Response, string) {
+func get(t testing.TB, url, bearer string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	require.NoError(t, err)
