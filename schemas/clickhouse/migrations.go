@@ -4,7 +4,8 @@
 // embedded engine and real servers. A file holds one or more statements,
 // each ending with ";" at the end of a line; every statement must be
 // idempotent (IF NOT EXISTS, OR REPLACE) so a migration interrupted halfway
-// can simply run again.
+// can simply run again. "{{database}}" in a statement stands for the
+// database migrated.
 //
 // README.md documents every table and view analysts may query.
 package clickhouse

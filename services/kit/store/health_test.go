@@ -74,6 +74,7 @@ func loadHealthFixture(t *testing.T) driver.Conn {
 		require.NoError(t, ids.Append("fx", m[0], m[1], "", "", uint64(1)))
 	}
 	require.NoError(t, ids.Send())
+	reloadDictionaries(t, conn)
 	return conn
 }
 
@@ -188,6 +189,7 @@ func TestContributorAbsenceWorkedExample(t *testing.T) {
 		}
 	}
 	require.NoError(t, b.Send())
+	reloadDictionaries(t, conn)
 	require.Equal(t, []string{"2\t2475\t8"}, rowsOf(t, conn, `SELECT absence_factor, contributions, contributors
 		FROM contributor_absence(community = 'chaoss', from = '2026-03-01', to = '2026-03-31')`))
 }
@@ -236,4 +238,13 @@ func TestNetwork(t *testing.T) {
 		VALUES ('net', 'a', 'b', 1, 10, now64(3), 0.9, 2592000000, 1), ('net', 'a', 'c', 2, 20, now64(3), 0.9, 2592000000, 1)`))
 	require.Equal(t, []string{"3\t3\t2\t0.666667"}, rowsOf(t, conn,
 		"SELECT members, connected_members, edges, round(density, 6) FROM network WHERE community = 'net'"))
+}
+
+// reloadDictionaries makes the health dictionaries see what a test just
+// wrote (they reload every 5–10 seconds on their own).
+func reloadDictionaries(t *testing.T, conn driver.Conn) {
+	t.Helper()
+	for _, d := range []string{"member_identity_dict", "activity_type_dict"} {
+		require.NoError(t, conn.Exec(context.Background(), "SYSTEM RELOAD DICTIONARY "+d))
+	}
 }

@@ -57,6 +57,12 @@ func migrate(ctx context.Context, conn driver.Conn, migs []chschema.Migration, l
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// {{database}} in a statement is the database migrated (dictionary
+	// sources name their tables with it; it is a checked identifier).
+	var database string
+	if err := conn.QueryRow(ctx, "SELECT currentDatabase()").Scan(&database); err != nil {
+		return nil, fmt.Errorf("store: current database: %w", err)
+	}
 	var done []string
 	for _, m := range migs {
 		name := fmt.Sprintf("%04d_%s", m.Version, m.Name)
@@ -67,6 +73,7 @@ func migrate(ctx context.Context, conn driver.Conn, migs []chschema.Migration, l
 			continue
 		}
 		for i, stmt := range m.Statements {
+			stmt = strings.ReplaceAll(stmt, "{{database}}", database)
 			if err := conn.Exec(ctx, stmt); err != nil {
 				return done, fmt.Errorf("store: migration %s, statement %d: %w", name, i+1, err)
 			}
