@@ -248,3 +248,44 @@ func reloadDictionaries(t *testing.T, conn driver.Conn) {
 		require.NoError(t, conn.Exec(context.Background(), "SYSTEM RELOAD DICTIONARY "+d))
 	}
 }
+
+// The elephant factor counts organizations the way the absence factor
+// counts members: acme 4, globex 3, initech 3 contributions → 2 (the
+// activity without an organization, the star and the bot do not count).
+func TestElephantFactor(t *testing.T) {
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	types, err := conn.PrepareBatch(ctx, "INSERT INTO activity_types (type, weight, contribution, item, description)")
+	require.NoError(t, err)
+	for _, ty := range events.DefaultRegistry().Types() {
+		require.NoError(t, types.Append(ty.Name, ty.Weight, ty.Contribution, ty.Item, ty.Description))
+	}
+	require.NoError(t, types.Send())
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, is_bot, attributes, received_at)")
+	require.NoError(t, err)
+	at := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	n := 0
+	add := func(org, typ string, bot bool) {
+		n++
+		attrs := map[string]string{}
+		if org != "" {
+			attrs["organization"] = org
+		}
+		id := fmt.Sprintf("github:%d", n)
+		require.NoError(t, b.Append(fmt.Sprintf("o%d", n), "orgs", "github", typ, at, id, id, bot, attrs, at))
+	}
+	for org, k := range map[string]int{"acme": 4, "globex": 3, "initech": 3} {
+		for range k {
+			add(org, "github.pull_request.opened", false)
+		}
+	}
+	add("", "github.pull_request.opened", false)
+	add("acme", "github.star.created", false)
+	add("umbrella", "github.pull_request.opened", true)
+	require.NoError(t, b.Send())
+	reloadDictionaries(t, conn)
+	require.Equal(t, []string{"2\t10\t3"}, rowsOf(t, conn, `SELECT elephant_factor, contributions, organizations
+		FROM elephant_factor(community = 'orgs', from = '2026-03-01', to = '2026-03-31')`))
+}
