@@ -295,6 +295,8 @@ var metrics = map[string]metric{
 	"level_movement": {ranged: true, sql: `SELECT period_start, level, members, moved_up, held, moved_down FROM level_movement FINAL
 		WHERE community = {community:String} AND period_start BETWEEN toStartOfMonth({from:Date}) AND {to:Date}
 		ORDER BY period_start, level`},
+	"recurring_connections": {ranged: true, sql: `SELECT * FROM recurring_connections(community = {community:String}, period = {period:String},
+		from = {from:Date}, to = {to:Date})`},
 	"levels": {sql: `SELECT orbit_level, count() AS members FROM members
 		WHERE community = {community:String} AND NOT is_bot AND NOT is_teammate GROUP BY orbit_level ORDER BY orbit_level`},
 	"network": {sql: `SELECT members, connected_members, edges, density, strength FROM network WHERE community = {community:String}`},

@@ -289,3 +289,35 @@ func TestElephantFactor(t *testing.T) {
 	require.Equal(t, []string{"2\t10\t3"}, rowsOf(t, conn, `SELECT elephant_factor, contributions, organizations
 		FROM elephant_factor(community = 'orgs', from = '2026-03-01', to = '2026-03-31')`))
 }
+
+// Recurring connections: pairs of members who interacted in a week and in
+// the week before.
+func TestRecurringConnections(t *testing.T) {
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	b, err := conn.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
+		target_member_ids, target_kinds, is_bot, received_at)`)
+	require.NoError(t, err)
+	for i, r := range []struct {
+		actor, target, at string
+		bot               bool
+	}{
+		{"github:1", "github:2", "2026-03-03", false}, // week 1: 1–2, 1–3
+		{"github:3", "github:1", "2026-03-04", false},
+		{"github:2", "github:1", "2026-03-10", false}, // week 2: 1–2 again (recurring), 2–4 new
+		{"github:4", "github:2", "2026-03-11", false},
+		{"github:9", "github:3", "2026-03-11", true}, // a bot: not a connection
+	} {
+		at, err := time.Parse(time.DateOnly, r.at)
+		require.NoError(t, err)
+		for range 2 { // redelivered: counts once
+			require.NoError(t, b.Append(fmt.Sprintf("i%d", i), "rc", "github", "github.issue.commented", at, r.actor, r.actor,
+				[]string{r.target}, []string{"reply"}, r.bot, at))
+		}
+	}
+	require.NoError(t, b.Send())
+	require.Equal(t, []string{"2026-03-02\t2\t0\t0", "2026-03-09\t2\t1\t0.5"}, rowsOf(t, conn, `SELECT period_start, connections, recurring, recurring_share
+		FROM recurring_connections(community = 'rc', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
+}
