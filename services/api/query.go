@@ -360,11 +360,14 @@ type cursor struct {
 	Member string  `json:"m"`
 }
 
-func (s *Server) members(w http.ResponseWriter, r *http.Request) {
+func (s *Server) members(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.memberPage) }
+
+// serve answers with what build makes of the request's parameters.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, build func(*http.Request, query) (map[string]any, error)) {
 	q, err := newQuery(r)
 	var body map[string]any
 	if err == nil {
-		body, err = s.memberPage(r, q)
+		body, err = build(r, q)
 	}
 	s.respond(w, r, body, err)
 }
@@ -432,34 +435,33 @@ func toFloat(v any) float64 {
 	return 0
 }
 
+// memberActivities joins a member's activities (through its identities)
+// with the decay of its love: m.love_factor, m.love_period_ms.
+const memberActivities = `FROM activities AS a
+		INNER JOIN (SELECT identity FROM member_identities FINAL WHERE community = {community:String} AND member_id = {member:String}) AS i
+			ON i.identity = a.identity
+		CROSS JOIN (SELECT love_factor, love_period_ms FROM members_raw FINAL WHERE community = {community:String} AND member_id = {member:String}) AS m
+		WHERE a.community = {community:String} AND NOT a.is_bot`
+
+// loveBy is the SQL of a member's love now split by an activity column
+// (a fixed name, not input).
+func loveBy(column string, limit int) string {
+	return fmt.Sprintf(`SELECT a.%[1]s AS %[1]s, round(sum(toFloat64(a.weight) * pow(m.love_factor,
+		greatest(dateDiff('millisecond', a.occurred_at, now64(3)), 0) / m.love_period_ms)), 6) AS love, count() AS activities
+		%[2]s
+		GROUP BY %[1]s ORDER BY love DESC LIMIT %[3]d`, column, memberActivities, limit)
+}
+
 // memberQueries make up /members/{id}: the scores and why.
 var memberQueries = []struct{ key, sql string }{
 	{"identities", `SELECT identity, source, username FROM member_identities FINAL
 		WHERE community = {community:String} AND member_id = {member:String} ORDER BY identity`},
-	{"love_by_source", `SELECT a.source AS source, round(sum(toFloat64(a.weight) * pow(m.love_factor,
-		greatest(dateDiff('millisecond', a.occurred_at, now64(3)), 0) / m.love_period_ms)), 6) AS love, count() AS activities
-		FROM activities AS a
-		INNER JOIN (SELECT identity FROM member_identities FINAL WHERE community = {community:String} AND member_id = {member:String}) AS i
-			ON i.identity = a.identity
-		CROSS JOIN (SELECT love_factor, love_period_ms FROM members_raw FINAL WHERE community = {community:String} AND member_id = {member:String}) AS m
-		WHERE a.community = {community:String} AND NOT a.is_bot
-		GROUP BY source ORDER BY love DESC`},
-	{"love_by_channel", `SELECT a.channel AS channel, round(sum(toFloat64(a.weight) * pow(m.love_factor,
-		greatest(dateDiff('millisecond', a.occurred_at, now64(3)), 0) / m.love_period_ms)), 6) AS love, count() AS activities
-		FROM activities AS a
-		INNER JOIN (SELECT identity FROM member_identities FINAL WHERE community = {community:String} AND member_id = {member:String}) AS i
-			ON i.identity = a.identity
-		CROSS JOIN (SELECT love_factor, love_period_ms FROM members_raw FINAL WHERE community = {community:String} AND member_id = {member:String}) AS m
-		WHERE a.community = {community:String} AND NOT a.is_bot
-		GROUP BY channel ORDER BY love DESC LIMIT 20`},
+	{"love_by_source", loveBy("source", 100)},
+	{"love_by_channel", loveBy("channel", 20)},
 	{"top_activities", `SELECT a.occurred_at AS occurred_at, a.type AS type, a.source AS source, a.channel AS channel,
 		toFloat64(a.weight) AS weight, round(weight * pow(m.love_factor,
 		greatest(dateDiff('millisecond', a.occurred_at, now64(3)), 0) / m.love_period_ms), 6) AS love_now
-		FROM activities AS a
-		INNER JOIN (SELECT identity FROM member_identities FINAL WHERE community = {community:String} AND member_id = {member:String}) AS i
-			ON i.identity = a.identity
-		CROSS JOIN (SELECT love_factor, love_period_ms FROM members_raw FINAL WHERE community = {community:String} AND member_id = {member:String}) AS m
-		WHERE a.community = {community:String} AND NOT a.is_bot
+		` + memberActivities + `
 		ORDER BY love_now DESC, occurred_at DESC LIMIT 10`},
 	{"level_changes", `SELECT changed_at, from_step, to_step, from_level, to_level, reason, detail FROM level_changes FINAL
 		WHERE community = {community:String} AND member_id = {member:String} ORDER BY changed_at DESC LIMIT 20`},
@@ -510,14 +512,7 @@ func (s *Server) memberDetail(r *http.Request, q query) (map[string]any, error) 
 	return body, nil
 }
 
-func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r)
-	var body map[string]any
-	if err == nil {
-		body, err = s.graphBody(r, q)
-	}
-	s.respond(w, r, body, err)
-}
+func (s *Server) graph(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.graphBody) }
 
 func (s *Server) graphBody(r *http.Request, q query) (map[string]any, error) {
 	if err := q.floatParam(r, "min_strength", 1, 0); err != nil {

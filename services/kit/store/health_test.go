@@ -39,16 +39,8 @@ var healthFixture = []fixtureRow{
 
 func loadHealthFixture(t *testing.T) driver.Conn {
 	t.Helper()
-	conn := kittest.ClickHouseConn(t)
-	ctx := context.Background()
-	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
-	require.NoError(t, err)
-	types, err := conn.PrepareBatch(ctx, "INSERT INTO activity_types (type, weight, contribution, item, description)")
-	require.NoError(t, err)
-	for _, ty := range events.DefaultRegistry().Types() {
-		require.NoError(t, types.Append(ty.Name, ty.Weight, ty.Contribution, ty.Item, ty.Description))
-	}
-	require.NoError(t, types.Send())
+	conn, ctx := migrated(t)
+	writeTypes(t, conn)
 	// Every activity inserted twice, in two batches: a redelivered batch
 	// must not count twice.
 	for range 2 {
@@ -174,10 +166,7 @@ func TestHealthMetricsOnAHandComputedFixture(t *testing.T) {
 // The CHAOSS worked example: contributions {1000, 433, 343, 332, 202, 90,
 // 42, 33} give a contributor absence factor of 2.
 func TestContributorAbsenceWorkedExample(t *testing.T) {
-	conn := kittest.ClickHouseConn(t)
-	ctx := context.Background()
-	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
-	require.NoError(t, err)
+	conn, ctx := migrated(t)
 	require.NoError(t, conn.Exec(ctx, "INSERT INTO activity_types (type, weight, contribution, item, description) VALUES ('github.commit.pushed', 6, true, '', 'x')"))
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, received_at)")
 	require.NoError(t, err)
@@ -197,10 +186,7 @@ func TestContributorAbsenceWorkedExample(t *testing.T) {
 // Burstiness: a day with four times the usual activity is outside the
 // band of the 20 days before it; the usual days are not.
 func TestBurstiness(t *testing.T) {
-	conn := kittest.ClickHouseConn(t)
-	ctx := context.Background()
-	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
-	require.NoError(t, err)
+	conn, ctx := migrated(t)
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, received_at)")
 	require.NoError(t, err)
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -226,10 +212,7 @@ func TestBurstiness(t *testing.T) {
 
 // The network's shape: density over the members who are not bots.
 func TestNetwork(t *testing.T) {
-	conn := kittest.ClickHouseConn(t)
-	ctx := context.Background()
-	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
-	require.NoError(t, err)
+	conn, ctx := migrated(t)
 	require.NoError(t, conn.Exec(ctx, `INSERT INTO members_raw (community, member_id, love_factor, love_period_ms, reach_factor, reach_period_ms, is_bot, stream_seq)
 		VALUES ('net', 'a', 0.9, 1, 0.9, 1, false, 1), ('net', 'b', 0.9, 1, 0.9, 1, false, 1), ('net', 'c', 0.9, 1, 0.9, 1, false, 1),
 		       ('net', 'bot', 0.9, 1, 0.9, 1, true, 1)`))
@@ -253,16 +236,8 @@ func reloadDictionaries(t *testing.T, conn driver.Conn) {
 // counts members: acme 4, globex 3, initech 3 contributions → 2 (the
 // activity without an organization, the star and the bot do not count).
 func TestElephantFactor(t *testing.T) {
-	conn := kittest.ClickHouseConn(t)
-	ctx := context.Background()
-	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
-	require.NoError(t, err)
-	types, err := conn.PrepareBatch(ctx, "INSERT INTO activity_types (type, weight, contribution, item, description)")
-	require.NoError(t, err)
-	for _, ty := range events.DefaultRegistry().Types() {
-		require.NoError(t, types.Append(ty.Name, ty.Weight, ty.Contribution, ty.Item, ty.Description))
-	}
-	require.NoError(t, types.Send())
+	conn, ctx := migrated(t)
+	writeTypes(t, conn)
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, is_bot, attributes, received_at)")
 	require.NoError(t, err)
 	at := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
@@ -293,10 +268,7 @@ func TestElephantFactor(t *testing.T) {
 // Recurring connections: pairs of members who interacted in a week and in
 // the week before.
 func TestRecurringConnections(t *testing.T) {
-	conn := kittest.ClickHouseConn(t)
-	ctx := context.Background()
-	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
-	require.NoError(t, err)
+	conn, ctx := migrated(t)
 	b, err := conn.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
 		target_member_ids, target_kinds, is_bot, received_at)`)
 	require.NoError(t, err)
@@ -320,4 +292,26 @@ func TestRecurringConnections(t *testing.T) {
 	require.NoError(t, b.Send())
 	require.Equal(t, []string{"2026-03-02\t2\t0\t0", "2026-03-09\t2\t1\t0.5"}, rowsOf(t, conn, `SELECT period_start, connections, recurring, recurring_share
 		FROM recurring_connections(community = 'rc', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
+}
+
+// migrated is a fresh, migrated database of the embedded engine.
+func migrated(t *testing.T) (driver.Conn, context.Context) {
+	t.Helper()
+	conn := kittest.ClickHouseConn(t)
+	ctx := context.Background()
+	_, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
+	require.NoError(t, err)
+	return conn, ctx
+}
+
+// writeTypes writes the default registry into activity_types, as the sink
+// does at start.
+func writeTypes(t *testing.T, conn driver.Conn) {
+	t.Helper()
+	types, err := conn.PrepareBatch(context.Background(), "INSERT INTO activity_types (type, weight, contribution, item, description)")
+	require.NoError(t, err)
+	for _, ty := range events.DefaultRegistry().Types() {
+		require.NoError(t, types.Append(ty.Name, ty.Weight, ty.Contribution, ty.Item, ty.Description))
+	}
+	require.NoError(t, types.Send())
 }
