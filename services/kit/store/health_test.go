@@ -117,6 +117,9 @@ func TestHealthMetricsOnAHandComputedFixture(t *testing.T) {
 		"2026-03-09\t2\t3\t2\t2\t0\t0",
 	}, q(`SELECT period_start, active_members, activities, contributors, contributions, new_members, new_contributors
 		FROM health(community = 'fx', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
+	require.Equal(t, []string{"2026-03-02\t3\t3\t3\t3", "2026-03-03\t2\t2\t2\t2", "2026-03-09\t1\t2\t1\t1", "2026-03-10\t1\t1\t1\t1"},
+		q(`SELECT day, active_members, activities, contributors, contributions FROM health_daily WHERE community = 'fx' ORDER BY day`),
+		"health_daily: the same numbers per day, without parameters")
 	days := q(`SELECT period_start, active_members FROM health(community = 'fx', period = 'day', from = '2026-03-01', to = '2026-03-10')`)
 	require.Len(t, days, 10, "every day of the range, empty ones too")
 	require.Equal(t, "2026-03-01\t0", days[0])
