@@ -295,6 +295,8 @@ var metrics = map[string]metric{
 	"level_movement": {ranged: true, sql: `SELECT period_start, level, members, moved_up, held, moved_down FROM level_movement FINAL
 		WHERE community = {community:String} AND period_start BETWEEN toStartOfMonth({from:Date}) AND {to:Date}
 		ORDER BY period_start, level`},
+	"new_contributors": {ranged: true, sql: `SELECT * FROM new_contributors(community = {community:String}, period = {period:String},
+		from = {from:Date}, to = {to:Date})`},
 	"recurring_connections": {ranged: true, sql: `SELECT * FROM recurring_connections(community = {community:String}, period = {period:String},
 		from = {from:Date}, to = {to:Date})`},
 	"levels": {sql: `SELECT orbit_level, count() AS members FROM members

@@ -125,6 +125,18 @@ func TestHealthMetricsOnAHandComputedFixture(t *testing.T) {
 	require.Equal(t, "2026-03-01\t0", days[0])
 	require.Equal(t, "2026-03-02\t3", days[1])
 
+	// First contributions per kind: week 1 the first issue opened (github:1,
+	// github:3), comment (github:2, github:1), chat message (github:3); week 2
+	// the first topic (github:2) and pull request (github:1).
+	require.Equal(t, []string{
+		"2026-03-02\tgithub.issue.commented\t2",
+		"2026-03-02\tgithub.issue.opened\t2",
+		"2026-03-02\tslack.message.posted\t1",
+		"2026-03-09\tdiscourse.topic.created\t1",
+		"2026-03-09\tgithub.pull_request.opened\t1",
+	}, q(`SELECT period_start, type, new_contributors
+		FROM new_contributors(community = 'fx', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
+
 	require.Equal(t, []string{"2\t7\t3"}, q(`SELECT absence_factor, contributions, contributors
 		FROM contributor_absence(community = 'fx', from = '2026-03-02', to = '2026-03-15')`))
 
