@@ -235,9 +235,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, body map[string
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, body)
-	case errorsAs(err, &bad):
+	case errors.As(err, &bad):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": bad.Error()})
-	case r.Context().Err() == nil && (strings.Contains(err.Error(), "TIMEOUT_EXCEEDED") || errorsIsDeadline(err)):
+	case r.Context().Err() == nil && (strings.Contains(err.Error(), "TIMEOUT_EXCEEDED") || errors.Is(err, context.DeadlineExceeded)):
 		s.log.Warn("query timed out", "path", r.URL.Path, "err", err)
 		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "the query took longer than api.query_timeout; narrow the range"})
 	default:
@@ -266,7 +266,16 @@ var metrics = map[string]metric{
 	"health": {ranged: true, sql: `SELECT * FROM health(community = {community:String}, period = {period:String},
 		from = {from:Date}, to = {to:Date})`},
 	"health_by": {ranged: true, extra: func(q query, r *http.Request) error {
-		return q.enumParam(r, "dimension", "source", "source", "channel", "type", "level")
+		name := "dimension"
+		if r.URL.Query().Get(name) == "" && r.URL.Query().Get("segment") != "" {
+			name = "segment" // /health?segment= names it so
+		}
+		if err := q.enumParam(r, name, "source", "source", "channel", "type", "level"); err != nil {
+			return err
+		}
+		q.params["dimension"] = q.params[name]
+		delete(q.params, "segment")
+		return nil
 	}, sql: `SELECT * FROM health_by(community = {community:String}, period = {period:String}, from = {from:Date}, to = {to:Date},
 		dimension = {dimension:String})`},
 	"active_members":      {ranged: true, sql: `SELECT * FROM active_members(community = {community:String}, from = {from:Date}, to = {to:Date})`},
@@ -308,9 +317,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	name := "health"
 	if r.URL.Query().Get("segment") != "" {
 		name = "health_by"
-		vals := r.URL.Query()
-		vals.Set("dimension", vals.Get("segment"))
-		r.URL.RawQuery = vals.Encode()
 	}
 	s.runMetric(w, r, name)
 }
@@ -546,10 +552,6 @@ func (s *Server) graphBody(r *http.Request, q query) (map[string]any, error) {
 	}
 	return map[string]any{"community": q.params["community"], "min_strength": q.params["min_strength"], "nodes": nodes, "edges": edges}, nil
 }
-
-func errorsAs(err error, target *badRequest) bool { return errors.As(err, target) }
-
-func errorsIsDeadline(err error) bool { return errors.Is(err, context.DeadlineExceeded) }
 
 // Routes lists the query API's path patterns (for the OpenAPI test).
 func Routes() []string {

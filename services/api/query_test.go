@@ -13,7 +13,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
-	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/api"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/store"
@@ -30,12 +29,7 @@ func queryServer(t *testing.T) (*httptest.Server, driver.Conn) {
 	ctx := context.Background()
 	_, err := store.Migrate(ctx, ch, telemetry.Nop().Logger)
 	require.NoError(t, err)
-	types, err := ch.PrepareBatch(ctx, "INSERT INTO activity_types (type, weight, contribution, item, description)")
-	require.NoError(t, err)
-	for _, ty := range events.DefaultRegistry().Types() {
-		require.NoError(t, types.Append(ty.Name, ty.Weight, ty.Contribution, ty.Item, ty.Description))
-	}
-	require.NoError(t, types.Send())
+	loadTypes(t, ch)
 	acts, err := ch.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
 		thread_id, channel, weight, is_bot, received_at)`)
 	require.NoError(t, err)
@@ -176,7 +170,7 @@ func TestQueryAPIRejectsBadAndHostileInput(t *testing.T) {
 		"/api/v1/communities/fx/health?from=2026-13-01":                                            "parameter from: want a date YYYY-MM-DD",
 		"/api/v1/communities/fx/health?from=2026-03-10&to=2026-03-01":                              "parameter from: want a date not after to",
 		"/api/v1/communities/fx/health?from=2000-01-01&to=2026-03-01":                              "at most 3660 days",
-		"/api/v1/communities/fx/health?segment=region":                                             "parameter dimension: want one of source, channel, type, level",
+		"/api/v1/communities/fx/health?segment=region":                                             "parameter segment: want one of source, channel, type, level",
 		"/api/v1/communities/fx/members?limit=0":                                                   "parameter limit: want an integer 1..1000",
 		"/api/v1/communities/fx/members?sort=" + url.QueryEscape("love DESC, (SELECT 1)"):          "parameter sort",
 		"/api/v1/communities/fx/members?cursor=nope":                                               "parameter cursor",

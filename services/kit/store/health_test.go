@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func loadHealthFixture(t *testing.T) driver.Conn {
 			if r.teammate {
 				attrs["teammate"] = "true"
 			}
-			source := r.identity[:len(r.identity)-len(r.identity[indexColon(r.identity):])]
+			source, _, _ := strings.Cut(r.identity, ":")
 			require.NoError(t, b.Append(r.id, "fx", source, r.typ, at, r.identity, r.identity, r.thread, r.bot, attrs, at, uint64(i+1)))
 		}
 		require.NoError(t, b.Send())
@@ -68,15 +69,6 @@ func loadHealthFixture(t *testing.T) driver.Conn {
 	require.NoError(t, ids.Send())
 	reloadDictionaries(t, conn)
 	return conn
-}
-
-func indexColon(s string) int {
-	for i := range s {
-		if s[i] == ':' {
-			return i
-		}
-	}
-	return len(s)
 }
 
 // rowsOf runs a query and returns its rows as strings (TSV-like).

@@ -153,7 +153,7 @@ func (p *Processor) closeSegments(name string, c *community, kind string, start 
 		var counts scoring.LevelCounts
 		now := map[string]bool{} // a merge in the period: count the member once
 		for id := range st.Members {
-			now[c.ids.Resolve(splitKey(id))] = true
+			now[resolveKey(c.ids, id)] = true
 		}
 		for id := range now {
 			if m := c.scorer.Lookup(id); m != nil && !(m.Bot && !p.sc.Members.ScoreBots) && !m.Teammate {
@@ -173,13 +173,6 @@ func (p *Processor) closeSegments(name string, c *community, kind string, start 
 		st.PrevWC, st.HasPrev, st.PrevN = wc, true, n
 		clear(st.Members)
 	}
-}
-
-// splitKey splits a member id (an identity key) for Resolve: a member id
-// merged away since resolves to the member it is part of now.
-func splitKey(id string) (string, string) {
-	src, rest, _ := strings.Cut(id, ":")
-	return src, rest
 }
 
 func (p *Processor) flushSegments(ctx context.Context) error {

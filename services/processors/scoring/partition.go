@@ -143,12 +143,7 @@ func (p *partition) activity(o *op) {
 	// for or a higher step (losses come with time: evaluateAll).
 	if len(p.book.rules) > 0 && (o.rules != 0 || step > from) {
 		if o.rules != 0 {
-			st := p.roleState(o.a)
-			st.record(p.book.rules, o.rules, o.at)
-			if !st.listed {
-				st.listed = true
-				p.windowed = append(p.windowed, o.a)
-			}
+			p.countForRoles(o.a, o.rules, o.at)
 		}
 		p.evaluateRoles(o.a, m, o.newest, o.seq)
 	}

@@ -79,8 +79,7 @@ func (s *Scorer) Rebuild(r Rebuild) {
 	}
 	rebuilt := map[uint32]bool{}
 	for _, id := range r.Members {
-		i := s.member(id, r.Now, r.Seq)
-		s.settle() // a new member's slot
+		i := s.memberNow(id, r.Now, r.Seq)
 		s.at(i).gone = false
 		s.at(i).periodStep = oldPeriod[id]
 		rebuilt[i] = true
@@ -160,6 +159,14 @@ func (s *Scorer) Rebuild(r Rebuild) {
 	}
 }
 
+// memberNow interns id like member and applies the queued ops, so that a
+// new member has its slot (a rebuild works on settled partitions).
+func (s *Scorer) memberNow(id string, at int64, seq uint64) uint32 {
+	i := s.member(id, at, seq)
+	s.settle()
+	return i
+}
+
 func (s *Scorer) owner(i uint32) *partition { return s.parts[i%uint32(len(s.parts))] }
 
 // dropEdges removes every edge of the members, taking its strength out of
@@ -200,8 +207,7 @@ func (s *Scorer) dropEdges(members map[uint32]bool) {
 // replay applies one activity of a rebuild: its actor's own part when
 // the actor is rebuilt, and its direct ties that touch a rebuilt member.
 func (s *Scorer) replay(a Activity, rebuilt map[uint32]bool) {
-	i := s.member(a.Member, a.At, a.Seq)
-	s.settle()
+	i := s.memberNow(a.Member, a.At, a.Seq)
 	if a.Bot && !s.cfg.Members.ScoreBots {
 		return
 	}
@@ -219,20 +225,14 @@ func (s *Scorer) replay(a Activity, rebuilt map[uint32]bool) {
 		}
 		m.markDay(day)
 		if rules := s.ruleMatches(a); rules != 0 {
-			st := p.roleState(i)
-			st.record(s.book.rules, rules, a.At)
-			if !st.listed {
-				st.listed = true
-				p.windowed = append(p.windowed, i)
-			}
+			p.countForRoles(i, rules, a.At)
 		}
 	}
 	for _, t := range a.Targets {
 		if t.Member == "" || t.Member == a.Member {
 			continue
 		}
-		j := s.member(t.Member, a.At, a.Seq)
-		s.settle()
+		j := s.memberNow(t.Member, a.At, a.Seq)
 		if (!rebuilt[i] && !rebuilt[j]) || (s.bot(j) && !s.cfg.Members.ScoreBots) {
 			continue
 		}

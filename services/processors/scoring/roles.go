@@ -143,6 +143,17 @@ func (p *partition) roleState(i uint32) *roleState {
 	return st
 }
 
+// countForRoles records an activity of member i at time at for the
+// activity rules in rules, and lists the member for the daily evaluation.
+func (p *partition) countForRoles(i uint32, rules uint64, at int64) {
+	st := p.roleState(i)
+	st.record(p.book.rules, rules, at)
+	if !st.listed {
+		st.listed = true
+		p.windowed = append(p.windowed, i)
+	}
+}
+
 // record keeps an activity's time for the rules it matches.
 func (st *roleState) record(rules []RoleRule, match uint64, at int64) {
 	for b, r := range rules {
