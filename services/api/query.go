@@ -366,6 +366,9 @@ var memberSorts = map[string]string{
 type cursor struct {
 	Value  float64 `json:"v"`
 	Member string  `json:"m"`
+	// AsOf (Unix ms) is when the first page was read: every page decays
+	// the scores to it, so the order holds across pages.
+	AsOf int64 `json:"t"`
 }
 
 func (s *Server) members(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.memberPage) }
@@ -403,20 +406,23 @@ func (s *Server) memberPage(r *http.Request, q query) (map[string]any, error) {
 		q.params["role"] = v
 		where = append(where, "has(roles, {role:String})")
 	}
+	asOf := time.Now().UnixMilli()
 	if v := r.URL.Query().Get("cursor"); v != "" {
 		var c cursor
 		b, err := base64.RawURLEncoding.DecodeString(v)
 		if err != nil || json.Unmarshal(b, &c) != nil {
 			return nil, badRequest{"cursor", "the next_cursor of a previous page", v}
 		}
+		asOf = c.AsOf
 		q.params["cursor_value"] = strconv.FormatFloat(c.Value, 'g', -1, 64)
 		q.params["cursor_member"] = c.Member
 		where = append(where, "("+sortExpr+", member_id) < ({cursor_value:Float64}, {cursor_member:String})")
 	}
 	sql := `SELECT member_id, display_name, round(love, 6) AS love, round(reach, 6) AS reach, round(member_gravity, 6) AS member_gravity,
 		orbit_level, orbit_step, roles, first_seen, last_seen, is_teammate, ` + sortExpr + ` AS sort_value
-		FROM members WHERE ` + strings.Join(where, " AND ") + `
+		FROM members_at(as_of = {as_of:DateTime64(3)}) WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY sort_value DESC, member_id DESC LIMIT {limit:UInt32}`
+	q.params["as_of"] = time.UnixMilli(asOf).UTC().Format("2006-01-02 15:04:05.000")
 	rows, err := s.rows(r.Context(), q, sql)
 	if err != nil {
 		return nil, err
@@ -424,7 +430,7 @@ func (s *Server) memberPage(r *http.Request, q query) (map[string]any, error) {
 	body := map[string]any{"community": q.params["community"], "sort": q.params["sort"], "members": rows}
 	if len(rows) == limit {
 		last := rows[len(rows)-1]
-		c, _ := json.Marshal(cursor{Value: toFloat(last["sort_value"]), Member: last["member_id"].(string)})
+		c, _ := json.Marshal(cursor{Value: toFloat(last["sort_value"]), Member: last["member_id"].(string), AsOf: asOf})
 		body["next_cursor"] = base64.RawURLEncoding.EncodeToString(c)
 	}
 	for _, row := range rows {

@@ -63,6 +63,7 @@ func queryServer(t *testing.T) (*httptest.Server, driver.Conn) {
 		reach_factor, reach_period_ms, stream_seq) VALUES ('fx', 'github:1', 'github:2', 1, 10, now64(3), 0.9, 2592000000, 1)`))
 	require.NoError(t, ch.Exec(ctx, `INSERT INTO role_changes (community, member_id, role, changed_at, change, reason, stream_seq) VALUES
 		('fx', 'github:1', 'advocate', '2026-03-02 10:00:00', 'gained', 'rule advocate: Participating; reach in the top 10%', 1)`))
+	require.NoError(t, store.Settle(ctx, ch, telemetry.Nop().Logger))
 	s := api.New(api.Config{APIKeys: []string{key}}, api.Deps{JS: b.JetStream(), CH: ch}, telemetry.Nop())
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)

@@ -29,6 +29,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
@@ -45,17 +46,21 @@ type Config struct {
 	RetryMax     time.Duration `yaml:"retry_max"`
 	// FetchSize is how many messages one pull request asks for.
 	FetchSize int `yaml:"fetch_size"`
+	// RollupInterval is how often the health rollups are brought up to
+	// date (store.Rollups); 0 leaves them to another sink of the database.
+	RollupInterval time.Duration `yaml:"rollup_interval"`
 }
 
 // DefaultConfig returns the defaults: 20k rows or 1 s.
 func DefaultConfig() Config {
 	return Config{
-		BatchSize:     20000,
-		FlushInterval: time.Second,
-		FlushTimeout:  60 * time.Second,
-		RetryInitial:  200 * time.Millisecond,
-		RetryMax:      10 * time.Second,
-		FetchSize:     5000,
+		BatchSize:      20000,
+		FlushInterval:  time.Second,
+		FlushTimeout:   60 * time.Second,
+		RetryInitial:   200 * time.Millisecond,
+		RetryMax:       10 * time.Second,
+		FetchSize:      5000,
+		RollupInterval: 5 * time.Second,
 	}
 }
 
@@ -79,6 +84,9 @@ func (c Config) Validate(prefix string) error {
 	}
 	if c.FetchSize < 1 || c.FetchSize > 100_000 {
 		add("fetch_size", "must be 1..100000, got %d", c.FetchSize)
+	}
+	if c.RollupInterval != 0 && c.RollupInterval < time.Second {
+		add("rollup_interval", "must be 0 (off) or at least 1s, got %s", c.RollupInterval)
 	}
 	return errors.Join(errs...)
 }
@@ -159,6 +167,13 @@ func (s *Sink) Start(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			s.run(runCtx, l.cons, l.newWriter)
+		}()
+	}
+	if s.cfg.RollupInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			store.NewRollups(s.deps.CH, s.log).Run(runCtx, s.cfg.RollupInterval)
 		}()
 	}
 	go func() { wg.Wait(); close(s.done) }()

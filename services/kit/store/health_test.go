@@ -67,7 +67,7 @@ func loadHealthFixture(t *testing.T) driver.Conn {
 		require.NoError(t, ids.Append("fx", m[0], m[1], "", "", uint64(1)))
 	}
 	require.NoError(t, ids.Send())
-	reloadDictionaries(t, conn)
+	settle(t, conn)
 	return conn
 }
 
@@ -185,7 +185,7 @@ func TestContributorAbsenceWorkedExample(t *testing.T) {
 		}
 	}
 	require.NoError(t, b.Send())
-	reloadDictionaries(t, conn)
+	settle(t, conn)
 	require.Equal(t, []string{"2\t2475\t8"}, rowsOf(t, conn, `SELECT absence_factor, contributions, contributors
 		FROM contributor_absence(community = 'chaoss', from = '2026-03-01', to = '2026-03-31')`))
 }
@@ -208,6 +208,7 @@ func TestBurstiness(t *testing.T) {
 		}
 	}
 	require.NoError(t, b.Send())
+	settle(t, conn)
 	rows := rowsOf(t, conn, `SELECT period_start, activities, periods_20, outside_band
 		FROM burstiness(community = 'burst', period = 'day', from = '2026-03-01', to = '2026-03-25')`)
 	require.Len(t, rows, 25)
@@ -230,13 +231,11 @@ func TestNetwork(t *testing.T) {
 		"SELECT members, connected_members, edges, round(density, 6) FROM network WHERE community = 'net'"))
 }
 
-// reloadDictionaries makes the health dictionaries see what a test just
-// wrote (they reload every 5–10 seconds on their own).
-func reloadDictionaries(t *testing.T, conn driver.Conn) {
+// settle makes the health views see what a test just wrote (the
+// dictionaries reload every 5–10 seconds, the rollups every few seconds).
+func settle(t *testing.T, conn driver.Conn) {
 	t.Helper()
-	for _, d := range []string{"member_identity_dict", "activity_type_dict"} {
-		require.NoError(t, conn.Exec(context.Background(), "SYSTEM RELOAD DICTIONARY "+d))
-	}
+	require.NoError(t, store.Settle(context.Background(), conn, telemetry.Nop().Logger))
 }
 
 // The elephant factor counts organizations the way the absence factor
@@ -267,7 +266,7 @@ func TestElephantFactor(t *testing.T) {
 	add("acme", "github.star.created", false)
 	add("umbrella", "github.pull_request.opened", true)
 	require.NoError(t, b.Send())
-	reloadDictionaries(t, conn)
+	settle(t, conn)
 	require.Equal(t, []string{"2\t10\t3"}, rowsOf(t, conn, `SELECT elephant_factor, contributions, organizations
 		FROM elephant_factor(community = 'orgs', from = '2026-03-01', to = '2026-03-31')`))
 }
