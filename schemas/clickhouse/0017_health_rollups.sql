@@ -92,10 +92,12 @@ CREATE TABLE IF NOT EXISTS identity_lifetimes
 ENGINE = AggregatingMergeTree
 ORDER BY (community, identity_key);
 
--- items: every item (a thread opened by a type with item 'opens', not by a
--- bot) by the day it opened, with its first response by another member
--- (a type with item 'responds', not a bot). is_deleted marks an item whose
--- opening moved to another day (a second, earlier opening arrived).
+-- items: every item (a thread opened by a type with item 'opens') by the
+-- day it opened, with its first response by another member, not a bot (a
+-- type with item 'responds'; each member's first response of a kind in
+-- the thread, if not before the opening). is_deleted marks items opened
+-- by bots and the old row of an item whose opening moved to another day
+-- (a second, earlier opening arrived): FINAL leaves them out.
 CREATE TABLE IF NOT EXISTS items
 (
     community         LowCardinality(String),

@@ -270,9 +270,9 @@ func (r *Rollups) refreshItems(ctx context.Context, p map[string]string, full bo
 		// An item whose opening moved to another day (a second, earlier
 		// opening arrived) left a row under the old day: delete it.
 		if err := r.conn.Exec(sctx, `INSERT INTO items SELECT * REPLACE ({version:UInt64} AS version, 1 AS is_deleted)
-			FROM items FINAL
-			WHERE (community, thread_id) IN (SELECT community, thread_id FROM items WHERE version = {version:UInt64} AND openings > 1)
-			  AND version < {version:UInt64}`); err != nil {
+			FROM (SELECT * FROM items FINAL
+				WHERE (community, thread_id) IN (SELECT community, thread_id FROM items WHERE version = {version:UInt64} AND openings > 1)
+				  AND version < {version:UInt64})`); err != nil {
 			return total, err
 		}
 	}
@@ -284,9 +284,9 @@ func itemsSQL(threads string) string {
 		responder, first_response_at, response_seconds, openings, version, is_deleted)
 	SELECT community, toDate(opened_at), thread_id, item_type, source, channel, opener, opened_at, length(rs) > 0,
 		if(length(rs) > 0, rs[1].3, ''), if(length(rs) > 0, rs[1].1, NULL),
-		if(length(rs) > 0, toUInt64(greatest(dateDiff('second', opened_at, rs[1].1), 0)), 0), openings, {version:UInt64}, 0
+		if(length(rs) > 0, toUInt64(greatest(dateDiff('second', opened_at, rs[1].1), 0)), 0), openings, {version:UInt64}, opener_bot
 	FROM (
-		SELECT community, thread_id, item_type, source, channel, opener, opened_at, openings,
+		SELECT community, thread_id, item_type, source, channel, opener, opened_at, openings, opener_bot,
 			arraySort(x -> x.1, arrayFilter(x -> x.2 != opener_key AND x.1 >= opened_at, responses)) AS rs
 		FROM (
 			SELECT community, thread_id,
@@ -311,7 +311,7 @@ func itemsSQL(threads string) string {
 				WHERE t.item != ''
 			)
 			GROUP BY community, thread_id
-			HAVING openings > 0 AND NOT opener_bot
+			HAVING openings > 0
 		)
 	)`
 }
