@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +88,17 @@ func BenchmarkHealthAPI(b *testing.B) {
 		fmt.Printf("  %d of %d activities\n", off+min(slice, n-off), n)
 	}
 	fmt.Printf("generated %d activities in %s (%.0f/s)\n", n, time.Since(start).Round(time.Second), float64(n)/time.Since(start).Seconds())
+	start = time.Now()
+	require.NoError(b, store.Settle(ctx, conn, telemetry.Nop().Logger))
+	fmt.Printf("first build of the dashboard rollups: %s\n", time.Since(start).Round(time.Second))
+	// Steady state: 100k more activities on the last days, then one refresh.
+	gctx := clickhouseParams(ctx, map[string]string{"n": strconv.FormatUint(n, 10), "members": strconv.FormatUint(n/50, 10),
+		"offset": strconv.FormatUint(n-100_000, 10), "count": "100000"})
+	require.NoError(b, conn.Exec(gctx, strings.Replace(historySQL, "concat('g', toString(number))", "concat('late', toString(number))", 1)))
+	start = time.Now()
+	st, err := store.NewRollups(conn, telemetry.Nop().Logger).Refresh(ctx)
+	require.NoError(b, err)
+	fmt.Printf("refresh after 100k new activities: %s (%d community days, %d threads)\n", time.Since(start).Round(time.Millisecond), st.Days, st.Threads)
 
 	bb := kittest.Bus(b)
 	s := api.New(api.Config{APIKeys: []string{key}}, api.Deps{JS: bb.JetStream(), CH: conn}, telemetry.Nop())
@@ -94,9 +106,14 @@ func BenchmarkHealthAPI(b *testing.B) {
 	defer ts.Close()
 	rng := "from=2026-09-01&to=2026-11-29"
 	paths := []string{}
-	for _, m := range []string{"health", "health_by", "active_members", "contributor_absence", "time_to_first_response",
-		"retention", "retention_cohorts", "inactive_contributors", "burstiness", "levels", "network"} {
-		paths = append(paths, "/api/v1/communities/c0/metrics/"+m+"?"+rng)
+	for _, m := range []string{"health", "health?period=day", "health?period=month", "health_by", "health_by?dimension=type",
+		"active_members", "contributor_absence", "elephant_factor", "time_to_first_response", "retention", "retention_cohorts",
+		"inactive_contributors", "burstiness", "new_contributors", "recurring_connections", "gravity", "level_movement", "levels", "network"} {
+		sep := "?"
+		if strings.Contains(m, "?") {
+			sep = "&"
+		}
+		paths = append(paths, "/api/v1/communities/c0/metrics/"+m+sep+rng)
 	}
 	const runs = 20
 	fmt.Printf("%-60s %8s %8s %8s\n", "query (community c0, 90 days)", "p50 ms", "p95 ms", "max ms")

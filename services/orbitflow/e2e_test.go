@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -274,19 +275,27 @@ func TestRunIngestQuery(t *testing.T) {
 	require.NotEmpty(t, p.Consumers)
 
 	// The query API answers from the health views: 3000 identities active
-	// on 2026-01-01, each with one contribution.
-	req, _ = http.NewRequest("GET", "http://"+in.apiAddr+"/api/v1/communities/acme/health?from=2026-01-01&to=2026-01-01&period=day", nil)
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err = http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	// on 2026-01-01, each with one contribution, once the sink's rollup
+	// refresher (every 5 s) has caught up.
+	want := []map[string]any{{"period_start": "2026-01-01", "active_members": float64(3000), "activities": float64(3000),
+		"contributors": float64(3000), "contributions": float64(3000), "new_members": float64(3000), "new_contributors": float64(3000)}}
 	var h struct {
 		Rows []map[string]any `json:"rows"`
 	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, []map[string]any{{"period_start": "2026-01-01", "active_members": float64(3000), "activities": float64(3000),
-		"contributors": float64(3000), "contributions": float64(3000), "new_members": float64(3000), "new_contributors": float64(3000)}}, h.Rows)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		req, _ = http.NewRequest("GET", "http://"+in.apiAddr+"/api/v1/communities/acme/health?from=2026-01-01&to=2026-01-01&period=day", nil)
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		h.Rows = nil
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
+		resp.Body.Close()
+		if reflect.DeepEqual(want, h.Rows) || time.Now().After(deadline) {
+			break
+		}
+	}
+	require.Equal(t, want, h.Rows)
 
 	require.NoError(t, in.stop(syscall.SIGTERM), "run exits cleanly on SIGTERM; log:\n%s", in.runLog.String())
 	_, err = os.Stat(filepath.Join(in.dir, "data", "run.json"))

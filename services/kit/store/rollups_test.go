@@ -52,7 +52,7 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 			e := rollupEvent{
 				id: fmt.Sprintf("%s%d", prefix, i), community: []string{"a", "b"}[rng.IntN(2)],
 				identity: fmt.Sprintf("%s:%d", src, rng.IntN(25)), typ: ty, channel: fmt.Sprintf("ch%d", rng.IntN(3)),
-				at:  day0.AddDate(0, 0, from+rng.IntN(days)).Add(time.Duration(rng.IntN(86400)) * time.Second),
+				at: day0.AddDate(0, 0, from+rng.IntN(days)).Add(time.Duration(rng.IntN(86400)) * time.Second),
 			}
 			e.bot = strings.HasSuffix(e.identity, ":24") // a bot is a bot in every activity
 			if types[ty].Item != "" {
