@@ -42,6 +42,23 @@ FROM activities_raw
 WHERE thread_id != ''
 GROUP BY community, thread_id;
 
+-- rollup_dirty_identities: identities moved by a merge or unmerge; the
+-- refresher recomputes the days and threads they were active in.
+CREATE TABLE IF NOT EXISTS rollup_dirty_identities
+(
+    community   LowCardinality(String),
+    identity    String,
+    inserted_at DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY (inserted_at, community, identity)
+TTL toDateTime(inserted_at) + INTERVAL 30 DAY;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_dirty_identities_mv TO rollup_dirty_identities AS
+SELECT community, identity, now64(3) AS inserted_at
+FROM identity_changes
+ARRAY JOIN arrayDistinct(arrayConcat(identities, members)) AS identity;
+
 -- rollup_state: how far the refresher got (everything inserted before
 -- watermark is in the rollups).
 CREATE TABLE IF NOT EXISTS rollup_state
@@ -74,6 +91,55 @@ CREATE TABLE IF NOT EXISTS member_periods
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY (unit, toYYYYMM(period_start))
 ORDER BY (community, unit, dimension, period_start, segment, identity_key);
+
+-- community_periods: per community, period and segment (as
+-- member_periods), bots and teammates left out: active members,
+-- activities, contributors, contributions, and the members whose first
+-- activity (first contribution) ever falls in the period.
+CREATE TABLE IF NOT EXISTS community_periods
+(
+    community        LowCardinality(String),
+    unit             Enum8('day' = 1, 'week' = 2, 'month' = 3),
+    dimension        Enum8('' = 0, 'source' = 1, 'channel' = 2, 'type' = 3),
+    period_start     Date,
+    segment          String,
+    active_members   UInt32,
+    activities       UInt64,
+    contributors     UInt32,
+    contributions    UInt64,
+    new_members      UInt32,
+    new_contributors UInt32,
+    version          UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (community, unit, dimension, period_start, segment);
+
+-- community_retention: per community and period, the members active in
+-- the period before and how many of them are active again.
+CREATE TABLE IF NOT EXISTS community_retention
+(
+    community       LowCardinality(String),
+    unit            Enum8('day' = 1, 'week' = 2, 'month' = 3),
+    period_start    Date,
+    previous_active UInt32,
+    retained        UInt32,
+    version         UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (community, unit, period_start);
+
+-- community_rolling: per community and day, the members active in the 7
+-- and the 30 days ending that day (bots and teammates left out).
+CREATE TABLE IF NOT EXISTS community_rolling
+(
+    community LowCardinality(String),
+    day       Date,
+    wau       UInt32,
+    mau       UInt32,
+    version   UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (community, day);
 
 -- identity_lifetimes: per community and identity, the first and last
 -- activity and contribution (NULL: none yet). min and max: a day

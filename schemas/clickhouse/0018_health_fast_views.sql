@@ -37,72 +37,60 @@ FROM (
 GROUP BY member_key;
 
 CREATE OR REPLACE VIEW health AS
-WITH {period:String} AS u, toDate(dateTrunc(u, {from:Date})) AS lo
-SELECT cal.p AS period_start,
-       a.active_members AS active_members, a.volume AS activities,
-       a.contributors AS contributors, a.contributions AS contributions,
-       n.new_members AS new_members, n.new_contributors AS new_contributors
+WITH {period:String} AS u
+SELECT cal.p AS period_start, c.active_members AS active_members, c.activities AS activities,
+       c.contributors AS contributors, c.contributions AS contributions,
+       c.new_members AS new_members, c.new_contributors AS new_contributors
 FROM (
     SELECT DISTINCT toDate(dateTrunc(u, {from:Date} + number)) AS p
     FROM numbers(toUInt64(greatest(dateDiff('day', {from:Date}, {to:Date}) + 1, 0)))
 ) AS cal
 LEFT JOIN (
-    SELECT p, uniqExact(mk) AS active_members, sum(n) AS volume, uniqExactIf(mk, c > 0) AS contributors, sum(c) AS contributions
-    FROM (
-        SELECT period_start AS p, member_key AS mk, activities AS n, contributions AS c FROM member_periods_resolved
-        WHERE community = {community:String} AND unit = {period:String} AND dimension = ''
-          AND period_start BETWEEN lo AND {to:Date} AND NOT is_bot AND NOT is_teammate
-    )
-    GROUP BY p
-) AS a ON a.p = cal.p
-LEFT JOIN (
-    SELECT p, countIf(kind = 'member') AS new_members, countIf(kind = 'contributor') AS new_contributors
-    FROM (
-        SELECT toDate(dateTrunc(u, k.1)) AS p, k.2 AS kind
-        FROM member_lifetimes(community = {community:String}, lo = lo, hi = {to:Date})
-        ARRAY JOIN [(first_at, 'member'), (ifNull(first_contribution_at, toDateTime64(0, 3, 'UTC')), 'contributor')] AS k
-        WHERE NOT is_bot AND NOT is_teammate AND toDate(k.1) BETWEEN lo AND {to:Date}
-    )
-    GROUP BY p
-) AS n ON n.p = cal.p
+    SELECT period_start, active_members, activities, contributors, contributions, new_members, new_contributors
+    FROM community_periods FINAL
+    WHERE community = {community:String} AND unit = {period:String} AND dimension = ''
+      AND period_start BETWEEN toDate(dateTrunc(u, {from:Date})) AND {to:Date}
+) AS c ON c.period_start = cal.p
 ORDER BY period_start;
 
 CREATE OR REPLACE VIEW health_by AS
 WITH {dimension:String} AS dim
-SELECT period_start, segment,
-       uniqExact(r.mk) AS active_members, sum(r.n) AS volume, uniqExactIf(r.mk, r.c > 0) AS contributors, sum(r.c) AS contributions
+SELECT period_start, segment, active_members, volume, contributors, contributions
 FROM (
-    SELECT period_start, if(dim = 'level', toString(m.orbit_level), p.segment) AS segment,
-           p.member_key AS mk, p.activities AS n, p.contributions AS c
-    FROM member_periods_resolved AS p
-    LEFT JOIN (
-        SELECT cityHash64(community, member_id) AS member_key, orbit_level FROM members
-        WHERE community = {community:String} AND dim = 'level'
-    ) AS m ON m.member_key = p.member_key
-    WHERE p.community = {community:String} AND p.unit = {period:String}
-      AND p.dimension = if(dim = 'level', '', dim)
-      AND p.period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
-      AND NOT p.is_bot AND NOT p.is_teammate
-) AS r
-GROUP BY period_start, segment
+    SELECT period_start, segment, active_members, activities AS volume, contributors, contributions
+    FROM community_periods FINAL
+    WHERE community = {community:String} AND unit = {period:String} AND dim != 'level'
+      AND dimension = if(dim = 'level', '', dim)
+      AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
+    UNION ALL
+    -- by the member's current orbit level: per member, at query time
+    SELECT period_start, segment, uniqExact(r.mk) AS active_members, sum(r.n) AS volume,
+           uniqExactIf(r.mk, r.c > 0) AS contributors, sum(r.c) AS contributions
+    FROM (
+        SELECT p.period_start AS period_start, toString(m.orbit_level) AS segment, p.member_key AS mk, p.activities AS n, p.contributions AS c
+        FROM member_periods_resolved AS p
+        LEFT JOIN (
+            SELECT cityHash64(community, member_id) AS member_key, orbit_level FROM members WHERE community = {community:String}
+        ) AS m ON m.member_key = p.member_key
+        WHERE dim = 'level' AND p.community = {community:String} AND p.unit = {period:String} AND p.dimension = ''
+          AND p.period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
+          AND NOT p.is_bot AND NOT p.is_teammate
+    ) AS r
+    GROUP BY period_start, segment
+)
 ORDER BY period_start, segment;
 
 -- active_members: DAU, and WAU and MAU over the 7 and 30 days ending each day.
 CREATE OR REPLACE VIEW active_members AS
-SELECT d AS day, dau, wau, mau, if(mau = 0, 0, round(dau / mau, 6)) AS dau_mau
-FROM (
-    SELECT cal.d AS d, finalizeAggregation(a.st) AS dau,
-           uniqExactMerge(a.st) OVER (ORDER BY toUInt32(cal.d) RANGE BETWEEN 6 PRECEDING AND CURRENT ROW) AS wau,
-           uniqExactMerge(a.st) OVER (ORDER BY toUInt32(cal.d) RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) AS mau
-    FROM (SELECT toDate({from:Date} - 29 + number) AS d FROM numbers(toUInt64(greatest(dateDiff('day', {from:Date}, {to:Date}) + 30, 0)))) AS cal
-    LEFT JOIN (
-        SELECT period_start AS ad, uniqExactState(member_key) AS st FROM member_periods_resolved
-        WHERE community = {community:String} AND unit = 'day' AND dimension = ''
-          AND period_start BETWEEN {from:Date} - 29 AND {to:Date} AND NOT is_bot AND NOT is_teammate
-        GROUP BY ad
-    ) AS a ON a.ad = cal.d
-)
-WHERE d >= {from:Date}
+SELECT cal.d AS day, p.active_members AS dau, r.wau AS wau, r.mau AS mau, if(mau = 0, 0, round(dau / mau, 6)) AS dau_mau
+FROM (SELECT toDate({from:Date} + number) AS d FROM numbers(toUInt64(greatest(dateDiff('day', {from:Date}, {to:Date}) + 1, 0)))) AS cal
+LEFT JOIN (
+    SELECT period_start, active_members FROM community_periods FINAL
+    WHERE community = {community:String} AND unit = 'day' AND dimension = '' AND period_start BETWEEN {from:Date} AND {to:Date}
+) AS p ON p.period_start = cal.d
+LEFT JOIN (
+    SELECT day, wau, mau FROM community_rolling FINAL WHERE community = {community:String} AND day BETWEEN {from:Date} AND {to:Date}
+) AS r ON r.day = cal.d
 ORDER BY day;
 
 -- member_contributions(community, from, to): per member, the contributions
@@ -124,18 +112,10 @@ FROM (
 );
 
 CREATE OR REPLACE VIEW retention AS
-WITH {period:String} AS u,
-active AS (
-    SELECT DISTINCT period_start AS p, member_key FROM member_periods_resolved
-    WHERE community = {community:String} AND unit = {period:String} AND dimension = ''
-      AND period_start BETWEEN toDate(dateTrunc(u, {from:Date})) AND {to:Date} AND NOT is_bot AND NOT is_teammate
-)
-SELECT prev.next_p AS period_start, count() AS previous_active, countIf(cur.member_key != 0) AS retained,
-       round(retained / previous_active, 6) AS retention
-FROM (SELECT member_key, multiIf(u = 'day', p + 1, u = 'week', p + 7, addMonths(p, 1)) AS next_p FROM active) AS prev
-LEFT JOIN active AS cur ON cur.member_key = prev.member_key AND cur.p = prev.next_p
-WHERE prev.next_p <= {to:Date}
-GROUP BY period_start
+SELECT period_start, previous_active, retained, round(retained / previous_active, 6) AS retention
+FROM community_retention FINAL
+WHERE community = {community:String} AND unit = {period:String}
+  AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date} AND previous_active > 0
 ORDER BY period_start;
 
 CREATE OR REPLACE VIEW retention_cohorts AS
@@ -178,10 +158,9 @@ FROM (
             FROM numbers(toUInt64(greatest(dateDiff('day', {from:Date}, {to:Date}) + 1, 0)))
         ) AS cal
         LEFT JOIN (
-            SELECT period_start AS ap, sum(activities) AS n FROM member_periods FINAL
+            SELECT period_start AS ap, activities AS n FROM community_periods FINAL
             WHERE community = {community:String} AND unit = {period:String} AND dimension = ''
-              AND period_start BETWEEN toDate(dateTrunc(u, {from:Date})) AND {to:Date} AND NOT is_bot AND NOT is_teammate
-            GROUP BY ap
+              AND period_start BETWEEN toDate(dateTrunc(u, {from:Date})) AND {to:Date}
         ) AS a ON a.ap = cal.p
     )
     WINDOW w AS (ORDER BY p ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
@@ -204,8 +183,6 @@ GROUP BY period_start, item_type
 ORDER BY period_start, item_type;
 
 CREATE OR REPLACE VIEW health_daily AS
-SELECT community, day, uniqExact(member_key) AS active_members, sum(n) AS activities,
-       uniqExactIf(member_key, c > 0) AS contributors, sum(c) AS contributions
-FROM (SELECT community, period_start AS day, member_key, activities AS n, contributions AS c FROM member_periods_resolved
-      WHERE unit = 'day' AND dimension = '' AND NOT is_bot AND NOT is_teammate)
-GROUP BY community, day;
+SELECT community, period_start AS day, active_members, activities, contributors, contributions
+FROM community_periods FINAL
+WHERE unit = 'day' AND dimension = '';

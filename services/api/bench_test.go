@@ -43,7 +43,7 @@ SELECT
 			concat('t', toString(greatest(number, 50) - 1 - h3 % 50)), '')) AS thread,
 	if(h4 % 3 = 0, [concat(source, ':', toString(toUInt64(pow(members, pow((h3 % 1000000) / 1e6, 3)))))], []) AS targets,
 	if(length(targets) > 0, ['reply'], []) AS kinds,
-	toFloat32(4) AS weight, h5 % 50 = 0 AS bot, t0, number + 1
+	toFloat32(4) AS weight, cityHash64(mid) % 50 = 0 AS bot, t0, number + 1
 FROM (
 	SELECT number,
 		cityHash64(number, 1) AS h1, cityHash64(number, 2) AS h2, cityHash64(number, 3) AS h3,

@@ -91,6 +91,9 @@ func (r *Rollups) Refresh(ctx context.Context) (RefreshStats, error) {
 	version := uint64(now.UnixMilli())
 	p := map[string]string{"since": since.UTC().Format("2006-01-02 15:04:05.000"), "version": fmt.Sprint(version)}
 
+	if err := r.markMerged(r.params(ctx, p), st.Full); err != nil {
+		return st, fmt.Errorf("rollups: merges: %w", err)
+	}
 	months := "SELECT DISTINCT toDateTime(toStartOfMonth(day)) AS m FROM (" + dirtyDays + ") ORDER BY m"
 	if st.Full {
 		months = "SELECT DISTINCT toDateTime(toStartOfMonth(day)) AS m FROM identity_daily ORDER BY m"
@@ -122,6 +125,41 @@ func (r *Rollups) Refresh(ctx context.Context) (RefreshStats, error) {
 	}
 	st.Took = time.Since(start)
 	return st, nil
+}
+
+// markMerged marks the days and threads of the identities a merge or
+// unmerge moved as changed, after reloading identity_member_dict so the
+// recompute sees the move. A first build only reloads.
+func (r *Rollups) markMerged(ctx context.Context, full bool) error {
+	if !full {
+		var n uint64
+		if err := r.conn.QueryRow(ctx, "SELECT count() FROM rollup_dirty_identities WHERE inserted_at > {since:DateTime64(3)}").Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	if err := r.conn.Exec(ctx, "SYSTEM RELOAD DICTIONARY identity_member_dict"); err != nil {
+		return err
+	}
+	if full {
+		return nil
+	}
+	for _, q := range []string{
+		`INSERT INTO rollup_dirty_days (community, day, inserted_at)
+		SELECT DISTINCT community, period_start, now64(3) FROM member_periods
+		WHERE unit = 'day' AND dimension = '' AND identity_key IN (
+			SELECT cityHash64(community, identity) FROM rollup_dirty_identities WHERE inserted_at > {since:DateTime64(3)})`,
+		`INSERT INTO rollup_dirty_threads (community, thread_id, inserted_at)
+		SELECT DISTINCT community, thread_id, now64(3) FROM thread_activity
+		WHERE (community, identity) IN (SELECT community, identity FROM rollup_dirty_identities WHERE inserted_at > {since:DateTime64(3)})`,
+	} {
+		if err := r.conn.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // times runs a query of one DateTime column.
@@ -188,7 +226,28 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 		FROM (SELECT * FROM identity_daily WHERE day BETWEEN {m0:Date} AND {m1:Date} AND ` + dayFilter + `) AS d
 		LEFT JOIN ` + typesSQL + ` AS t ON t.type = d.type
 		GROUP BY community, day, identity, type, source, channel`
-	stmts := []string{
+	var stmts []string
+	if !full {
+		// An identity whose first activity (contribution) moves earlier
+		// was counted new on its old first day: recompute that day too
+		// (the next refresh does).
+		stmts = append(stmts, `INSERT INTO rollup_dirty_days (community, day, inserted_at)
+		SELECT community, day, now64(3) FROM (
+			SELECT o.community AS community,
+				arrayJoin(arrayFilter(x -> x IS NOT NULL, [if(n.f < o.f, toDate(o.f), NULL), if(n.fc < o.fc, toDate(o.fc), NULL)])) AS day
+			FROM (
+				SELECT community, cityHash64(community, identity) AS k, min(fa) AS f, if(countIf(contrib) > 0, minIf(fa, contrib), NULL) AS fc
+				FROM (`+events+`) GROUP BY community, identity
+			) AS n
+			INNER JOIN (
+				SELECT community, identity_key AS k, min(first_at) AS f, min(first_contribution_at) AS fc FROM identity_lifetimes
+				WHERE identity_key IN (SELECT cityHash64(community, identity) FROM identity_daily
+					WHERE day BETWEEN {m0:Date} AND {m1:Date} AND `+dayFilter+`)
+				GROUP BY community, identity_key
+			) AS o ON o.community = n.community AND o.k = n.k
+		)`)
+	}
+	stmts = append(stmts,
 		`INSERT INTO member_periods (community, unit, dimension, period_start, segment, identity_key, is_bot, is_teammate,
 			activities, contributions, version)
 		SELECT community, 'day', dim, day, seg, cityHash64(community, identity), max(bot), max(mate),
@@ -202,7 +261,7 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 			if(countIf(contrib) > 0, minIf(fa, contrib), NULL), if(countIf(contrib) > 0, maxIf(la, contrib), NULL)
 		FROM (` + events + `)
 		GROUP BY community, identity`,
-	}
+	)
 	// Weeks and the month: from the day rows, for the periods holding a
 	// changed day. Weeks reach into the months around.
 	for _, u := range []struct{ unit, trunc, last string }{
@@ -223,12 +282,102 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 		GROUP BY community, dimension, p, segment, identity_key
 		HAVING p BETWEEN TRUNC({m0:Date}) AND TRUNC({m1:Date})`, "TRUNC", u.trunc))
 	}
+	stmts = append(stmts, communitySQL(days)...)
 	for _, s := range stmts {
 		if err := r.conn.Exec(ctx, s); err != nil {
 			return 0, err
 		}
 	}
 	return int(n), nil
+}
+
+// units are the periods of the rollups: how to truncate a Date to one,
+// and the one before and after.
+var units = []struct{ name, trunc, prev, next string }{
+	{"day", "toDate", "(X) - 1", "(X) + 1"},
+	{"week", "toMonday", "(X) - 7", "(X) + 7"},
+	{"month", "toStartOfMonth", "addMonths(X, -1)", "addMonths(X, 1)"},
+}
+
+// communitySQL recomputes the community-level numbers of the periods
+// holding the changed days of one month (days: community, day):
+// community_periods, community_retention (for those periods and the ones
+// after) and community_rolling (for the changed days and the 29 after,
+// up to today).
+func communitySQL(days string) []string {
+	// mk: an identity's member.
+	const mk = "dictGetOrDefault('identity_member_dict', 'member_key', identity_key, identity_key)"
+	inMonth := "SELECT community, day FROM (" + days + ") WHERE day BETWEEN {m0:Date} AND {m1:Date}"
+	var out []string
+	for _, u := range units {
+		tr := func(x string) string { return u.trunc + "(" + x + ")" }
+		prev := func(x string) string { return strings.ReplaceAll(u.prev, "X", x) }
+		next := func(x string) string { return strings.ReplaceAll(u.next, "X", x) }
+		targets := "SELECT DISTINCT community, " + tr("day") + " AS p FROM (" + inMonth + ")"
+		p0, p1 := tr("{m0:Date}"), tr("{m1:Date}")
+		// The members of the target periods, with their first activity and
+		// contribution over all their identities (merged ones: every
+		// identity of the member).
+		out = append(out, `INSERT INTO community_periods (community, unit, dimension, period_start, segment, active_members, activities,
+			contributors, contributions, new_members, new_contributors, version)
+		WITH f AS (
+			SELECT m, min(fa) AS first_at, min(fc) AS first_c FROM (
+				SELECT `+mk+` AS m, min(first_at) AS fa, min(first_contribution_at) AS fc FROM identity_lifetimes
+				WHERE community IN (SELECT community FROM (`+targets+`)) AND identity_key IN (
+					SELECT identity_key FROM member_periods
+					WHERE unit = '`+u.name+`' AND dimension = '' AND period_start BETWEEN `+p0+` AND `+p1+`
+					  AND (community, period_start) IN (`+targets+`)
+					UNION ALL SELECT identity_key FROM identity_member_dict
+					UNION ALL SELECT member_key FROM identity_member_dict)
+				GROUP BY identity_key
+			) GROUP BY m
+		)
+		SELECT r.community, '`+u.name+`', r.dimension, r.period_start, r.segment, uniqExact(r.m), sum(r.n), uniqExactIf(r.m, r.c > 0), sum(r.c),
+			uniqExactIf(r.m, `+tr("toDate(f.first_at)")+` = r.period_start AND f.first_at > 0),
+			uniqExactIf(r.m, f.first_c IS NOT NULL AND `+tr("toDate(f.first_c)")+` = r.period_start), {version:UInt64}
+		FROM (
+			SELECT community, dimension, period_start, segment, `+mk+` AS m, activities AS n, contributions AS c
+			FROM member_periods FINAL
+			WHERE unit = '`+u.name+`' AND period_start BETWEEN `+p0+` AND `+p1+` AND (community, period_start) IN (`+targets+`)
+			  AND NOT is_bot AND NOT is_teammate
+		) AS r
+		LEFT JOIN f ON f.m = r.m
+		GROUP BY r.community, r.dimension, r.period_start, r.segment`)
+		// Retention of the target periods and the ones after them.
+		out = append(out, `INSERT INTO community_retention (community, unit, period_start, previous_active, retained, version)
+		WITH a AS (
+			SELECT DISTINCT community, period_start AS q, `+mk+` AS m FROM member_periods FINAL
+			WHERE unit = '`+u.name+`' AND dimension = '' AND period_start BETWEEN `+prev(p0)+` AND `+next(p1)+`
+			  AND community IN (SELECT community FROM (`+targets+`)) AND NOT is_bot AND NOT is_teammate
+		)
+		SELECT pr.community, '`+u.name+`', `+next("pr.q")+` AS p, count(), countIf(cur.m != 0), {version:UInt64}
+		FROM a AS pr
+		LEFT JOIN a AS cur ON cur.community = pr.community AND cur.m = pr.m AND cur.q = `+next("pr.q")+`
+		WHERE (pr.community, p) IN (SELECT community, p2 FROM (`+targets+`) ARRAY JOIN [p, `+next("p")+`] AS p2)
+		GROUP BY pr.community, p`)
+	}
+	// Rolling 7 and 30 days: the changed days and the 29 after each.
+	out = append(out, `INSERT INTO community_rolling (community, day, wau, mau, version)
+	WITH r AS (
+		SELECT community, min(day) AS lo, least(max(day) + 29, today()) AS hi FROM (`+inMonth+`) GROUP BY community
+	)
+	SELECT community, d, wau, mau, {version:UInt64} FROM (
+		SELECT c.community AS community, c.d AS d, c.lo AS lo,
+			uniqExactMerge(a.st) OVER (PARTITION BY c.community ORDER BY toUInt32(c.d) RANGE BETWEEN 6 PRECEDING AND CURRENT ROW) AS wau,
+			uniqExactMerge(a.st) OVER (PARTITION BY c.community ORDER BY toUInt32(c.d) RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) AS mau
+		FROM (
+			SELECT community, lo, lo - 29 + k AS d FROM r
+			ARRAY JOIN range(toUInt32(greatest(dateDiff('day', lo - 29, hi) + 1, 0))) AS k
+		) AS c
+		LEFT JOIN (
+			SELECT community, period_start AS d, uniqExactState(`+mk+`) AS st FROM member_periods FINAL
+			WHERE unit = 'day' AND dimension = '' AND period_start BETWEEN {m0:Date} - 29 AND {m1:Date} + 29
+			  AND community IN (SELECT community FROM r) AND NOT is_bot AND NOT is_teammate
+			GROUP BY community, d
+		) AS a ON a.community = c.community AND a.d = c.d
+	)
+	WHERE d >= lo`)
+	return out
 }
 
 // refreshItems recomputes the items of the changed threads (all, in 16

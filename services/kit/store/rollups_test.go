@@ -71,8 +71,12 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 		}
 		require.NoError(t, b.Send())
 	}
+	// No overlap: each refresh sees only what arrived since the last, so
+	// the test shows what a refresh must recompute beyond the new days.
+	rr := store.NewRollups(conn, telemetry.Nop().Logger)
+	rr.Overlap = 0
 	refresh := func() {
-		_, err := store.NewRollups(conn, telemetry.Nop().Logger).Refresh(ctx)
+		_, err := rr.Refresh(ctx)
 		require.NoError(t, err)
 	}
 
@@ -93,7 +97,12 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 	// slack:1 turns out to be github:1.
 	require.NoError(t, conn.Exec(ctx, `INSERT INTO member_identities (community, identity, member_id, source, username, stream_seq)
 		VALUES ('a', 'slack:1', 'github:1', 'slack', '', 1), ('a', 'github:1', 'github:1', 'github', '', 1)`))
-	settle(t, conn)
+	require.NoError(t, conn.Exec(ctx, `INSERT INTO identity_changes (community, changed_at, kind, members, identities, reason, requested_by, stream_seq)
+		VALUES ('a', now64(3), 'merge', ['github:1', 'slack:1'], ['slack:1'], 'test', 'test', 1)`))
+	// The merge is seen by the next refresh; the days it marks (and the old
+	// first days moved by the backfill) by the one after.
+	refresh()
+	refresh()
 
 	all := slices.Concat(b1, b2, backfill, []rollupEvent{late, answer})
 	memberOf := func(community, identity string) string {
@@ -108,7 +117,8 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 	require.Contains(t, want, "item a M github.issue.opened github:3 2026-03-18 answered=true by github:2 after 1382400s")
 
 	// A first build from scratch gives the same rows.
-	for _, tbl := range []string{"member_periods", "identity_lifetimes", "items", "rollup_state"} {
+	for _, tbl := range []string{"member_periods", "identity_lifetimes", "items", "community_periods", "community_retention",
+		"community_rolling", "rollup_state"} {
 		require.NoError(t, conn.Exec(ctx, "TRUNCATE TABLE "+tbl))
 	}
 	st, err := store.NewRollups(conn, telemetry.Nop().Logger).Refresh(ctx)
@@ -176,9 +186,60 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 		}
 	}
 	var out []string
+	trunc := func(unit string, t time.Time) string {
+		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		switch unit {
+		case "week":
+			d = d.AddDate(0, 0, -(int(d.Weekday())+6)%7)
+		case "month":
+			d = d.AddDate(0, 0, 1-d.Day())
+		}
+		return d.Format(time.DateOnly)
+	}
 	for k, v := range periods {
 		out = append(out, fmt.Sprintf("period %s %s %s %s %q members=%d activities=%d contributors=%d contributions=%d",
 			k.community, k.unit, k.dim, k.period, k.segment, len(v.members), v.acts, len(v.contributorMembers), v.contribs))
+		newMembers, newContributors := 0, 0
+		for m := range v.members {
+			l := lives[[2]string{k.community, m}]
+			if trunc(k.unit, l.first) == k.period {
+				newMembers++
+			}
+			if !l.firstC.IsZero() && trunc(k.unit, l.firstC) == k.period {
+				newContributors++
+			}
+		}
+		out = append(out, fmt.Sprintf("community %s %s %s %s %q members=%d activities=%d contributors=%d contributions=%d new=%d new_contributors=%d",
+			k.community, k.unit, k.dim, k.period, k.segment, len(v.members), v.acts, len(v.contributorMembers), v.contribs, newMembers, newContributors))
+		if k.dim != "" {
+			continue
+		}
+		// Retention into the period after, and the rolling windows.
+		p, _ := time.Parse(time.DateOnly, k.period)
+		next := map[string]time.Time{"day": p.AddDate(0, 0, 1), "week": p.AddDate(0, 0, 7), "month": p.AddDate(0, 1, 0)}[k.unit]
+		retained := 0
+		if nv := periods[pkey{k.community, k.unit, "", next.Format(time.DateOnly), "", ""}]; nv != nil {
+			for m := range v.members {
+				if nv.members[m] {
+					retained++
+				}
+			}
+		}
+		out = append(out, fmt.Sprintf("retention %s %s %s previous=%d retained=%d", k.community, k.unit, next.Format(time.DateOnly), len(v.members), retained))
+		if k.unit == "day" {
+			window := func(days int) int {
+				ms := map[string]bool{}
+				for i := range days {
+					if dv := periods[pkey{k.community, "day", "", p.AddDate(0, 0, -i).Format(time.DateOnly), "", ""}]; dv != nil {
+						for m := range dv.members {
+							ms[m] = true
+						}
+					}
+				}
+				return len(ms)
+			}
+			out = append(out, fmt.Sprintf("rolling %s %s wau=%d mau=%d", k.community, k.period, window(7), window(30)))
+		}
 	}
 	for k, l := range lives {
 		out = append(out, fmt.Sprintf("life %s %s first=%s last=%s first_c=%s last_c=%s", k[0], k[1],
@@ -229,6 +290,19 @@ func actualRollups(t *testing.T, conn driver.Conn) []string {
 			' contributors=', toString(uniqExactIf(member_key, contributions > 0)), ' contributions=', toString(sum(contributions)))
 		FROM member_periods_resolved WHERE NOT is_bot
 		GROUP BY community, unit, dimension, period_start, segment`)
+	out = append(out, rowsOf(t, conn, `SELECT concat('community ', community, ' ', toString(unit), ' ', toString(dimension), ' ',
+			toString(period_start), ' "', segment, '" members=', toString(active_members), ' activities=', toString(activities),
+			' contributors=', toString(contributors), ' contributions=', toString(contributions), ' new=', toString(new_members),
+			' new_contributors=', toString(new_contributors))
+		FROM community_periods FINAL`)...)
+	// Retention into every period after an active one (zero retained
+	// when the next period has no row: nobody was active).
+	out = append(out, rowsOf(t, conn, `SELECT concat('retention ', community, ' ', toString(unit), ' ', toString(period_start),
+			' previous=', toString(previous_active), ' retained=', toString(retained))
+		FROM community_retention FINAL WHERE previous_active > 0`)...)
+	out = append(out, rowsOf(t, conn, `SELECT concat('rolling ', community, ' ', toString(day), ' wau=', toString(wau), ' mau=', toString(mau))
+		FROM community_rolling FINAL
+		WHERE (community, day) IN (SELECT community, period_start FROM community_periods FINAL WHERE unit = 'day' AND dimension = '')`)...)
 	// Lifetimes per member: the identity of the member's key.
 	out = append(out, rowsOf(t, conn, `SELECT concat('life ', community, ' ', i.identity, ' first=', toString(toDateTime(min(first_at))),
 			' last=', toString(toDateTime(max(last_at))), ' first_c=', ifNull(toString(toDateTime(min(first_contribution_at))), '-'),
