@@ -172,14 +172,15 @@ SELECT community, thread_id, item_type, source, channel, opener, opened_at, answ
 FROM items FINAL;
 
 CREATE OR REPLACE VIEW time_to_first_response AS
+SELECT period_start, item_type, opened, responded, response_rate, median_seconds, p90_seconds, within_slo FROM (
 SELECT toDate(dateTrunc({period:String}, opened_day)) AS period_start, item_type,
        count() AS opened, countIf(answered) AS responded, round(responded / opened, 6) AS response_rate,
-       if(responded > 0, quantileExactInclusiveIf(0.5)(response_seconds, answered), NULL) AS median_seconds,
-       if(responded > 0, quantileExactInclusiveIf(0.9)(response_seconds, answered), NULL) AS p90_seconds,
+       quantilesExactInclusiveIf(0.5, 0.9)(response_seconds, answered) AS q,
+       if(responded > 0, q[1], NULL) AS median_seconds, if(responded > 0, q[2], NULL) AS p90_seconds,
        round(countIf(answered AND response_seconds <= {slo_hours:UInt32} * 3600) / opened, 6) AS within_slo
 FROM items FINAL
 WHERE community = {community:String} AND opened_day BETWEEN {from:Date} AND {to:Date}
-GROUP BY period_start, item_type
+GROUP BY period_start, item_type)
 ORDER BY period_start, item_type;
 
 CREATE OR REPLACE VIEW health_daily AS
