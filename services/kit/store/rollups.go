@@ -58,8 +58,12 @@ func (r *Rollups) Run(ctx context.Context, interval time.Duration) {
 			return
 		case err != nil:
 			r.log.Warn("health rollups: refresh failed; retrying at the next tick", "err", err)
-		case st.Full || st.Took > 10*time.Second:
-			r.log.Info("health rollups refreshed", "full", st.Full, "months", st.Months, "days", st.Days,
+		default:
+			level := slog.LevelDebug
+			if st.Full || st.Took > 10*time.Second {
+				level = slog.LevelInfo
+			}
+			r.log.Log(ctx, level, "health rollups refreshed", "full", st.Full, "months", st.Months, "days", st.Days,
 				"threads", st.Threads, "took", st.Took.Round(time.Millisecond))
 		}
 		select {
