@@ -256,14 +256,14 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 			activities, contributions, version)
 		SELECT community, 'day', dim, day, seg, cityHash64(community, identity), max(bot), max(mate),
 			sum(n), sumIf(n, contrib), {version:UInt64}
-		FROM (` + events + `)
+		FROM (`+events+`)
 		ARRAY JOIN ['', 'source', 'channel', 'type'] AS dim, ['', toString(source), channel, toString(type)] AS seg
 		GROUP BY community, dim, day, seg, identity`,
 		`INSERT INTO identity_lifetimes (community, identity_key, is_bot, is_teammate, first_at, last_at,
 			first_contribution_at, last_contribution_at)
 		SELECT community, cityHash64(community, identity), max(bot), max(mate), min(fa), max(la),
 			if(countIf(contrib) > 0, minIf(fa, contrib), NULL), if(countIf(contrib) > 0, maxIf(la, contrib), NULL)
-		FROM (` + events + `)
+		FROM (`+events+`)
 		GROUP BY community, identity`,
 	)
 	// Weeks and the month: from the day rows, for the periods holding a
