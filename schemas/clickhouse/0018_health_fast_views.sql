@@ -5,12 +5,14 @@
 -- rollups for analysts.
 
 -- member_periods_resolved: member_periods with each identity's member
--- (member_key = cityHash64(community, member_id)), the latest rows only.
+-- (member_key = cityHash64(community, member_id)), the latest rows only
+-- (a row's versions share a partition: FINAL merges within partitions).
 CREATE OR REPLACE VIEW member_periods_resolved AS
 SELECT community, unit, dimension, period_start, segment, identity_key,
        dictGetOrDefault('identity_member_dict', 'member_key', identity_key, identity_key) AS member_key,
        is_bot, is_teammate, activities, contributions
-FROM member_periods FINAL;
+FROM member_periods FINAL
+SETTINGS do_not_merge_across_partitions_select_final = 1;
 
 -- member_lifetimes(community, lo, hi): per member (member_key) whose
 -- first or last activity or contribution may fall in [lo, hi] (and every
@@ -70,7 +72,8 @@ FROM (
         SELECT p.period_start AS period_start, toString(m.orbit_level) AS segment, p.member_key AS mk, p.activities AS n, p.contributions AS c
         FROM member_periods_resolved AS p
         LEFT JOIN (
-            SELECT cityHash64(community, member_id) AS member_key, orbit_level FROM members WHERE community = {community:String}
+            SELECT cityHash64(community, member_id) AS member_key, orbit_level FROM members
+            WHERE dim = 'level' AND community = {community:String}
         ) AS m ON m.member_key = p.member_key
         WHERE dim = 'level' AND p.community = {community:String} AND p.unit = {period:String} AND p.dimension = ''
           AND p.period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
@@ -181,7 +184,8 @@ SELECT toDate(dateTrunc({period:String}, opened_day)) AS period_start, item_type
 FROM items FINAL
 WHERE community = {community:String} AND opened_day BETWEEN {from:Date} AND {to:Date}
 GROUP BY period_start, item_type)
-ORDER BY period_start, item_type;
+ORDER BY period_start, item_type
+SETTINGS do_not_merge_across_partitions_select_final = 1;
 
 CREATE OR REPLACE VIEW health_daily AS
 SELECT community, period_start AS day, active_members, activities, contributors, contributions
