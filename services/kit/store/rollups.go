@@ -26,7 +26,8 @@ type Rollups struct {
 	log  *slog.Logger
 	// Overlap is how far before the watermark each refresh looks again,
 	// for inserts that became visible after a refresh had read the dirty
-	// markers (an insert's marker time is taken before it commits).
+	// markers (an insert's marker time is taken before it commits). What
+	// arrived in it is recomputed twice: keep it short.
 	Overlap time.Duration
 }
 
@@ -41,7 +42,7 @@ type RefreshStats struct {
 
 // NewRollups returns a refresher writing through conn.
 func NewRollups(conn driver.Conn, log *slog.Logger) *Rollups {
-	return &Rollups{conn: conn, log: log, Overlap: time.Minute}
+	return &Rollups{conn: conn, log: log, Overlap: 10 * time.Second}
 }
 
 const rollupName = "health"
