@@ -179,7 +179,7 @@ SELECT period_start, item_type, opened, responded, response_rate, median_seconds
 SELECT toDate(dateTrunc({period:String}, opened_day)) AS period_start, item_type,
        count() AS opened, countIf(answered) AS responded, round(responded / opened, 6) AS response_rate,
        quantilesExactInclusiveIf(0.5, 0.9)(response_seconds, answered) AS q,
-       if(responded > 0, q[1], NULL) AS median_seconds, if(responded > 0, q[2], NULL) AS p90_seconds,
+       if(responded > 0, round(q[1], 3), NULL) AS median_seconds, if(responded > 0, round(q[2], 3), NULL) AS p90_seconds,
        round(countIf(answered AND response_seconds <= {slo_hours:UInt32} * 3600) / opened, 6) AS within_slo
 FROM items FINAL
 WHERE community = {community:String} AND opened_day BETWEEN {from:Date} AND {to:Date}

@@ -120,16 +120,26 @@ func (r *Rollups) Refresh(ctx context.Context) (RefreshStats, error) {
 		st.Days += n
 	}
 	st.Months = len(ms)
+	if st.Full && len(ms) == 0 {
+		// An empty database: nothing to build.
+		return st, r.saveWatermark(ctx, now, start, &st)
+	}
 	n, err := r.refreshItems(ctx, p, st.Full)
 	if err != nil {
 		return st, fmt.Errorf("rollups: items: %w", err)
 	}
 	st.Threads = n
+	return st, r.saveWatermark(ctx, now, start, &st)
+}
+
+// saveWatermark records that everything inserted before now is in the
+// rollups.
+func (r *Rollups) saveWatermark(ctx context.Context, now, start time.Time, st *RefreshStats) error {
 	if err := r.conn.Exec(ctx, "INSERT INTO rollup_state (name, watermark, refreshed_at) VALUES (?, ?, now64(3))", rollupName, now); err != nil {
-		return st, fmt.Errorf("rollups: save the watermark: %w", err)
+		return fmt.Errorf("rollups: save the watermark: %w", err)
 	}
 	st.Took = time.Since(start)
-	return st, nil
+	return nil
 }
 
 // markMerged marks the days and threads of the identities a merge or
