@@ -142,6 +142,10 @@ func BenchmarkHealthAPI(b *testing.B) {
 		require.NoError(b, conn.QueryRow(ctx, `SELECT count() FROM (SELECT community, uniqExact(member_id), sum(activities)
 			FROM member_daily WHERE day BETWEEN '2026-09-01' AND '2026-11-29' GROUP BY community)`).Scan(&rows))
 		fmt.Printf("%-60s %8.1f\n", "cross-community: members and activities of every community", float64(time.Since(t0).Microseconds())/1000)
+		t0 = time.Now()
+		require.NoError(b, conn.QueryRow(ctx, `SELECT count() FROM (SELECT community, period_start, active_members, activities
+			FROM community_periods FINAL WHERE unit = 'week' AND dimension = '' AND period_start BETWEEN '2026-08-31' AND '2026-11-29')`).Scan(&rows))
+		fmt.Printf("%-60s %8.1f\n", "cross-community, dashboard rollup: weekly members, activities", float64(time.Since(t0).Microseconds())/1000)
 	}
 }
 
