@@ -330,6 +330,9 @@ func TestInsertWithParamsAndCancel(t *testing.T) {
 	require.NoError(t, s.Exec(ctx, "DROP TABLE default.ins_params"))
 }
 
+// lifeDirEnv names the directory lifecycleChild works in.
+const lifeDirEnv = "ORBITFLOW_CHDB_LIFE_DIR"
+
 // lifecycleChild opens, closes and reopens engines; it exits 0 when every
 // check holds and prints what failed otherwise.
 func lifecycleChild() {
@@ -339,8 +342,10 @@ func lifecycleChild() {
 			os.Exit(5)
 		}
 	}
-	dir, _ := os.MkdirTemp("", "chdb-life-")
-	defer os.RemoveAll(dir)
+	// The parent's temporary directory: it removes it (this process
+	// leaves by os.Exit, which runs no deferred cleanup).
+	dir := os.Getenv(lifeDirEnv)
+	check(dir != "", lifeDirEnv+" is set")
 	e, err := Open(dir+"/a", WithSessions(2))
 	check(err == nil, fmt.Sprint("open: ", err))
 	_, err = Open(dir + "/a")
@@ -377,7 +382,7 @@ func TestEngineLifecycle(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=lifecycle")
+	cmd.Env = append(os.Environ(), childEnv+"=lifecycle", lifeDirEnv+"="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, cctx.Err(), "the child hung")
 	require.NoError(t, err, "%s", out)
