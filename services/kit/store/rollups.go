@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
@@ -36,7 +37,7 @@ type RefreshStats struct {
 	Full    bool
 	Months  int // months with recomputed days
 	Days    int // community days recomputed
-	Threads int // threads recomputed
+	Threads int // changed threads recomputed (a first build does not count)
 	Took    time.Duration
 }
 
@@ -111,7 +112,7 @@ func (r *Rollups) Refresh(ctx context.Context) (RefreshStats, error) {
 		if st.Full {
 			r.log.Info("health rollups: first build", "month", m.Format("2006-01"), "done", i, "of", len(ms))
 		}
-		mp := clone(p)
+		mp := maps.Clone(p)
 		mp["m0"], mp["m1"] = m.Format("2006-01-02"), m.AddDate(0, 1, -1).Format("2006-01-02")
 		n, err := r.refreshMonth(r.params(ctx, mp), st.Full)
 		if err != nil {
@@ -199,13 +200,8 @@ func (r *Rollups) params(ctx context.Context, p map[string]string) context.Conte
 	return clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters(p)))
 }
 
-func clone(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+2)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
+// memberKey is the member of the row's identity_key.
+const memberKey = "dictGetOrDefault('identity_member_dict', 'member_key', identity_key, identity_key)"
 
 // The community days and threads that changed since the watermark.
 const (
@@ -237,10 +233,19 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 	// exact rollup, its states merged.
 	events := `SELECT d.community AS community, d.day AS day, d.identity AS identity, d.type AS type, d.source AS source,
 			d.channel AS channel, max(d.is_bot) AS bot, max(d.is_teammate) AS mate,
-			min(d.first_at) AS fa, max(d.last_at) AS la, uniqExactMerge(d.events) AS n, any(t.contribution) AS contrib
+			uniqExactMerge(d.events) AS n, any(t.contribution) AS contrib
 		FROM (SELECT * FROM identity_daily WHERE day BETWEEN {m0:Date} AND {m1:Date} AND ` + dayFilter + `) AS d
 		LEFT JOIN ` + typesSQL + ` AS t ON t.type = d.type
 		GROUP BY community, day, identity, type, source, channel`
+	// The identity's first and last activity and contribution in the
+	// changed days: no event states to merge.
+	spans := `SELECT d.community AS community, cityHash64(d.community, d.identity) AS k, max(d.is_bot) AS bot,
+			max(d.is_teammate) AS mate, min(d.first_at) AS f, max(d.last_at) AS l,
+			if(countIf(t.contribution) > 0, minIf(d.first_at, t.contribution), NULL) AS fc,
+			if(countIf(t.contribution) > 0, maxIf(d.last_at, t.contribution), NULL) AS lc
+		FROM (SELECT * FROM identity_daily WHERE day BETWEEN {m0:Date} AND {m1:Date} AND ` + dayFilter + `) AS d
+		LEFT JOIN ` + typesSQL + ` AS t ON t.type = d.type
+		GROUP BY community, identity`
 	var stmts []string
 	if !full {
 		// An identity whose first activity (contribution) moves earlier
@@ -250,10 +255,7 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 		SELECT community, day, now64(3) FROM (
 			SELECT o.community AS community,
 				arrayJoin(arrayFilter(x -> x IS NOT NULL, [if(n.f < o.f, toDate(o.f), NULL), if(n.fc < o.fc, toDate(o.fc), NULL)])) AS day
-			FROM (
-				SELECT community, cityHash64(community, identity) AS k, min(fa) AS f, if(countIf(contrib) > 0, minIf(fa, contrib), NULL) AS fc
-				FROM (`+events+`) GROUP BY community, identity
-			) AS n
+			FROM (`+spans+`) AS n
 			INNER JOIN (
 				SELECT community, identity_key AS k, min(first_at) AS f, min(first_contribution_at) AS fc FROM identity_lifetimes
 				WHERE identity_key IN (SELECT cityHash64(community, identity) FROM identity_daily
@@ -272,30 +274,25 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 		GROUP BY community, dim, day, seg, identity`,
 		`INSERT INTO identity_lifetimes (community, identity_key, is_bot, is_teammate, first_at, last_at,
 			first_contribution_at, last_contribution_at)
-		SELECT community, cityHash64(community, identity), max(bot), max(mate), min(fa), max(la),
-			if(countIf(contrib) > 0, minIf(fa, contrib), NULL), if(countIf(contrib) > 0, maxIf(la, contrib), NULL)
-		FROM (`+events+`)
-		GROUP BY community, identity`,
+		SELECT community, k, bot, mate, f, l, fc, lc FROM (`+spans+`)`,
 	)
 	// Weeks and the month: from the day rows, for the periods holding a
 	// changed day. Weeks reach into the months around.
-	for _, u := range []struct{ unit, trunc, last string }{
-		{"week", "toMonday", "toMonday({m1:Date}) + 6"},
-		{"month", "toStartOfMonth", "{m1:Date}"},
-	} {
+	for _, u := range units[1:] {
 		periodFilter := "1"
 		if !full {
-			periodFilter = "(community, TRUNC(period_start)) IN (SELECT community, TRUNC(day) FROM (" + dirtyDays +
+			periodFilter = "(community, " + u.of("period_start") + ") IN (SELECT community, " + u.of("day") + " FROM (" + dirtyDays +
 				") WHERE day BETWEEN {m0:Date} AND {m1:Date})"
 		}
-		stmts = append(stmts, strings.ReplaceAll(`INSERT INTO member_periods (community, unit, dimension, period_start, segment,
+		// The days of the periods holding [m0, m1].
+		first, last := u.of("{m0:Date}"), u.after(u.of("{m1:Date}"))+" - 1"
+		stmts = append(stmts, `INSERT INTO member_periods (community, unit, dimension, period_start, segment,
 			identity_key, is_bot, is_teammate, activities, contributions, version)
-		SELECT community, '`+u.unit+`', dimension, TRUNC(period_start) AS p, segment, identity_key, max(is_bot), max(is_teammate),
+		SELECT community, '`+u.name+`', dimension, `+u.of("period_start")+` AS p, segment, identity_key, max(is_bot), max(is_teammate),
 			sum(activities), sum(contributions), {version:UInt64}
 		FROM member_periods FINAL
-		WHERE unit = 'day' AND period_start BETWEEN TRUNC({m0:Date}) AND `+u.last+` AND `+periodFilter+`
-		GROUP BY community, dimension, p, segment, identity_key
-		HAVING p BETWEEN TRUNC({m0:Date}) AND TRUNC({m1:Date})`, "TRUNC", u.trunc))
+		WHERE unit = 'day' AND period_start BETWEEN `+first+` AND `+last+` AND `+periodFilter+`
+		GROUP BY community, dimension, p, segment, identity_key`)
 	}
 	stmts = append(stmts, communitySQL(days)...)
 	for _, s := range stmts {
@@ -306,13 +303,23 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 	return int(n), nil
 }
 
-// units are the periods of the rollups: how to truncate a Date to one,
-// and the one before and after.
-var units = []struct{ name, trunc, prev, next string }{
+// unit is a period of the rollups: how to truncate a Date to one, and
+// the one before and after (X stands for the period's start).
+type unit struct{ name, trunc, prev, next string }
+
+var units = []unit{
 	{"day", "toDate", "(X) - 1", "(X) + 1"},
 	{"week", "toMonday", "(X) - 7", "(X) + 7"},
 	{"month", "toStartOfMonth", "addMonths(X, -1)", "addMonths(X, 1)"},
 }
+
+// of is the start of the period holding the Date x.
+func (u unit) of(x string) string { return u.trunc + "(" + x + ")" }
+
+// before and after are the starts of the periods before and after the
+// one starting at x.
+func (u unit) before(x string) string { return strings.ReplaceAll(u.prev, "X", x) }
+func (u unit) after(x string) string  { return strings.ReplaceAll(u.next, "X", x) }
 
 // communitySQL recomputes the community-level numbers of the periods
 // holding the changed days of one month (days: community, day):
@@ -320,14 +327,10 @@ var units = []struct{ name, trunc, prev, next string }{
 // after) and community_rolling (for the changed days and the 29 after,
 // up to today).
 func communitySQL(days string) []string {
-	// mk: an identity's member.
-	const mk = "dictGetOrDefault('identity_member_dict', 'member_key', identity_key, identity_key)"
 	inMonth := "SELECT community, day FROM (" + days + ") WHERE day BETWEEN {m0:Date} AND {m1:Date}"
 	var out []string
 	for _, u := range units {
-		tr := func(x string) string { return u.trunc + "(" + x + ")" }
-		prev := func(x string) string { return strings.ReplaceAll(u.prev, "X", x) }
-		next := func(x string) string { return strings.ReplaceAll(u.next, "X", x) }
+		tr, prev, next := u.of, u.before, u.after
 		targets := "SELECT DISTINCT community, " + tr("day") + " AS p FROM (" + inMonth + ")"
 		p0, p1 := tr("{m0:Date}"), tr("{m1:Date}")
 		// The members of the target periods, with their first activity and
@@ -337,7 +340,7 @@ func communitySQL(days string) []string {
 			contributors, contributions, new_members, new_contributors, version)
 		WITH f AS (
 			SELECT m, min(fa) AS first_at, min(fc) AS first_c FROM (
-				SELECT `+mk+` AS m, min(first_at) AS fa, min(first_contribution_at) AS fc FROM identity_lifetimes
+				SELECT `+memberKey+` AS m, min(first_at) AS fa, min(first_contribution_at) AS fc FROM identity_lifetimes
 				WHERE community IN (SELECT community FROM (`+targets+`)) AND identity_key IN (
 					SELECT identity_key FROM member_periods
 					WHERE unit = '`+u.name+`' AND dimension = '' AND period_start BETWEEN `+p0+` AND `+p1+`
@@ -351,7 +354,7 @@ func communitySQL(days string) []string {
 			uniqExactIf(r.m, `+tr("toDate(f.first_at)")+` = r.period_start AND f.first_at > 0),
 			uniqExactIf(r.m, f.first_c IS NOT NULL AND `+tr("toDate(f.first_c)")+` = r.period_start), {version:UInt64}
 		FROM (
-			SELECT community, dimension, period_start, segment, `+mk+` AS m, activities AS n, contributions AS c
+			SELECT community, dimension, period_start, segment, `+memberKey+` AS m, activities AS n, contributions AS c
 			FROM member_periods FINAL
 			WHERE unit = '`+u.name+`' AND period_start BETWEEN `+p0+` AND `+p1+` AND (community, period_start) IN (`+targets+`)
 			  AND NOT is_bot AND NOT is_teammate
@@ -361,7 +364,7 @@ func communitySQL(days string) []string {
 		// Retention of the target periods and the ones after them.
 		out = append(out, `INSERT INTO community_retention (community, unit, period_start, previous_active, retained, version)
 		WITH a AS (
-			SELECT DISTINCT community, period_start AS q, `+mk+` AS m FROM member_periods FINAL
+			SELECT DISTINCT community, period_start AS q, `+memberKey+` AS m FROM member_periods FINAL
 			WHERE unit = '`+u.name+`' AND dimension = '' AND period_start BETWEEN `+prev(p0)+` AND `+next(p1)+`
 			  AND community IN (SELECT community FROM (`+targets+`)) AND NOT is_bot AND NOT is_teammate
 		)
@@ -385,7 +388,7 @@ func communitySQL(days string) []string {
 			ARRAY JOIN range(toUInt32(greatest(dateDiff('day', lo - 29, hi) + 1, 0))) AS k
 		) AS c
 		LEFT JOIN (
-			SELECT community, period_start AS d, uniqExactState(`+mk+`) AS st FROM member_periods FINAL
+			SELECT community, period_start AS d, uniqExactState(`+memberKey+`) AS st FROM member_periods FINAL
 			WHERE unit = 'day' AND dimension = '' AND period_start BETWEEN {m0:Date} - 29 AND {m1:Date} + 29
 			  AND community IN (SELECT community FROM r) AND NOT is_bot AND NOT is_teammate
 			GROUP BY community, d
@@ -398,7 +401,8 @@ func communitySQL(days string) []string {
 // refreshItems recomputes the items of the changed threads (all, in 16
 // slices, when full): the opening (the first activity of a type with item
 // 'opens') and the first response by another member, not a bot. It
-// returns how many threads it recomputed.
+// returns how many changed threads it recomputed (0 for a first build,
+// which does not count them).
 func (r *Rollups) refreshItems(ctx context.Context, p map[string]string, full bool) (int, error) {
 	slices, threads := 1, "SELECT community, thread_id FROM ("+dirtyThreads+")"
 	if full {
@@ -406,7 +410,7 @@ func (r *Rollups) refreshItems(ctx context.Context, p map[string]string, full bo
 	}
 	total := 0
 	for s := range slices {
-		sp := clone(p)
+		sp := maps.Clone(p)
 		sp["slices"], sp["slice"] = fmt.Sprint(slices), fmt.Sprint(s)
 		sctx := r.params(ctx, sp)
 		sel := threads + " WHERE cityHash64(thread_id) % {slices:UInt64} = {slice:UInt64}"
@@ -424,11 +428,6 @@ func (r *Rollups) refreshItems(ctx context.Context, p map[string]string, full bo
 		}
 		if err := r.conn.Exec(sctx, itemsSQL(sel)); err != nil {
 			return total, err
-		}
-		if full {
-			if err := r.conn.QueryRow(sctx, "SELECT count() FROM items WHERE version = {version:UInt64} AND cityHash64(thread_id) % {slices:UInt64} = {slice:UInt64}").Scan(&n); err != nil {
-				return total, err
-			}
 		}
 		total += int(n)
 		// An item whose opening moved to another day (a second, earlier
@@ -461,12 +460,10 @@ func itemsSQL(threads string) string {
 				groupArrayIf((first_at, mk, identity), item = 'responds' AND NOT bot) AS responses
 			FROM (
 				SELECT a.community AS community, a.thread_id AS thread_id, a.identity AS identity, a.type AS type, t.item AS item,
-					a.source AS source, a.channel AS channel, a.bot AS bot, a.first_at AS first_at,
-					dictGetOrDefault('identity_member_dict', 'member_key', cityHash64(a.community, a.identity),
-						cityHash64(a.community, a.identity)) AS mk
+					a.source AS source, a.channel AS channel, a.bot AS bot, a.first_at AS first_at, ` + memberKey + ` AS mk
 				FROM (
-					SELECT community, thread_id, identity, type, any(source) AS source, any(channel) AS channel,
-						max(is_bot) AS bot, min(first_at) AS first_at
+					SELECT community, thread_id, identity, cityHash64(community, identity) AS identity_key, type,
+						any(source) AS source, any(channel) AS channel, max(is_bot) AS bot, min(first_at) AS first_at
 					FROM thread_activity
 					WHERE (community, thread_id) IN (` + threads + `)
 					GROUP BY community, thread_id, identity, type
