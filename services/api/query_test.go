@@ -97,10 +97,10 @@ func TestQueryAPIHealth(t *testing.T) {
 	require.Equal(t, float64(1), row["within_slo"])
 	require.Equal(t, "3", v["slo_hours"])
 
-	code, v = getJSON(t, ts, "/api/v1/communities/fx/metrics/contributor_absence?from=2026-03-01&to=2026-03-31")
+	code, v = getJSON(t, ts, "/api/v1/communities/fx/metrics/contributor_absence?from=2026-03-01&to=2026-03-31&period=month")
 	require.Equal(t, http.StatusOK, code, v)
 	// Contributions: github:3 two (slack and a pull request), github:1 and github:2 one each.
-	require.Equal(t, map[string]any{"absence_factor": float64(1), "contributions": float64(4), "contributors": float64(3)},
+	require.Equal(t, map[string]any{"period_start": "2026-03-01", "absence_factor": float64(1), "contributions": float64(4), "contributors": float64(3)},
 		v["rows"].([]any)[0])
 
 	code, v = getJSON(t, ts, "/api/v1/communities/fx/metrics/levels")

@@ -129,8 +129,12 @@ func TestHealthMetricsOnAHandComputedFixture(t *testing.T) {
 	}, q(`SELECT period_start, type, new_contributors
 		FROM new_contributors(community = 'fx', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
 
+	// Week 1: contributions {2, 2, 1}: two members make half of 5; week 2:
+	// {1, 1}: one makes half of 2. Over both weeks: {3, 2, 2} of 7, two.
+	require.Equal(t, []string{"2026-03-02\t2\t5\t3", "2026-03-09\t1\t2\t2"}, q(`SELECT period_start, absence_factor, contributions, contributors
+		FROM contributor_absence(community = 'fx', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
 	require.Equal(t, []string{"2\t7\t3"}, q(`SELECT absence_factor, contributions, contributors
-		FROM contributor_absence(community = 'fx', from = '2026-03-02', to = '2026-03-15')`))
+		FROM contributor_absence_range(community = 'fx', from = '2026-03-02', to = '2026-03-15')`))
 
 	require.Equal(t, []string{
 		"2026-03-02\tgithub.issue.opened\t2\t2\t1\t14400\t20160\t0.5",
@@ -186,8 +190,10 @@ func TestContributorAbsenceWorkedExample(t *testing.T) {
 	}
 	require.NoError(t, b.Send())
 	settle(t, conn)
+	require.Equal(t, []string{"2026-03-01\t2\t2475\t8"}, rowsOf(t, conn, `SELECT period_start, absence_factor, contributions, contributors
+		FROM contributor_absence(community = 'chaoss', period = 'month', from = '2026-03-01', to = '2026-03-31')`))
 	require.Equal(t, []string{"2\t2475\t8"}, rowsOf(t, conn, `SELECT absence_factor, contributions, contributors
-		FROM contributor_absence(community = 'chaoss', from = '2026-03-01', to = '2026-03-31')`))
+		FROM contributor_absence_range(community = 'chaoss', from = '2026-03-01', to = '2026-03-31')`))
 }
 
 // Burstiness: a day with four times the usual activity is outside the
@@ -296,6 +302,7 @@ func TestRecurringConnections(t *testing.T) {
 		}
 	}
 	require.NoError(t, b.Send())
+	settle(t, conn)
 	require.Equal(t, []string{"2026-03-02\t2\t0\t0", "2026-03-09\t2\t1\t0.5"}, rowsOf(t, conn, `SELECT period_start, connections, recurring, recurring_share
 		FROM recurring_connections(community = 'rc', period = 'week', from = '2026-03-02', to = '2026-03-15')`))
 }

@@ -108,28 +108,46 @@ func (r *Rollups) Refresh(ctx context.Context) (RefreshStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("rollups: find the changed days: %w", err)
 	}
-	for i, m := range ms {
-		if st.Full {
-			r.log.Info("health rollups: first build", "month", m.Format("2006-01"), "done", i, "of", len(ms))
+	// Two passes: the members' rows and lifetimes of every month, then the
+	// community numbers, which read the lifetimes (a member's last
+	// contribution may be in a later month).
+	for _, pass := range []string{"members", "community"} {
+		for i, m := range ms {
+			if st.Full {
+				r.log.Info("health rollups: first build", "pass", pass, "month", m.Format("2006-01"), "done", i, "of", len(ms))
+			}
+			mp := maps.Clone(p)
+			mp["m0"], mp["m1"] = m.Format("2006-01-02"), m.AddDate(0, 1, -1).Format("2006-01-02")
+			n, err := r.refreshMonth(r.params(ctx, mp), st.Full, pass == "community")
+			if err != nil {
+				return st, fmt.Errorf("rollups: month %s (%s): %w", m.Format("2006-01"), pass, err)
+			}
+			if pass == "members" {
+				st.Days += n
+			}
 		}
-		mp := maps.Clone(p)
-		mp["m0"], mp["m1"] = m.Format("2006-01-02"), m.AddDate(0, 1, -1).Format("2006-01-02")
-		n, err := r.refreshMonth(r.params(ctx, mp), st.Full)
-		if err != nil {
-			return st, fmt.Errorf("rollups: month %s: %w", m.Format("2006-01"), err)
-		}
-		st.Days += n
 	}
 	st.Months = len(ms)
 	if st.Full && len(ms) == 0 {
 		// An empty database: nothing to build.
 		return st, r.saveWatermark(ctx, now, start, &st)
 	}
+	if !st.Full {
+		// Months whose cohorts changed with no activity in them.
+		cohorts := "SELECT DISTINCT community, month AS p FROM rollup_dirty_cohorts WHERE inserted_at > {since:DateTime64(3)}"
+		if err := r.execIfAny(r.params(ctx, p), cohorts, cohortSQL(cohorts)); err != nil {
+			return st, fmt.Errorf("rollups: cohorts: %w", err)
+		}
+	}
 	n, err := r.refreshItems(ctx, p, st.Full)
 	if err != nil {
 		return st, fmt.Errorf("rollups: items: %w", err)
 	}
 	st.Threads = n
+	written := "SELECT DISTINCT community, opened_day AS day FROM items WHERE version = {version:UInt64}"
+	if err := r.execIfAny(r.params(ctx, p), written, itemPeriodsSQL(written)); err != nil {
+		return st, fmt.Errorf("rollups: item periods: %w", err)
+	}
 	return st, r.saveWatermark(ctx, now, start, &st)
 }
 
@@ -162,20 +180,33 @@ func (r *Rollups) markMerged(ctx context.Context, full bool) error {
 	if full {
 		return nil
 	}
+	// Every identity of the members the moved identities left or joined:
+	// a member's firsts and lasts may have been another identity's.
+	moved := "SELECT cityHash64(community, identity) AS k FROM rollup_dirty_identities WHERE inserted_at > {since:DateTime64(3)}"
+	affected := moved + ` UNION ALL SELECT identity_key FROM identity_member_dict
+		WHERE member_key IN (SELECT dictGetOrDefault('identity_member_dict', 'member_key', k, k) FROM (` + moved + `))`
 	for _, q := range []string{
 		`INSERT INTO rollup_dirty_days (community, day, inserted_at)
 		SELECT DISTINCT community, period_start, now64(3) FROM member_periods
-		WHERE unit = 'day' AND dimension = '' AND identity_key IN (
-			SELECT cityHash64(community, identity) FROM rollup_dirty_identities WHERE inserted_at > {since:DateTime64(3)})`,
+		WHERE unit = 'day' AND dimension = '' AND identity_key IN (` + affected + `)`,
 		`INSERT INTO rollup_dirty_threads (community, thread_id, inserted_at)
 		SELECT DISTINCT community, thread_id, now64(3) FROM thread_activity
-		WHERE (community, identity) IN (SELECT community, identity FROM rollup_dirty_identities WHERE inserted_at > {since:DateTime64(3)})`,
+		WHERE cityHash64(community, identity) IN (` + affected + `)`,
 	} {
 		if err := r.conn.Exec(ctx, q); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// execIfAny runs stmts if the query of what they recompute has rows.
+func (r *Rollups) execIfAny(ctx context.Context, what string, stmts []string) error {
+	var n uint64
+	if err := r.conn.QueryRow(ctx, "SELECT count() FROM ("+what+")").Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	return r.exec(ctx, stmts)
 }
 
 // times runs a query of one DateTime column.
@@ -215,9 +246,10 @@ const typesSQL = `(SELECT type, argMax(contribution, written_at) AS contribution
 
 // refreshMonth recomputes the changed days of one month ([m0, m1]; all
 // of them when full), the identities' lifetimes from them, then the weeks
-// and the month holding them. It returns how many community days it
+// and the month holding them; or, with community, the community numbers
+// of the periods holding them. It returns how many community days it
 // recomputed.
-func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
+func (r *Rollups) refreshMonth(ctx context.Context, full, community bool) (int, error) {
 	dayFilter, days := "1", "SELECT DISTINCT community, day FROM identity_daily WHERE day BETWEEN {m0:Date} AND {m1:Date}"
 	if !full {
 		dayFilter, days = "(community, day) IN ("+dirtyDays+")", dirtyDays
@@ -228,6 +260,9 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 	}
 	if n == 0 {
 		return 0, nil
+	}
+	if community {
+		return int(n), r.exec(ctx, communitySQL(days))
 	}
 	// The identity's activities per day, type, source and channel: the
 	// exact rollup, its states merged.
@@ -246,23 +281,11 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 		FROM (SELECT * FROM identity_daily WHERE day BETWEEN {m0:Date} AND {m1:Date} AND ` + dayFilter + `) AS d
 		LEFT JOIN ` + typesSQL + ` AS t ON t.type = d.type
 		GROUP BY community, identity`
+	// The identities with activities in the changed days.
+	changed := `SELECT cityHash64(community, identity) FROM identity_daily WHERE day BETWEEN {m0:Date} AND {m1:Date} AND ` + dayFilter
 	var stmts []string
 	if !full {
-		// An identity whose first activity (contribution) moves earlier
-		// was counted new on its old first day: recompute that day too
-		// (the next refresh does).
-		stmts = append(stmts, `INSERT INTO rollup_dirty_days (community, day, inserted_at)
-		SELECT community, day, now64(3) FROM (
-			SELECT o.community AS community,
-				arrayJoin(arrayFilter(x -> x IS NOT NULL, [if(n.f < o.f, toDate(o.f), NULL), if(n.fc < o.fc, toDate(o.fc), NULL)])) AS day
-			FROM (`+spans+`) AS n
-			INNER JOIN (
-				SELECT community, identity_key AS k, min(first_at) AS f, min(first_contribution_at) AS fc FROM identity_lifetimes
-				WHERE identity_key IN (SELECT cityHash64(community, identity) FROM identity_daily
-					WHERE day BETWEEN {m0:Date} AND {m1:Date} AND `+dayFilter+`)
-				GROUP BY community, identity_key
-			) AS o ON o.community = n.community AND o.k = n.k
-		)`)
+		stmts = append(stmts, movedSQL(spans, changed, dayFilter)...)
 	}
 	stmts = append(stmts,
 		`INSERT INTO member_periods (community, unit, dimension, period_start, segment, identity_key, is_bot, is_teammate,
@@ -275,6 +298,10 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 		`INSERT INTO identity_lifetimes (community, identity_key, is_bot, is_teammate, first_at, last_at,
 			first_contribution_at, last_contribution_at)
 		SELECT community, k, bot, mate, f, l, fc, lc FROM (`+spans+`)`,
+		`INSERT INTO identity_type_firsts (community, identity_key, type, first_at)
+		SELECT community, cityHash64(community, identity), type, min(first_at) FROM identity_daily
+		WHERE day BETWEEN {m0:Date} AND {m1:Date} AND `+dayFilter+`
+		GROUP BY community, identity, type`,
 	)
 	// Weeks and the month: from the day rows, for the periods holding a
 	// changed day. Weeks reach into the months around.
@@ -294,13 +321,98 @@ func (r *Rollups) refreshMonth(ctx context.Context, full bool) (int, error) {
 		WHERE unit = 'day' AND period_start BETWEEN `+first+` AND `+last+` AND `+periodFilter+`
 		GROUP BY community, dimension, p, segment, identity_key`)
 	}
-	stmts = append(stmts, communitySQL(days)...)
+	return int(n), r.exec(ctx, stmts)
+}
+
+func (r *Rollups) exec(ctx context.Context, stmts []string) error {
 	for _, s := range stmts {
 		if err := r.conn.Exec(ctx, s); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return int(n), nil
+	return nil
+}
+
+// movedSQL marks what a member's new activities in the changed days
+// (spans: per identity; changed: their identity keys) take from periods
+// that are not changed: the old day of a first activity, first
+// contribution or first activity of a type that moved earlier, or of a
+// last contribution that moved later, is recomputed (by the next
+// refresh), and so are the cohorts of every month the member was active
+// in when its first activity moves to an earlier month. Member-level:
+// the first of a member may have been another identity's.
+func movedSQL(spans, changed, dayFilter string) []string {
+	keys := withMerged(changed)
+	moved := `SELECT n.community AS community, n.f AS nf, o.f AS pf, n.fc AS nfc, o.fc AS pfc, n.lc AS nlc, o.lc AS plc, o.l AS pl
+		FROM (
+			SELECT community, dictGetOrDefault('identity_member_dict', 'member_key', k, k) AS m,
+				min(f) AS f, min(fc) AS fc, max(lc) AS lc
+			FROM (` + spans + `) GROUP BY community, m
+		) AS n
+		INNER JOIN (
+			SELECT community, m, min(first_at) AS f, max(last_at) AS l, min(first_contribution_at) AS fc,
+				max(last_contribution_at) AS lc
+			FROM (SELECT community, ` + memberKey + ` AS m, first_at, last_at, first_contribution_at, last_contribution_at
+				FROM identity_lifetimes WHERE identity_key IN (` + keys + `))
+			GROUP BY community, m
+		) AS o ON o.community = n.community AND o.m = n.m`
+	return []string{
+		`INSERT INTO rollup_dirty_days (community, day, inserted_at)
+		SELECT community, day, now64(3) FROM (
+			SELECT community, arrayJoin(arrayFilter(x -> x IS NOT NULL,
+				[if(nf < pf, toDate(pf), NULL), if(nfc < pfc, toDate(pfc), NULL), if(nlc > plc, toDate(plc), NULL)])) AS day
+			FROM (` + moved + `)
+		)`,
+		`INSERT INTO rollup_dirty_cohorts (community, month, inserted_at)
+		SELECT community, addMonths(toStartOfMonth(toDate(pf)), k), now64(3)
+		FROM (` + moved + `)
+		ARRAY JOIN range(toUInt32(dateDiff('month', toStartOfMonth(toDate(pf)), toStartOfMonth(toDate(pl))) + 1)) AS k
+		WHERE toStartOfMonth(toDate(nf)) < toStartOfMonth(toDate(pf))`,
+		`INSERT INTO rollup_dirty_days (community, day, inserted_at)
+		SELECT n.community, toDate(o.f), now64(3)
+		FROM (
+			SELECT community, dictGetOrDefault('identity_member_dict', 'member_key', cityHash64(community, identity),
+				cityHash64(community, identity)) AS m, toString(type) AS t, min(first_at) AS f
+			FROM identity_daily WHERE day BETWEEN {m0:Date} AND {m1:Date} AND ` + dayFilter + `
+			GROUP BY community, m, t
+		) AS n
+		INNER JOIN (
+			SELECT community, m, t, min(first_at) AS f
+			FROM (SELECT community, ` + memberKey + ` AS m, toString(type) AS t, first_at
+				FROM identity_type_firsts WHERE identity_key IN (` + keys + `))
+			GROUP BY community, m, t
+		) AS o ON o.community = n.community AND o.m = n.m AND o.t = n.t
+		WHERE n.f < o.f`,
+	}
+}
+
+// withMerged is the identity keys of ids plus those of every merged
+// identity and its member: enough to see a member's whole life.
+func withMerged(ids string) string {
+	return ids + " UNION ALL SELECT identity_key FROM identity_member_dict UNION ALL SELECT member_key FROM identity_member_dict"
+}
+
+// memberLives is a CTE: per member (m) of the identities ids of the
+// communities, the first activity and the first and last contribution
+// over all its identities.
+func memberLives(communities, ids string) string {
+	return `SELECT m, min(fa) AS first_at, min(fc) AS first_c, max(lc) AS last_c FROM (
+			SELECT ` + memberKey + ` AS m, min(first_at) AS fa, min(first_contribution_at) AS fc, max(last_contribution_at) AS lc
+			FROM identity_lifetimes
+			WHERE community IN (` + communities + `) AND identity_key IN (` + withMerged(ids) + `)
+			GROUP BY identity_key
+		) GROUP BY m`
+}
+
+// memberTypeFirsts is a CTE: per member (m) of the identities ids and
+// activity type (t), the first activity of the type.
+func memberTypeFirsts(communities, ids string) string {
+	return `SELECT m, t, min(fa) AS first_at FROM (
+			SELECT ` + memberKey + ` AS m, toString(type) AS t, min(first_at) AS fa
+			FROM identity_type_firsts
+			WHERE community IN (` + communities + `) AND identity_key IN (` + withMerged(ids) + `)
+			GROUP BY identity_key, type
+		) GROUP BY m, t`
 }
 
 // unit is a period of the rollups: how to truncate a Date to one, and
@@ -333,34 +445,40 @@ func communitySQL(days string) []string {
 		tr, prev, next := u.of, u.before, u.after
 		targets := "SELECT DISTINCT community, " + tr("day") + " AS p FROM (" + inMonth + ")"
 		p0, p1 := tr("{m0:Date}"), tr("{m1:Date}")
-		// The members of the target periods, with their first activity and
-		// contribution over all their identities (merged ones: every
-		// identity of the member).
+		communities := "SELECT community FROM (" + targets + ")"
+		ids := `SELECT identity_key FROM member_periods
+			WHERE unit = '` + u.name + `' AND dimension = '' AND period_start BETWEEN ` + p0 + ` AND ` + p1 + `
+			  AND (community, period_start) IN (` + targets + `)`
+		// Per segment and member (g), then per segment; f and ft: the
+		// members' firsts and lasts over all their identities.
 		out = append(out, `INSERT INTO community_periods (community, unit, dimension, period_start, segment, active_members, activities,
-			contributors, contributions, new_members, new_contributors, version)
-		WITH f AS (
-			SELECT m, min(fa) AS first_at, min(fc) AS first_c FROM (
-				SELECT `+memberKey+` AS m, min(first_at) AS fa, min(first_contribution_at) AS fc FROM identity_lifetimes
-				WHERE community IN (SELECT community FROM (`+targets+`)) AND identity_key IN (
-					SELECT identity_key FROM member_periods
-					WHERE unit = '`+u.name+`' AND dimension = '' AND period_start BETWEEN `+p0+` AND `+p1+`
-					  AND (community, period_start) IN (`+targets+`)
-					UNION ALL SELECT identity_key FROM identity_member_dict
-					UNION ALL SELECT member_key FROM identity_member_dict)
-				GROUP BY identity_key
-			) GROUP BY m
-		)
-		SELECT r.community, '`+u.name+`', r.dimension, r.period_start, r.segment, uniqExact(r.m), sum(r.n), uniqExactIf(r.m, r.c > 0), sum(r.c),
-			uniqExactIf(r.m, `+tr("toDate(f.first_at)")+` = r.period_start AND f.first_at > 0),
-			uniqExactIf(r.m, f.first_c IS NOT NULL AND `+tr("toDate(f.first_c)")+` = r.period_start), {version:UInt64}
+			contributors, contributions, new_members, new_contributors, absence_factor, last_contributors, new_of_type, version)
+		WITH f AS (`+memberLives(communities, ids)+`), ft AS (`+memberTypeFirsts(communities, ids)+`)
+		SELECT community, '`+u.name+`', dimension, period_start, segment, members, acts, contributors_, contribs, new_m, new_c,
+			arrayCount((x, s) -> (s - x) * 2 < contribs, cs, arrayCumSum(cs)), last_c, new_t, {version:UInt64}
 		FROM (
-			SELECT community, dimension, period_start, segment, `+memberKey+` AS m, activities AS n, contributions AS c
-			FROM member_periods FINAL
-			WHERE unit = '`+u.name+`' AND period_start BETWEEN `+p0+` AND `+p1+` AND (community, period_start) IN (`+targets+`)
-			  AND NOT is_bot AND NOT is_teammate
-		) AS r
-		LEFT JOIN f ON f.m = r.m
-		GROUP BY r.community, r.dimension, r.period_start, r.segment`)
+			SELECT g.community AS community, g.dimension AS dimension, g.period_start AS period_start, g.segment AS segment,
+				count() AS members, sum(g.n) AS acts, countIf(g.c > 0) AS contributors_, sum(g.c) AS contribs,
+				countIf(f.first_at > 0 AND `+tr("toDate(f.first_at)")+` = g.period_start) AS new_m,
+				countIf(f.first_c IS NOT NULL AND `+tr("toDate(f.first_c)")+` = g.period_start) AS new_c,
+				countIf(f.last_c IS NOT NULL AND `+tr("toDate(f.last_c)")+` = g.period_start) AS last_c,
+				countIf(g.dimension = 'type' AND ft.first_at > 0 AND `+tr("toDate(ft.first_at)")+` = g.period_start) AS new_t,
+				arrayReverseSort(groupArrayIf(g.c, g.c > 0)) AS cs
+			FROM (
+				SELECT community, dimension, period_start, segment, `+memberKey+` AS m, sum(activities) AS n, sum(contributions) AS c
+				FROM member_periods FINAL
+				WHERE unit = '`+u.name+`' AND period_start BETWEEN `+p0+` AND `+p1+` AND (community, period_start) IN (`+targets+`)
+				  AND NOT is_bot AND NOT is_teammate
+				GROUP BY community, dimension, period_start, segment, m
+			) AS g
+			LEFT JOIN f ON f.m = g.m
+			LEFT JOIN ft ON ft.m = g.m AND ft.t = g.segment
+			GROUP BY g.community, g.dimension, g.period_start, g.segment
+		)`)
+		if u.name == "month" {
+			out = append(out, cohortSQL(targets)...)
+		}
+		out = append(out, connectionsSQL(u, targets))
 		// Retention of the target periods and the ones after them.
 		out = append(out, `INSERT INTO community_retention (community, unit, period_start, previous_active, retained, version)
 		WITH a AS (
@@ -489,4 +607,84 @@ func Settle(ctx context.Context, conn driver.Conn, log *slog.Logger) error {
 	}
 	_, err := NewRollups(conn, log).Refresh(ctx)
 	return err
+}
+
+// cohortSQL recomputes the cohorts of the target months (targets:
+// community, p): the members active in each month by the month of their
+// first activity; a cohort no longer there is deleted.
+func cohortSQL(targets string) []string {
+	ids := `SELECT identity_key FROM member_periods
+		WHERE unit = 'month' AND dimension = '' AND period_start IN (SELECT p FROM (` + targets + `))
+		  AND (community, period_start) IN (` + targets + `)`
+	return []string{
+		`INSERT INTO community_cohorts (community, month, cohort, active, version, is_deleted)
+		WITH f AS (` + memberLives("SELECT community FROM ("+targets+")", ids) + `)
+		SELECT r.community, r.p, toStartOfMonth(f.first_at) AS cohort, count(), {version:UInt64}, 0
+		FROM (
+			SELECT DISTINCT community, period_start AS p, ` + memberKey + ` AS m FROM member_periods FINAL
+			WHERE unit = 'month' AND dimension = '' AND period_start IN (SELECT p FROM (` + targets + `))
+			  AND (community, period_start) IN (` + targets + `) AND NOT is_bot AND NOT is_teammate
+		) AS r
+		INNER JOIN f ON f.m = r.m
+		GROUP BY r.community, r.p, cohort`,
+		`INSERT INTO community_cohorts (community, month, cohort, active, version, is_deleted)
+		SELECT community, month, cohort, 0, {version:UInt64}, 1 FROM community_cohorts FINAL
+		WHERE (community, month) IN (` + targets + `) AND version < {version:UInt64}`,
+	}
+}
+
+// connectionsSQL recomputes the connections of the target periods of
+// unit u (targets: community, p) and of the periods after them (their
+// recurring pairs are those of the targets): the distinct pairs of
+// members who interacted, and those that also did in the period before.
+func connectionsSQL(u unit, targets string) string {
+	key := func(id string) string {
+		return "dictGetOrDefault('identity_member_dict', 'member_key', cityHash64(community, " + id + "), cityHash64(community, " + id + "))"
+	}
+	return `INSERT INTO community_connections (community, unit, period_start, connections, recurring, version)
+	WITH tp AS (SELECT DISTINCT community, q AS p FROM (SELECT community, p AS p0 FROM (` + targets + `))
+		ARRAY JOIN [p0, ` + u.after("p0") + `] AS q),
+	pairs AS (
+		SELECT DISTINCT community, q, least(a, b) AS x, greatest(a, b) AS y FROM (
+			SELECT community, ` + u.of("day") + ` AS q, ` + key("actor") + ` AS a, ` + key("target") + ` AS b
+			FROM interactions_daily
+			WHERE day BETWEEN (SELECT ` + u.before("min(p)") + ` FROM tp) AND (SELECT ` + u.after("max(p)") + ` - 1 FROM tp)
+			  AND community IN (SELECT community FROM tp)
+			  AND (community, ` + u.of("day") + `) IN (SELECT community, p FROM tp UNION ALL SELECT community, ` + u.before("p") + ` FROM tp)
+		)
+		WHERE a != b
+	)
+	SELECT t.community, '` + u.name + `', t.p, c.n, c.r, {version:UInt64}
+	FROM tp AS t
+	LEFT JOIN (
+		SELECT cur.community AS community, cur.q AS q, count() AS n, countIf(pr.x != 0) AS r
+		FROM pairs AS cur
+		LEFT JOIN (SELECT community, ` + u.after("q") + ` AS nq, x, y FROM pairs) AS pr
+			ON pr.community = cur.community AND pr.nq = cur.q AND pr.x = cur.x AND pr.y = cur.y
+		WHERE (cur.community, cur.q) IN (SELECT community, p FROM tp)
+		GROUP BY cur.community, cur.q
+	) AS c ON c.community = t.community AND c.q = t.p`
+}
+
+// itemPeriodsSQL recomputes the item periods holding the days of items
+// written by this refresh (days: community, day): per unit, period and
+// item type, the items opened and answered and the sorted times to first
+// response; a type no longer there is deleted.
+func itemPeriodsSQL(days string) []string {
+	var out []string
+	for _, u := range units {
+		targets := "SELECT DISTINCT community, " + u.of("day") + " AS p FROM (" + days + ")"
+		out = append(out, `INSERT INTO item_periods (community, unit, period_start, item_type, opened, responded, response_seconds,
+			version, is_deleted)
+		SELECT community, '`+u.name+`', `+u.of("opened_day")+` AS p, item_type, count(), countIf(answered),
+			arraySort(groupArrayIf(response_seconds, answered)), {version:UInt64}, 0
+		FROM items FINAL
+		WHERE (community, `+u.of("opened_day")+`) IN (`+targets+`)
+		GROUP BY community, p, item_type
+		SETTINGS do_not_merge_across_partitions_select_final = 1`,
+			`INSERT INTO item_periods (community, unit, period_start, item_type, opened, responded, response_seconds, version, is_deleted)
+		SELECT community, unit, period_start, item_type, 0, 0, [], {version:UInt64}, 1 FROM item_periods FINAL
+		WHERE unit = '`+u.name+`' AND (community, period_start) IN (`+targets+`) AND version < {version:UInt64}`)
+	}
+	return out
 }

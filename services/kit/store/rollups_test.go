@@ -19,6 +19,7 @@ import (
 // rollupEvent is one generated activity.
 type rollupEvent struct {
 	id, community, identity, typ, channel, thread string
+	target                                        string // "": no direct interaction
 	at                                            time.Time
 	bot                                           bool
 }
@@ -58,16 +59,24 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 			if types[ty].Item != "" {
 				e.thread = fmt.Sprintf("T%d", rng.IntN(40))
 			}
+			if rng.IntN(2) == 0 {
+				e.target = fmt.Sprintf("%s:%d", src, rng.IntN(25)) // a reply or mention
+			}
 			out = append(out, e)
 		}
 		return out
 	}
 	insert := func(evs []rollupEvent) {
 		b, err := conn.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
-			channel, thread_id, is_bot, received_at)`)
+			channel, thread_id, is_bot, target_member_ids, target_kinds, received_at)`)
 		require.NoError(t, err)
 		for _, e := range evs {
-			require.NoError(t, b.Append(e.id, e.community, e.source(), e.typ, e.at, e.identity, e.identity, e.channel, e.thread, e.bot, e.at))
+			targets, kinds := []string{}, []string{}
+			if e.target != "" {
+				targets, kinds = []string{e.target}, []string{"reply"}
+			}
+			require.NoError(t, b.Append(e.id, e.community, e.source(), e.typ, e.at, e.identity, e.identity, e.channel, e.thread, e.bot,
+				targets, kinds, e.at))
 		}
 		require.NoError(t, b.Send())
 	}
@@ -87,13 +96,29 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 	answer := rollupEvent{id: "m-answer", community: "a", identity: "github:2", typ: "github.issue.commented", channel: "ch0", thread: "M", at: day0.AddDate(0, 0, 61)}
 	early := rollupEvent{id: "m-early", community: "a", identity: "github:3", typ: "github.issue.opened", channel: "ch0", thread: "M", at: day0.AddDate(0, 0, 45)}
 	backfill := append(gen("z", 300, 0, 40), early)
-	insert(append(b1, late, answer))
+	// In community c, github:7 starts in March and is back in April; a
+	// backfill brings a February star: April, with nothing new, must
+	// count it in the February cohort.
+	star := func(id string, day int) rollupEvent {
+		return rollupEvent{id: id, community: "c", identity: "github:7", typ: "github.star.created", channel: "ch0", at: day0.AddDate(0, 0, day)}
+	}
+	cStars := []rollupEvent{star("c-march", 35), star("c-april", 65)}
+	backfill = append(backfill, star("c-february", 10))
+	insert(slices.Concat(b1, []rollupEvent{late, answer}, cStars))
 	refresh()
 	insert(b2)
 	insert(b1) // redelivered: inserted twice, counted once
 	refresh()
 	insert(backfill)
 	refresh()
+	// The backfill moved first activities to earlier days and months: the
+	// next refresh recomputes the periods that counted them, cohorts of
+	// months with no new activity too.
+	refresh()
+	all := slices.Concat(b1, b2, backfill, []rollupEvent{late, answer}, cStars)
+	self := func(_, identity string) string { return identity }
+	require.Equal(t, expectedRollups(all, types, self), actualRollups(t, conn))
+	require.Contains(t, actualRollups(t, conn), "cohort c 2026-04-01 2026-02-01 active=1")
 	// slack:1 turns out to be github:1.
 	require.NoError(t, conn.Exec(ctx, `INSERT INTO member_identities (community, identity, member_id, source, username, stream_seq)
 		VALUES ('a', 'slack:1', 'github:1', 'slack', '', 1), ('a', 'github:1', 'github:1', 'github', '', 1)`))
@@ -104,7 +129,6 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 	refresh()
 	refresh()
 
-	all := slices.Concat(b1, b2, backfill, []rollupEvent{late, answer})
 	memberOf := func(community, identity string) string {
 		if community == "a" && identity == "slack:1" {
 			return "github:1"
@@ -117,8 +141,8 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 	require.Contains(t, want, "item a M github.issue.opened github:3 2026-03-18 answered=true by github:2 after 1382400s")
 
 	// A first build from scratch gives the same rows.
-	for _, tbl := range []string{"member_periods", "identity_lifetimes", "items", "community_periods", "community_retention",
-		"community_rolling", "rollup_state"} {
+	for _, tbl := range []string{"member_periods", "identity_lifetimes", "identity_type_firsts", "items", "community_periods",
+		"community_retention", "community_rolling", "community_cohorts", "item_periods", "community_connections", "rollup_state"} {
 		require.NoError(t, conn.Exec(ctx, "TRUNCATE TABLE "+tbl))
 	}
 	st, err := store.NewRollups(conn, telemetry.Nop().Logger).Refresh(ctx)
@@ -135,11 +159,15 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 		members            map[string]bool
 		acts, contribs     int
 		contributorMembers map[string]bool
+		contribOf          map[string]int
 	}
 	periods := map[pkey]*pval{}
 	type life struct{ first, last, firstC, lastC time.Time }
 	lives := map[[2]string]*life{}
+	typeFirsts := map[[3]string]time.Time{} // community, member, type
 	threads := map[[2]string][]rollupEvent{}
+	type pair struct{ community, unit, period, x, y string }
+	pairs := map[pair]bool{}
 	for _, e := range evs {
 		if seen[e.id] {
 			continue
@@ -156,6 +184,10 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 			lives[lk] = l
 		}
 		l.first, l.last = minTime(l.first, e.at), maxTime(l.last, e.at)
+		tk := [3]string{e.community, lk[1], e.typ}
+		if f, ok := typeFirsts[tk]; !ok || e.at.Before(f) {
+			typeFirsts[tk] = e.at
+		}
 		if contrib {
 			if l.firstC.IsZero() {
 				l.firstC, l.lastC = e.at, e.at
@@ -167,12 +199,17 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 		}
 		d := time.Date(e.at.Year(), e.at.Month(), e.at.Day(), 0, 0, 0, 0, time.UTC)
 		starts := map[string]time.Time{"day": d, "week": d.AddDate(0, 0, -(int(d.Weekday())+6)%7), "month": d.AddDate(0, 0, 1-d.Day())}
+		if a, b := memberOf(e.community, e.identity), memberOf(e.community, e.target); e.target != "" && e.target != e.identity && a != b {
+			for unit, p := range starts {
+				pairs[pair{e.community, unit, p.Format(time.DateOnly), min(a, b), max(a, b)}] = true
+			}
+		}
 		for unit, p := range starts {
 			for dim, seg := range map[string]string{"": "", "source": e.source(), "channel": e.channel, "type": e.typ} {
 				k := pkey{e.community, unit, dim, p.Format(time.DateOnly), seg, ""}
 				v := periods[k]
 				if v == nil {
-					v = &pval{members: map[string]bool{}, contributorMembers: map[string]bool{}}
+					v = &pval{members: map[string]bool{}, contributorMembers: map[string]bool{}, contribOf: map[string]int{}}
 					periods[k] = v
 				}
 				m := memberOf(e.community, e.identity)
@@ -181,6 +218,7 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 				if contrib {
 					v.contribs++
 					v.contributorMembers[m] = true
+					v.contribOf[m]++
 				}
 			}
 		}
@@ -199,7 +237,7 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 	for k, v := range periods {
 		out = append(out, fmt.Sprintf("period %s %s %s %s %q members=%d activities=%d contributors=%d contributions=%d",
 			k.community, k.unit, k.dim, k.period, k.segment, len(v.members), v.acts, len(v.contributorMembers), v.contribs))
-		newMembers, newContributors := 0, 0
+		newMembers, newContributors, lastContributors, newOfType := 0, 0, 0, 0
 		for m := range v.members {
 			l := lives[[2]string{k.community, m}]
 			if trunc(k.unit, l.first) == k.period {
@@ -208,9 +246,39 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 			if !l.firstC.IsZero() && trunc(k.unit, l.firstC) == k.period {
 				newContributors++
 			}
+			if !l.lastC.IsZero() && trunc(k.unit, l.lastC) == k.period {
+				lastContributors++
+			}
+			if k.dim == "type" && trunc(k.unit, typeFirsts[[3]string{k.community, m, k.segment}]) == k.period {
+				newOfType++
+			}
 		}
-		out = append(out, fmt.Sprintf("community %s %s %s %s %q members=%d activities=%d contributors=%d contributions=%d new=%d new_contributors=%d",
-			k.community, k.unit, k.dim, k.period, k.segment, len(v.members), v.acts, len(v.contributorMembers), v.contribs, newMembers, newContributors))
+		// Absence factor: the fewest members making half the contributions.
+		var cs []int
+		for _, c := range v.contribOf {
+			cs = append(cs, c)
+		}
+		slices.Sort(cs)
+		slices.Reverse(cs)
+		absence, cum := 0, 0
+		for _, c := range cs {
+			if cum*2 < v.contribs {
+				absence++
+			}
+			cum += c
+		}
+		out = append(out, fmt.Sprintf("community %s %s %s %s %q members=%d activities=%d contributors=%d contributions=%d new=%d new_contributors=%d"+
+			" absence=%d last_contributors=%d new_of_type=%d", k.community, k.unit, k.dim, k.period, k.segment, len(v.members), v.acts,
+			len(v.contributorMembers), v.contribs, newMembers, newContributors, absence, lastContributors, newOfType))
+		if k.unit == "month" && k.dim == "" {
+			cohorts := map[string]int{}
+			for m := range v.members {
+				cohorts[trunc("month", lives[[2]string{k.community, m}].first)]++
+			}
+			for c, n := range cohorts {
+				out = append(out, fmt.Sprintf("cohort %s %s %s active=%d", k.community, k.period, c, n))
+			}
+		}
 		if k.dim != "" {
 			continue
 		}
@@ -241,10 +309,30 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 			out = append(out, fmt.Sprintf("rolling %s %s wau=%d mau=%d", k.community, k.period, window(7), window(30)))
 		}
 	}
+	conns := map[[3]string][2]int{}
+	for p := range pairs {
+		d, _ := time.Parse(time.DateOnly, p.period)
+		prev := map[string]time.Time{"day": d.AddDate(0, 0, -1), "week": d.AddDate(0, 0, -7), "month": d.AddDate(0, -1, 0)}[p.unit]
+		c := conns[[3]string{p.community, p.unit, p.period}]
+		c[0]++
+		if pairs[pair{p.community, p.unit, prev.Format(time.DateOnly), p.x, p.y}] {
+			c[1]++
+		}
+		conns[[3]string{p.community, p.unit, p.period}] = c
+	}
+	for k, c := range conns {
+		out = append(out, fmt.Sprintf("connections %s %s %s n=%d recurring=%d", k[0], k[1], k[2], c[0], c[1]))
+	}
 	for k, l := range lives {
 		out = append(out, fmt.Sprintf("life %s %s first=%s last=%s first_c=%s last_c=%s", k[0], k[1],
 			l.first.Format(time.DateTime), l.last.Format(time.DateTime), fmtTime(l.firstC), fmtTime(l.lastC)))
 	}
+	type ikey struct{ community, unit, period, typ string }
+	type ival struct {
+		opened, responded int
+		seconds           []int
+	}
+	itemPeriods := map[ikey]*ival{}
 	for k, evs := range threads {
 		var open *rollupEvent
 		for i, e := range evs {
@@ -271,11 +359,27 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 				resp = e
 			}
 		}
+		for _, unit := range []string{"day", "week", "month"} {
+			ik := ikey{k[0], unit, trunc(unit, open.at), open.typ}
+			if itemPeriods[ik] == nil {
+				itemPeriods[ik] = &ival{}
+			}
+			itemPeriods[ik].opened++
+			if resp != nil {
+				itemPeriods[ik].responded++
+				itemPeriods[ik].seconds = append(itemPeriods[ik].seconds, int(resp.at.Sub(open.at).Seconds()))
+			}
+		}
 		line := fmt.Sprintf("item %s %s %s %s %s answered=%t", k[0], k[1], open.typ, open.identity, open.at.Format(time.DateOnly), resp != nil)
 		if resp != nil {
 			line += fmt.Sprintf(" by %s after %ds", resp.identity, int(resp.at.Sub(open.at).Seconds()))
 		}
 		out = append(out, line)
+	}
+	for k, v := range itemPeriods {
+		slices.Sort(v.seconds)
+		out = append(out, fmt.Sprintf("item_period %s %s %s %s opened=%d responded=%d seconds=%s", k.community, k.unit, k.period, k.typ,
+			v.opened, v.responded, strings.ReplaceAll(fmt.Sprint(v.seconds), " ", ",")))
 	}
 	slices.Sort(out)
 	return out
@@ -293,8 +397,17 @@ func actualRollups(t *testing.T, conn driver.Conn) []string {
 	out = append(out, rowsOf(t, conn, `SELECT concat('community ', community, ' ', toString(unit), ' ', toString(dimension), ' ',
 			toString(period_start), ' "', segment, '" members=', toString(active_members), ' activities=', toString(activities),
 			' contributors=', toString(contributors), ' contributions=', toString(contributions), ' new=', toString(new_members),
-			' new_contributors=', toString(new_contributors))
+			' new_contributors=', toString(new_contributors), ' absence=', toString(absence_factor),
+			' last_contributors=', toString(last_contributors), ' new_of_type=', toString(new_of_type))
 		FROM community_periods FINAL`)...)
+	out = append(out, rowsOf(t, conn, `SELECT concat('cohort ', community, ' ', toString(month), ' ', toString(cohort), ' active=', toString(active))
+		FROM community_cohorts FINAL`)...)
+	out = append(out, rowsOf(t, conn, `SELECT concat('connections ', community, ' ', toString(unit), ' ', toString(period_start),
+			' n=', toString(connections), ' recurring=', toString(recurring))
+		FROM community_connections FINAL WHERE connections > 0`)...)
+	out = append(out, rowsOf(t, conn, `SELECT concat('item_period ', community, ' ', toString(unit), ' ', toString(period_start), ' ', item_type,
+			' opened=', toString(opened), ' responded=', toString(responded), ' seconds=', toString(response_seconds))
+		FROM item_periods FINAL`)...)
 	// Retention into every period after an active one (zero retained
 	// when the next period has no row: nobody was active).
 	out = append(out, rowsOf(t, conn, `SELECT concat('retention ', community, ' ', toString(unit), ' ', toString(period_start),

@@ -1,0 +1,177 @@
+-- The remaining health metrics at the grain dashboards read: per
+-- community and period, computed by the rollup refresher (0017) whenever
+-- a period changes, so a 90-day metric reads a few hundred rows instead of
+-- every member or item of the range.
+
+-- community_periods, more columns: absence_factor (the fewest members
+-- making half of the period's contributions in the segment: CHAOSS
+-- contributor absence factor), last_contributors (members whose last
+-- contribution ever falls in the period: they are the inactive ones once
+-- it is old enough) and new_of_type (dimension 'type' only: members whose
+-- first activity of the segment's type falls in the period).
+ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS absence_factor UInt32 AFTER new_contributors;
+ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS last_contributors UInt32 AFTER absence_factor;
+ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS new_of_type UInt32 AFTER last_contributors;
+
+-- identity_type_firsts: per community, identity and activity type, the
+-- first activity (the refresher's copy: it notices when one moves
+-- earlier, and recomputes the period that counted it new).
+CREATE TABLE IF NOT EXISTS identity_type_firsts
+(
+    community    LowCardinality(String),
+    identity_key UInt64,
+    type         LowCardinality(String),
+    first_at     SimpleAggregateFunction(min, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (community, identity_key, type);
+
+-- community_cohorts: per community, month and cohort (the month of the
+-- members' first activity), the cohort's members active in the month,
+-- bots and teammates left out. A row no longer true is deleted.
+CREATE TABLE IF NOT EXISTS community_cohorts
+(
+    community  LowCardinality(String),
+    month      Date,
+    cohort     Date,
+    active     UInt32,
+    version    UInt64,
+    is_deleted UInt8
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (community, month, cohort);
+
+-- rollup_dirty_cohorts: months whose cohorts changed without an activity
+-- in them (a member active there got an earlier first activity).
+CREATE TABLE IF NOT EXISTS rollup_dirty_cohorts
+(
+    community   LowCardinality(String),
+    month       Date,
+    inserted_at DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY (inserted_at, community, month)
+TTL toDateTime(inserted_at) + INTERVAL 30 DAY;
+
+-- item_periods: per community, period (as member_periods) and item type,
+-- the items opened, those answered, and every answered item's time to
+-- first response in seconds, sorted (exact quantiles and any SLO at query
+-- time). A row no longer true is deleted.
+CREATE TABLE IF NOT EXISTS item_periods
+(
+    community        LowCardinality(String),
+    unit             Enum8('day' = 1, 'week' = 2, 'month' = 3),
+    period_start     Date,
+    item_type        LowCardinality(String),
+    opened           UInt32,
+    responded        UInt32,
+    response_seconds Array(UInt64),
+    version          UInt64,
+    is_deleted       UInt8
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (community, unit, period_start, item_type);
+
+-- community_connections: per community and period, the pairs of members
+-- who interacted directly, and how many of those pairs had also
+-- interacted in the period before.
+CREATE TABLE IF NOT EXISTS community_connections
+(
+    community    LowCardinality(String),
+    unit         Enum8('day' = 1, 'week' = 2, 'month' = 3),
+    period_start Date,
+    connections  UInt32,
+    recurring    UInt32,
+    version      UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (community, unit, period_start);
+
+-- The new columns and tables are filled by a first build: the next
+-- refresh rebuilds every rollup (progress in the log).
+TRUNCATE TABLE IF EXISTS rollup_state;
+
+-- contributor_absence(community, period, from, to): per period, the
+-- contributor absence factor, the contributions and the contributors.
+CREATE OR REPLACE VIEW contributor_absence AS
+SELECT period_start, absence_factor, contributions, contributors
+FROM community_periods FINAL
+WHERE community = {community:String} AND unit = {period:String} AND dimension = ''
+  AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
+ORDER BY period_start;
+
+-- contributor_absence_range(community, from, to): the factor over any
+-- range of days, from the member rows (slower: for analysts).
+CREATE OR REPLACE VIEW contributor_absence_range AS
+SELECT countIf(cum - c < total / 2) AS absence_factor, any(total) AS contributions, count() AS contributors
+FROM (
+    SELECT c, sum(c) OVER (ORDER BY c DESC, member_key ROWS UNBOUNDED PRECEDING) AS cum, sum(c) OVER () AS total
+    FROM (SELECT member_key, contributions AS c FROM member_contributions(community = {community:String}, from = {from:Date}, to = {to:Date}))
+);
+
+-- inactive_contributors(community, period, from, to, as_of,
+-- inactive_days): per period, the members whose last contribution falls
+-- in it, on a day before (day of as_of) − inactive_days.
+CREATE OR REPLACE VIEW inactive_contributors AS
+SELECT toDate(dateTrunc({period:String}, d)) AS period_start, sum(n) AS inactive_contributors
+FROM (
+    SELECT period_start AS d, last_contributors AS n FROM community_periods FINAL
+    WHERE community = {community:String} AND unit = 'day' AND dimension = '' AND last_contributors > 0
+      AND period_start BETWEEN {from:Date} AND {to:Date}
+      AND period_start < toDate({as_of:DateTime64(3)}) - {inactive_days:UInt32}
+)
+GROUP BY period_start
+ORDER BY period_start;
+
+-- new_contributors(community, period, from, to): per period and
+-- contribution type, the members whose first activity of that type falls
+-- in the period.
+CREATE OR REPLACE VIEW new_contributors AS
+SELECT period_start, segment AS type, new_of_type AS new_contributors
+FROM community_periods FINAL
+WHERE community = {community:String} AND unit = {period:String} AND dimension = 'type' AND new_of_type > 0
+  AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
+  AND dictGetOrDefault('activity_type_dict', 'contribution', tuple(segment), toUInt8(0)) = 1
+ORDER BY period_start, type;
+
+-- retention_cohorts(community, from, to): per cohort (first-activity
+-- month in the range) and month of the range from it on, the cohort's
+-- size, its members active and their share.
+CREATE OR REPLACE VIEW retention_cohorts AS
+SELECT c.cohort AS cohort, dateDiff('month', c.cohort, c.month) AS month_offset, s.active AS cohort_size, c.active AS active,
+       round(c.active / s.active, 6) AS share
+FROM (
+    SELECT month, cohort, active FROM community_cohorts FINAL
+    WHERE community = {community:String} AND month BETWEEN toStartOfMonth({from:Date}) AND {to:Date}
+      AND cohort >= toStartOfMonth({from:Date})
+) AS c
+INNER JOIN (
+    SELECT cohort, active FROM community_cohorts FINAL
+    WHERE community = {community:String} AND month = cohort AND cohort BETWEEN toStartOfMonth({from:Date}) AND {to:Date}
+) AS s ON s.cohort = c.cohort
+ORDER BY cohort, month_offset;
+
+-- time_to_first_response(community, period, from, to, slo_hours): per
+-- period and item type, the items opened, answered, the response rate,
+-- the median and p90 seconds to the first response, and the share of
+-- opened items answered within slo_hours.
+CREATE OR REPLACE VIEW time_to_first_response AS
+SELECT period_start, item_type, opened, responded, response_rate, median_seconds, p90_seconds, within_slo FROM (
+SELECT period_start, item_type, opened, responded, round(responded / opened, 6) AS response_rate,
+       arrayReduce('quantilesExactInclusive(0.5, 0.9)', response_seconds) AS q,
+       if(responded > 0, round(q[1], 3), NULL) AS median_seconds, if(responded > 0, round(q[2], 3), NULL) AS p90_seconds,
+       round(arrayCount(x -> x <= {slo_hours:UInt32} * 3600, response_seconds) / opened, 6) AS within_slo
+FROM item_periods FINAL
+WHERE community = {community:String} AND unit = {period:String} AND opened > 0
+  AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date})
+ORDER BY period_start, item_type;
+
+-- recurring_connections(community, period, from, to): per period, the
+-- pairs of members who interacted directly, how many of them had also
+-- interacted in the period before (recurring), and the share.
+CREATE OR REPLACE VIEW recurring_connections AS
+SELECT period_start, connections, recurring, round(recurring / connections, 6) AS recurring_share
+FROM community_connections FINAL
+WHERE community = {community:String} AND unit = {period:String} AND connections > 0
+  AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
+ORDER BY period_start;
