@@ -278,10 +278,10 @@ var metrics = map[string]metric{
 		return nil
 	}, sql: `SELECT * FROM health_by(community = {community:String}, period = {period:String}, from = {from:Date}, to = {to:Date},
 		dimension = {dimension:String})`},
-	"active_members":      {ranged: true, sql: `SELECT * FROM active_members(community = {community:String}, from = {from:Date}, to = {to:Date})`},
+	"active_members": {ranged: true, sql: `SELECT * FROM active_members(community = {community:String}, from = {from:Date}, to = {to:Date})`},
 	"contributor_absence": {ranged: true, sql: `SELECT * FROM contributor_absence(community = {community:String}, period = {period:String},
 		from = {from:Date}, to = {to:Date})`},
-	"elephant_factor":     {ranged: true, sql: `SELECT * FROM elephant_factor(community = {community:String}, from = {from:Date}, to = {to:Date})`},
+	"elephant_factor": {ranged: true, sql: `SELECT * FROM elephant_factor(community = {community:String}, from = {from:Date}, to = {to:Date})`},
 	"time_to_first_response": {ranged: true, extra: func(q query, r *http.Request) error {
 		_, err := q.intParam(r, "slo_hours", 24, 1, 24*365)
 		return err
