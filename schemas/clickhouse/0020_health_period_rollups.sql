@@ -12,6 +12,40 @@
 ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS absence_factor UInt32 AFTER new_contributors;
 ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS last_contributors UInt32 AFTER absence_factor;
 ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS new_of_type UInt32 AFTER last_contributors;
+-- dimension '' only: elephant_factor (the fewest organizations whose
+-- members make half of the contributions that name one), organizations,
+-- organization_contributions.
+ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS elephant_factor UInt32 AFTER new_of_type;
+ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS organizations UInt32 AFTER elephant_factor;
+ALTER TABLE community_periods ADD COLUMN IF NOT EXISTS organization_contributions UInt64 AFTER organizations;
+
+-- organization_daily: per community, day, organization (the activity
+-- attribute "organization": connectors and imports set it when the
+-- platform says) and type, the distinct activities; bots and teammates
+-- left out. Exact and idempotent, like the rollups of 0009.
+CREATE TABLE IF NOT EXISTS organization_daily
+(
+    community    LowCardinality(String),
+    day          Date,
+    organization String,
+    type         LowCardinality(String),
+    events       AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (community, day, organization, type);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS organization_daily_mv TO organization_daily AS
+SELECT community, toDate(occurred_at) AS day, attributes['organization'] AS organization, type, uniqExactState(event_id) AS events
+FROM activities_raw
+WHERE attributes['organization'] != '' AND NOT is_bot AND attributes['teammate'] != 'true'
+GROUP BY community, day, organization, type;
+
+INSERT INTO organization_daily
+SELECT community, toDate(occurred_at) AS day, attributes['organization'] AS organization, type, uniqExactState(event_id)
+FROM activities_raw
+WHERE attributes['organization'] != '' AND NOT is_bot AND attributes['teammate'] != 'true'
+GROUP BY community, day, organization, type;
 
 -- identity_type_firsts: per community, identity and activity type, the
 -- first activity (the refresher's copy: it notices when one moves
@@ -100,6 +134,31 @@ WHERE community = {community:String} AND unit = {period:String} AND dimension = 
   AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
 ORDER BY period_start;
 
+-- elephant_factor(community, period, from, to): per period, the CHAOSS
+-- elephant factor where organizations are known, the contributions that
+-- name an organization, and the organizations.
+CREATE OR REPLACE VIEW elephant_factor AS
+SELECT period_start, elephant_factor, organization_contributions AS contributions, organizations
+FROM community_periods FINAL
+WHERE community = {community:String} AND unit = {period:String} AND dimension = '' AND organizations > 0
+  AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
+ORDER BY period_start;
+
+-- elephant_factor_range(community, from, to): the factor over any range
+-- of days, as one row.
+CREATE OR REPLACE VIEW elephant_factor_range AS
+SELECT countIf(cum - c < total / 2) AS elephant_factor, any(total) AS contributions, count() AS organizations
+FROM (
+    SELECT c, sum(c) OVER (ORDER BY c DESC, organization ROWS UNBOUNDED PRECEDING) AS cum, sum(c) OVER () AS total
+    FROM (
+        SELECT organization, uniqExactMerge(events) AS c
+        FROM organization_daily
+        WHERE community = {community:String} AND day BETWEEN {from:Date} AND {to:Date}
+          AND dictGetOrDefault('activity_type_dict', 'contribution', tuple(toString(type)), toUInt8(0)) = 1
+        GROUP BY organization
+    )
+);
+
 -- contributor_absence_range(community, from, to): the factor over any
 -- range of days, from the member rows (slower: for analysts).
 CREATE OR REPLACE VIEW contributor_absence_range AS
@@ -175,3 +234,16 @@ FROM community_connections FINAL
 WHERE community = {community:String} AND unit = {period:String} AND connections > 0
   AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date}
 ORDER BY period_start;
+
+-- community_network(community): the network view for one community,
+-- reading only its members and edges.
+CREATE OR REPLACE VIEW community_network AS
+SELECT m.members AS members, c.connected AS connected_members, e.edges AS edges,
+       if(m.members < 2, 0, e.edges / (m.members * (m.members - 1) / 2)) AS density, e.strength AS strength
+FROM (SELECT count() AS members FROM members WHERE community = {community:String} AND NOT is_bot) AS m
+CROSS JOIN (SELECT count() AS edges, sum(strength) AS strength FROM member_edges WHERE community = {community:String}) AS e
+CROSS JOIN (
+    SELECT uniqExact(member) AS connected FROM (
+        SELECT member_a AS member FROM member_edges WHERE community = {community:String}
+        UNION ALL SELECT member_b AS member FROM member_edges WHERE community = {community:String})
+) AS c;

@@ -26,10 +26,10 @@ import (
 // community history inside ClickHouse: n activities over three years (2024–2026) in 8 communities (the first
 // holds half), members drawn from a power law (a few do most), fewer on
 // weekends, a GH Archive-like mix of types, and threads: an item opened,
-// then replies in its thread. Deterministic: hashes of the row number.
+// then replies in its thread; organizations for three members in four. Deterministic: hashes of the row number.
 const historySQL = `
 INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity, channel, thread_id,
-	target_member_ids, target_kinds, weight, is_bot, received_at, stream_seq)
+	target_member_ids, target_kinds, weight, is_bot, attributes, received_at, stream_seq)
 SELECT
 	concat('g', toString(number)) AS event_id,
 	concat('c', toString(if(h1 % 2 = 0, 0, 1 + h1 % 7))) AS community,
@@ -43,7 +43,9 @@ SELECT
 			concat('t', toString(greatest(number, 50) - 1 - h3 % 50)), '')) AS thread,
 	if(h4 % 3 = 0, [concat(source, ':', toString(toUInt64(pow(members, pow((h3 % 1000000) / 1e6, 3)))))], []) AS targets,
 	if(length(targets) > 0, ['reply'], []) AS kinds,
-	toFloat32(4) AS weight, cityHash64(mid) % 50 = 0 AS bot, t0, number + 1
+	toFloat32(4) AS weight, cityHash64(mid) % 50 = 0 AS bot,
+	-- three members in four name one of 300 organizations
+	if(cityHash64(mid, 'org') % 4 = 0, map(), map('organization', concat('org', toString(cityHash64(mid) % 300)))), t0, number + 1
 FROM (
 	SELECT number,
 		cityHash64(number, 1) AS h1, cityHash64(number, 2) AS h2, cityHash64(number, 3) AS h3,

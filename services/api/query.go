@@ -281,7 +281,8 @@ var metrics = map[string]metric{
 	"active_members": {ranged: true, sql: `SELECT * FROM active_members(community = {community:String}, from = {from:Date}, to = {to:Date})`},
 	"contributor_absence": {ranged: true, sql: `SELECT * FROM contributor_absence(community = {community:String}, period = {period:String},
 		from = {from:Date}, to = {to:Date})`},
-	"elephant_factor": {ranged: true, sql: `SELECT * FROM elephant_factor(community = {community:String}, from = {from:Date}, to = {to:Date})`},
+	"elephant_factor": {ranged: true, sql: `SELECT * FROM elephant_factor(community = {community:String}, period = {period:String},
+		from = {from:Date}, to = {to:Date})`},
 	"time_to_first_response": {ranged: true, extra: func(q query, r *http.Request) error {
 		_, err := q.intParam(r, "slo_hours", 24, 1, 24*365)
 		return err
@@ -311,7 +312,7 @@ var metrics = map[string]metric{
 		from = {from:Date}, to = {to:Date})`},
 	"levels": {sql: `SELECT orbit_level, count() AS members FROM members
 		WHERE community = {community:String} AND NOT is_bot AND NOT is_teammate GROUP BY orbit_level ORDER BY orbit_level`},
-	"network": {sql: `SELECT members, connected_members, edges, density, strength FROM network WHERE community = {community:String}`},
+	"network": {sql: `SELECT members, connected_members, edges, density, strength FROM community_network(community = {community:String})`},
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {

@@ -235,6 +235,8 @@ func TestNetwork(t *testing.T) {
 		VALUES ('net', 'a', 'b', 1, 10, now64(3), 0.9, 2592000000, 1), ('net', 'a', 'c', 2, 20, now64(3), 0.9, 2592000000, 1)`))
 	require.Equal(t, []string{"3\t3\t2\t0.666667"}, rowsOf(t, conn,
 		"SELECT members, connected_members, edges, round(density, 6) FROM network WHERE community = 'net'"))
+	require.Equal(t, []string{"3\t3\t2\t0.666667"}, rowsOf(t, conn,
+		"SELECT members, connected_members, edges, round(density, 6) FROM community_network(community = 'net')"))
 }
 
 // settle makes the health views see what a test just wrote (the
@@ -273,8 +275,10 @@ func TestElephantFactor(t *testing.T) {
 	add("umbrella", "github.pull_request.opened", true)
 	require.NoError(t, b.Send())
 	settle(t, conn)
+	require.Equal(t, []string{"2026-03-01\t2\t10\t3"}, rowsOf(t, conn, `SELECT period_start, elephant_factor, contributions, organizations
+		FROM elephant_factor(community = 'orgs', period = 'month', from = '2026-03-01', to = '2026-03-31')`))
 	require.Equal(t, []string{"2\t10\t3"}, rowsOf(t, conn, `SELECT elephant_factor, contributions, organizations
-		FROM elephant_factor(community = 'orgs', from = '2026-03-01', to = '2026-03-31')`))
+		FROM elephant_factor_range(community = 'orgs', from = '2026-03-01', to = '2026-03-31')`))
 }
 
 // Recurring connections: pairs of members who interacted in a week and in

@@ -452,10 +452,13 @@ func communitySQL(days string) []string {
 		// Per segment and member (g), then per segment; f and ft: the
 		// members' firsts and lasts over all their identities.
 		out = append(out, `INSERT INTO community_periods (community, unit, dimension, period_start, segment, active_members, activities,
-			contributors, contributions, new_members, new_contributors, absence_factor, last_contributors, new_of_type, version)
+			contributors, contributions, new_members, new_contributors, absence_factor, last_contributors, new_of_type, elephant_factor,
+			organizations, organization_contributions, version)
 		WITH f AS (`+memberLives(communities, ids)+`), ft AS (`+memberTypeFirsts(communities, ids)+`)
-		SELECT community, '`+u.name+`', dimension, period_start, segment, members, acts, contributors_, contribs, new_m, new_c,
-			arrayCount((x, s) -> (s - x) * 2 < contribs, cs, arrayCumSum(cs)), last_c, new_t, {version:UInt64}
+		SELECT s.community, '`+u.name+`', s.dimension, s.period_start, s.segment, members, acts, contributors_, contribs, new_m, new_c,
+			arrayCount((x, c) -> (c - x) * 2 < contribs, cs, arrayCumSum(cs)), last_c, new_t,
+			if(s.dimension = '', arrayCount((x, c) -> (c - x) * 2 < og.total, og.cs, arrayCumSum(og.cs)), 0),
+			if(s.dimension = '', og.orgs, 0), if(s.dimension = '', og.total, 0), {version:UInt64}
 		FROM (
 			SELECT g.community AS community, g.dimension AS dimension, g.period_start AS period_start, g.segment AS segment,
 				count() AS members, sum(g.n) AS acts, countIf(g.c > 0) AS contributors_, sum(g.c) AS contribs,
@@ -474,7 +477,16 @@ func communitySQL(days string) []string {
 			LEFT JOIN f ON f.m = g.m
 			LEFT JOIN ft ON ft.m = g.m AND ft.t = g.segment
 			GROUP BY g.community, g.dimension, g.period_start, g.segment
-		)`)
+		) AS s
+		LEFT JOIN (
+			SELECT community, p, arrayReverseSort(groupArray(n)) AS cs, sum(n) AS total, count() AS orgs FROM (
+				SELECT o.community AS community, `+tr("o.day")+` AS p, o.organization AS org, uniqExactMerge(o.events) AS n
+				FROM organization_daily AS o
+				INNER JOIN `+typesSQL+` AS t ON t.type = o.type
+				WHERE t.contribution AND o.day BETWEEN `+p0+` AND `+next(p1)+` - 1 AND (o.community, `+tr("o.day")+`) IN (`+targets+`)
+				GROUP BY community, p, org
+			) GROUP BY community, p
+		) AS og ON og.community = s.community AND og.p = s.period_start`)
 		if u.name == "month" {
 			out = append(out, cohortSQL(targets)...)
 		}
