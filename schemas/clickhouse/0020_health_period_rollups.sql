@@ -47,6 +47,53 @@ FROM activities_raw
 WHERE attributes['organization'] != '' AND NOT is_bot AND attributes['teammate'] != 'true'
 GROUP BY community, day, organization, type;
 
+-- Tags: an activity's attribute "tags" (comma-separated; the Discourse
+-- connector sets a topic's tags) makes the dimension 'tag', one segment
+-- per tag, in the rollups below and in health_by.
+ALTER TABLE member_periods MODIFY COLUMN dimension Enum8('' = 0, 'source' = 1, 'channel' = 2, 'type' = 3, 'tag' = 4);
+ALTER TABLE community_periods MODIFY COLUMN dimension Enum8('' = 0, 'source' = 1, 'channel' = 2, 'type' = 3, 'tag' = 4);
+
+-- The view's columns follow the new type.
+CREATE OR REPLACE VIEW member_periods_resolved AS
+SELECT community, unit, dimension, period_start, segment, identity_key,
+       dictGetOrDefault('identity_member_dict', 'member_key', identity_key, identity_key) AS member_key,
+       is_bot, is_teammate, activities, contributions
+FROM member_periods FINAL
+SETTINGS do_not_merge_across_partitions_select_final = 1;
+
+-- identity_tag_daily: per community, day, identity, type and tag, the
+-- distinct activities (exact and idempotent, like identity_daily).
+CREATE TABLE IF NOT EXISTS identity_tag_daily
+(
+    community   LowCardinality(String),
+    day         Date,
+    identity    String,
+    type        LowCardinality(String),
+    tag         String,
+    is_bot      Bool,
+    is_teammate Bool,
+    events      AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (community, day, identity, type, tag, is_bot, is_teammate);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS identity_tag_daily_mv TO identity_tag_daily AS
+SELECT community, toDate(occurred_at) AS day, identity, type, trimBoth(t) AS tag, is_bot,
+       attributes['teammate'] = 'true' AS is_teammate, uniqExactState(event_id) AS events
+FROM activities_raw
+ARRAY JOIN splitByChar(',', attributes['tags']) AS t
+WHERE attributes['tags'] != '' AND trimBoth(t) != ''
+GROUP BY community, day, identity, type, tag, is_bot, is_teammate;
+
+INSERT INTO identity_tag_daily
+SELECT community, toDate(occurred_at) AS day, identity, type, trimBoth(t) AS tag, is_bot,
+       attributes['teammate'] = 'true' AS is_teammate, uniqExactState(event_id)
+FROM activities_raw
+ARRAY JOIN splitByChar(',', attributes['tags']) AS t
+WHERE attributes['tags'] != '' AND trimBoth(t) != ''
+GROUP BY community, day, identity, type, tag, is_bot, is_teammate;
+
 -- identity_type_firsts: per community, identity and activity type, the
 -- first activity (the refresher's copy: it notices when one moves
 -- earlier, and recomputes the period that counted it new).

@@ -270,7 +270,7 @@ var metrics = map[string]metric{
 		if r.URL.Query().Get(name) == "" && r.URL.Query().Get("segment") != "" {
 			name = "segment" // /health?segment= names it so
 		}
-		if err := q.enumParam(r, name, "source", "source", "channel", "type", "level"); err != nil {
+		if err := q.enumParam(r, name, "source", "source", "channel", "type", "tag", "level"); err != nil {
 			return err
 		}
 		q.params["dimension"] = q.params[name]

@@ -89,6 +89,9 @@ func TestQueryAPIHealth(t *testing.T) {
 	code, v = getJSON(t, ts, "/api/v1/communities/fx/health?from=2026-03-02&to=2026-03-08&period=week&segment=source")
 	require.Equal(t, http.StatusOK, code, v)
 	require.Len(t, v["rows"], 2, "github and slack")
+	code, v = getJSON(t, ts, "/api/v1/communities/fx/health?from=2026-03-02&to=2026-03-08&period=week&segment=tag")
+	require.Equal(t, http.StatusOK, code, v)
+	require.Empty(t, v["rows"], "no activity has tags")
 
 	code, v = getJSON(t, ts, "/api/v1/communities/fx/metrics/time_to_first_response?from=2026-03-01&to=2026-03-31&period=month&slo_hours=3")
 	require.Equal(t, http.StatusOK, code, v)

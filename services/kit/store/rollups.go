@@ -295,6 +295,19 @@ func (r *Rollups) refreshMonth(ctx context.Context, full, community bool) (int, 
 		FROM (`+events+`)
 		ARRAY JOIN ['', 'source', 'channel', 'type'] AS dim, ['', toString(source), channel, toString(type)] AS seg
 		GROUP BY community, dim, day, seg, identity`,
+		// Tags: an activity counts once in each of its tags.
+		`INSERT INTO member_periods (community, unit, dimension, period_start, segment, identity_key, is_bot, is_teammate,
+			activities, contributions, version)
+		SELECT community, 'day', 'tag', day, tag, cityHash64(community, identity), max(bot), max(mate), sum(n), sumIf(n, contrib),
+			{version:UInt64}
+		FROM (
+			SELECT d.community AS community, d.day AS day, d.identity AS identity, d.tag AS tag, d.type AS type,
+				max(d.is_bot) AS bot, max(d.is_teammate) AS mate, uniqExactMerge(d.events) AS n, any(t.contribution) AS contrib
+			FROM (SELECT * FROM identity_tag_daily WHERE day BETWEEN {m0:Date} AND {m1:Date} AND `+dayFilter+`) AS d
+			LEFT JOIN `+typesSQL+` AS t ON t.type = d.type
+			GROUP BY community, day, identity, tag, type
+		)
+		GROUP BY community, day, tag, identity`,
 		`INSERT INTO identity_lifetimes (community, identity_key, is_bot, is_teammate, first_at, last_at,
 			first_contribution_at, last_contribution_at)
 		SELECT community, k, bot, mate, f, l, fc, lc FROM (`+spans+`)`,

@@ -20,6 +20,7 @@ import (
 type rollupEvent struct {
 	id, community, identity, typ, channel, thread string
 	target                                        string // "": no direct interaction
+	tags                                          string // the attribute tags
 	at                                            time.Time
 	bot                                           bool
 }
@@ -62,21 +63,26 @@ func TestRollupsMatchTheActivities(t *testing.T) {
 			if rng.IntN(2) == 0 {
 				e.target = fmt.Sprintf("%s:%d", src, rng.IntN(25)) // a reply or mention
 			}
+			e.tags = []string{"", "", "help", "help, ideas", "ideas,,"}[rng.IntN(5)]
 			out = append(out, e)
 		}
 		return out
 	}
 	insert := func(evs []rollupEvent) {
 		b, err := conn.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
-			channel, thread_id, is_bot, target_member_ids, target_kinds, received_at)`)
+			channel, thread_id, is_bot, target_member_ids, target_kinds, attributes, received_at)`)
 		require.NoError(t, err)
 		for _, e := range evs {
 			targets, kinds := []string{}, []string{}
 			if e.target != "" {
 				targets, kinds = []string{e.target}, []string{"reply"}
 			}
+			attrs := map[string]string{}
+			if e.tags != "" {
+				attrs["tags"] = e.tags
+			}
 			require.NoError(t, b.Append(e.id, e.community, e.source(), e.typ, e.at, e.identity, e.identity, e.channel, e.thread, e.bot,
-				targets, kinds, e.at))
+				targets, kinds, attrs, e.at))
 		}
 		require.NoError(t, b.Send())
 	}
@@ -205,7 +211,14 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 			}
 		}
 		for unit, p := range starts {
-			for dim, seg := range map[string]string{"": "", "source": e.source(), "channel": e.channel, "type": e.typ} {
+			segs := [][2]string{{"", ""}, {"source", e.source()}, {"channel", e.channel}, {"type", e.typ}}
+			for _, tag := range strings.Split(e.tags, ",") {
+				if tag = strings.TrimSpace(tag); tag != "" {
+					segs = append(segs, [2]string{"tag", tag})
+				}
+			}
+			for _, ds := range segs {
+				dim, seg := ds[0], ds[1]
 				k := pkey{e.community, unit, dim, p.Format(time.DateOnly), seg, ""}
 				v := periods[k]
 				if v == nil {
