@@ -294,3 +294,33 @@ CROSS JOIN (
         SELECT member_a AS member FROM member_edges WHERE community = {community:String}
         UNION ALL SELECT member_b AS member FROM member_edges WHERE community = {community:String})
 ) AS c;
+
+-- health_including(community, period, from, to, dimension, bots,
+-- teammates): health per period and segment (dimension '' for the totals,
+-- 'source', 'channel', 'type', 'tag' or 'level'), bots and teammates
+-- counted when asked. From the member rows at query time: slower than
+-- the dashboard rollups, which leave them out.
+CREATE OR REPLACE VIEW health_including AS
+WITH {dimension:String} AS dim, {period:String} AS u
+SELECT p.period_start AS period_start, if(dim = 'level', toString(lv.orbit_level), p.segment) AS segment,
+       uniqExact(p.member_key) AS active_members, sum(p.activities) AS activities,
+       uniqExactIf(p.member_key, p.contributions > 0) AS contributors, sum(p.contributions) AS contributions,
+       uniqExactIf(p.member_key, l.first_at > 0 AND toDate(dateTrunc(u, l.first_at)) = p.period_start) AS new_members,
+       uniqExactIf(p.member_key, l.first_contribution_at IS NOT NULL
+                   AND toDate(dateTrunc(u, l.first_contribution_at)) = p.period_start) AS new_contributors
+FROM (
+    SELECT period_start, segment, member_key, activities, contributions FROM member_periods_resolved
+    WHERE community = {community:String} AND unit = u AND dimension = if(dim = 'level', '', dim)
+      AND period_start BETWEEN toDate(dateTrunc(u, {from:Date})) AND {to:Date}
+      AND (NOT is_bot OR {bots:Bool}) AND (NOT is_teammate OR {teammates:Bool})
+) AS p
+LEFT JOIN (
+    SELECT cityHash64(community, member_id) AS member_key, orbit_level FROM members
+    WHERE dim = 'level' AND community = {community:String}
+) AS lv ON lv.member_key = p.member_key
+LEFT JOIN (
+    SELECT member_key, first_at, first_contribution_at
+    FROM member_lifetimes(community = {community:String}, lo = toDate(dateTrunc(u, {from:Date})), hi = {to:Date})
+) AS l ON l.member_key = p.member_key
+GROUP BY period_start, segment
+ORDER BY period_start, segment;

@@ -136,6 +136,23 @@ func (q query) enumParam(r *http.Request, name, def string, allowed ...string) e
 	return badRequest{name, "one of " + strings.Join(allowed, ", "), v}
 }
 
+// includeParam reads include: bots, teammates or both, comma-separated;
+// bots and teammates become Bool parameters.
+func (q query) includeParam(r *http.Request) error {
+	v := r.URL.Query().Get("include")
+	q.params["bots"], q.params["teammates"] = "false", "false"
+	for _, w := range strings.Split(v, ",") {
+		switch w {
+		case "bots", "teammates":
+			q.params[w] = "true"
+		default:
+			return badRequest{"include", "bots, teammates or bots,teammates", v}
+		}
+	}
+	q.params["include"] = v
+	return nil
+}
+
 func (q query) intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
@@ -260,11 +277,23 @@ type metric struct {
 	sql    string
 	ranged bool // reads from, to and period
 	extra  func(q query, r *http.Request) error
+	// including, if set, answers instead of sql when the request asks for
+	// bots or teammates (include=bots,teammates); metrics without one
+	// refuse include.
+	including string
 }
 
 var metrics = map[string]metric{
 	"health": {ranged: true, sql: `SELECT * FROM health(community = {community:String}, period = {period:String},
-		from = {from:Date}, to = {to:Date})`},
+		from = {from:Date}, to = {to:Date})`,
+		including: `SELECT cal.p AS period_start, h.active_members AS active_members, h.activities AS activities,
+			h.contributors AS contributors, h.contributions AS contributions, h.new_members AS new_members,
+			h.new_contributors AS new_contributors
+		FROM (SELECT DISTINCT toDate(dateTrunc({period:String}, {from:Date} + number)) AS p
+			FROM numbers(toUInt64(greatest(dateDiff('day', {from:Date}, {to:Date}) + 1, 0)))) AS cal
+		LEFT JOIN (SELECT * FROM health_including(community = {community:String}, period = {period:String}, from = {from:Date},
+			to = {to:Date}, dimension = '', bots = {bots:Bool}, teammates = {teammates:Bool})) AS h ON h.period_start = cal.p
+		ORDER BY period_start`},
 	"health_by": {ranged: true, extra: func(q query, r *http.Request) error {
 		name := "dimension"
 		if r.URL.Query().Get(name) == "" && r.URL.Query().Get("segment") != "" {
@@ -277,7 +306,10 @@ var metrics = map[string]metric{
 		delete(q.params, "segment")
 		return nil
 	}, sql: `SELECT * FROM health_by(community = {community:String}, period = {period:String}, from = {from:Date}, to = {to:Date},
-		dimension = {dimension:String})`},
+		dimension = {dimension:String})`,
+		including: `SELECT period_start, segment, active_members, activities AS volume, contributors, contributions
+		FROM health_including(community = {community:String}, period = {period:String}, from = {from:Date}, to = {to:Date},
+			dimension = {dimension:String}, bots = {bots:Bool}, teammates = {teammates:Bool})`},
 	"active_members": {ranged: true, sql: `SELECT * FROM active_members(community = {community:String}, from = {from:Date}, to = {to:Date})`},
 	"contributor_absence": {ranged: true, sql: `SELECT * FROM contributor_absence(community = {community:String}, period = {period:String},
 		from = {from:Date}, to = {to:Date})`},
@@ -340,12 +372,19 @@ func (s *Server) runMetric(w http.ResponseWriter, r *http.Request, name string) 
 	if err == nil && m.extra != nil {
 		err = m.extra(q, r)
 	}
+	sql := m.sql
+	if err == nil && r.URL.Query().Has("include") {
+		sql, err = m.including, q.includeParam(r)
+		if err == nil && sql == "" {
+			err = badRequest{"include", "none here (only health and health_by count bots and teammates)", r.URL.Query().Get("include")}
+		}
+	}
 	var body map[string]any
 	if err == nil {
 		var rows []map[string]any
-		if rows, err = s.rows(r.Context(), q, m.sql); err == nil {
+		if rows, err = s.rows(r.Context(), q, sql); err == nil {
 			body = map[string]any{"community": q.params["community"], "metric": name, "rows": rows}
-			for _, k := range []string{"from", "to", "period", "dimension", "slo_hours", "inactive_days"} {
+			for _, k := range []string{"from", "to", "period", "dimension", "include", "slo_hours", "inactive_days"} {
 				if v, ok := q.params[k]; ok {
 					body[k] = v
 				}

@@ -89,6 +89,23 @@ func TestQueryAPIHealth(t *testing.T) {
 	code, v = getJSON(t, ts, "/api/v1/communities/fx/health?from=2026-03-02&to=2026-03-08&period=week&segment=source")
 	require.Equal(t, http.StatusOK, code, v)
 	require.Len(t, v["rows"], 2, "github and slack")
+	// Asked for, the bot (github:9, one comment) counts.
+	code, v = getJSON(t, ts, "/api/v1/communities/fx/health?from=2026-03-02&to=2026-03-08&period=week&include=bots")
+	require.Equal(t, http.StatusOK, code, v)
+	require.Equal(t, []any{map[string]any{"period_start": "2026-03-02", "active_members": float64(4), "activities": float64(5),
+		"contributors": float64(4), "contributions": float64(5), "new_members": float64(4), "new_contributors": float64(4)}}, v["rows"])
+	require.Equal(t, "bots", v["include"])
+	code, v = getJSON(t, ts, "/api/v1/communities/fx/health?from=2026-03-02&to=2026-03-08&period=week&include=teammates,bots&segment=source")
+	require.Equal(t, http.StatusOK, code, v)
+	require.Equal(t, map[string]any{"period_start": "2026-03-02", "segment": "github", "active_members": float64(4), "volume": float64(4),
+		"contributors": float64(4), "contributions": float64(4)}, v["rows"].([]any)[0])
+	code, v = getJSON(t, ts, "/api/v1/communities/fx/health?from=2026-03-02&to=2026-03-08&include=robots")
+	require.Equal(t, http.StatusBadRequest, code, v)
+	require.Contains(t, v["error"], "parameter include")
+	code, v = getJSON(t, ts, "/api/v1/communities/fx/metrics/retention?from=2026-03-02&to=2026-03-08&include=bots")
+	require.Equal(t, http.StatusBadRequest, code, v)
+	require.Contains(t, v["error"], "only health and health_by")
+
 	code, v = getJSON(t, ts, "/api/v1/communities/fx/health?from=2026-03-02&to=2026-03-08&period=week&segment=tag")
 	require.Equal(t, http.StatusOK, code, v)
 	require.Empty(t, v["rows"], "no activity has tags")
@@ -174,7 +191,7 @@ func TestQueryAPIRejectsBadAndHostileInput(t *testing.T) {
 		"/api/v1/communities/fx/health?from=2026-13-01":                                            "parameter from: want a date YYYY-MM-DD",
 		"/api/v1/communities/fx/health?from=2026-03-10&to=2026-03-01":                              "parameter from: want a date not after to",
 		"/api/v1/communities/fx/health?from=2000-01-01&to=2026-03-01":                              "at most 3660 days",
-		"/api/v1/communities/fx/health?segment=region":                                             "parameter segment: want one of source, channel, type, level",
+		"/api/v1/communities/fx/health?segment=region":                                             "parameter segment: want one of source, channel, type, tag, level",
 		"/api/v1/communities/fx/members?limit=0":                                                   "parameter limit: want an integer 1..1000",
 		"/api/v1/communities/fx/members?sort=" + url.QueryEscape("love DESC, (SELECT 1)"):          "parameter sort",
 		"/api/v1/communities/fx/members?cursor=nope":                                               "parameter cursor",
