@@ -135,9 +135,10 @@ ORDER BY (inserted_at, community, month)
 TTL toDateTime(inserted_at) + INTERVAL 30 DAY;
 
 -- item_periods: per community, period (as member_periods) and item type,
--- the items opened, those answered, and every answered item's time to
--- first response in seconds, sorted (exact quantiles and any SLO at query
--- time). A row no longer true is deleted.
+-- the items opened, those answered, the exact median and p90 seconds to
+-- the first response, and how many were answered within each whole number
+-- of hours (response_hours: h → answered in more than h − 1 and at most h
+-- hours; any SLO in hours sums them). A row no longer true is deleted.
 CREATE TABLE IF NOT EXISTS item_periods
 (
     community        LowCardinality(String),
@@ -146,7 +147,9 @@ CREATE TABLE IF NOT EXISTS item_periods
     item_type        LowCardinality(String),
     opened           UInt32,
     responded        UInt32,
-    response_seconds Array(UInt64),
+    median_seconds   Nullable(Float64),
+    p90_seconds      Nullable(Float64),
+    response_hours   Map(UInt32, UInt64),
     version          UInt64,
     is_deleted       UInt8
 )
@@ -264,9 +267,8 @@ ORDER BY cohort, month_offset;
 CREATE OR REPLACE VIEW time_to_first_response AS
 SELECT period_start, item_type, opened, responded, response_rate, median_seconds, p90_seconds, within_slo FROM (
 SELECT period_start, item_type, opened, responded, round(responded / opened, 6) AS response_rate,
-       arrayReduce('quantilesExactInclusive(0.5, 0.9)', response_seconds) AS q,
-       if(responded > 0, round(q[1], 3), NULL) AS median_seconds, if(responded > 0, round(q[2], 3), NULL) AS p90_seconds,
-       round(arrayCount(x -> x <= {slo_hours:UInt32} * 3600, response_seconds) / opened, 6) AS within_slo
+       median_seconds, p90_seconds,
+       round(arraySum(mapValues(mapFilter((h, n) -> h <= {slo_hours:UInt32}, response_hours))) / opened, 6) AS within_slo
 FROM item_periods FINAL
 WHERE community = {community:String} AND unit = {period:String} AND opened > 0
   AND period_start BETWEEN toDate(dateTrunc({period:String}, {from:Date})) AND {to:Date})

@@ -118,7 +118,8 @@ func BenchmarkHealthAPI(b *testing.B) {
 	paths := []string{}
 	for _, m := range []string{"health", "health?period=day", "health?period=month", "health_by", "health_by?dimension=type",
 		"active_members", "contributor_absence", "elephant_factor", "time_to_first_response", "retention", "retention_cohorts",
-		"inactive_contributors", "burstiness", "new_contributors", "recurring_connections", "gravity", "level_movement", "levels", "network"} {
+		"inactive_contributors", "burstiness", "new_contributors", "recurring_connections", "gravity", "level_movement", "levels", "network",
+		"health?include=bots,teammates"} {
 		sep := "?"
 		if strings.Contains(m, "?") {
 			sep = "&"

@@ -693,22 +693,28 @@ func connectionsSQL(u unit, targets string) string {
 
 // itemPeriodsSQL recomputes the item periods holding the days of items
 // written by this refresh (days: community, day): per unit, period and
-// item type, the items opened and answered and the sorted times to first
-// response; a type no longer there is deleted.
+// item type, the items opened and answered, the median and p90 time to
+// first response and the answered per whole hour; a type no longer there
+// is deleted.
 func itemPeriodsSQL(days string) []string {
 	var out []string
 	for _, u := range units {
 		targets := "SELECT DISTINCT community, " + u.of("day") + " AS p FROM (" + days + ")"
-		out = append(out, `INSERT INTO item_periods (community, unit, period_start, item_type, opened, responded, response_seconds,
-			version, is_deleted)
-		SELECT community, '`+u.name+`', `+u.of("opened_day")+` AS p, item_type, count(), countIf(answered),
-			arraySort(groupArrayIf(response_seconds, answered)), {version:UInt64}, 0
-		FROM items FINAL
-		WHERE (community, `+u.of("opened_day")+`) IN (`+targets+`)
-		GROUP BY community, p, item_type
+		out = append(out, `INSERT INTO item_periods (community, unit, period_start, item_type, opened, responded, median_seconds,
+			p90_seconds, response_hours, version, is_deleted)
+		SELECT community, '`+u.name+`', p, item_type, opened, responded, if(responded > 0, round(q[1], 3), NULL),
+			if(responded > 0, round(q[2], 3), NULL), hours, {version:UInt64}, 0
+		FROM (
+			SELECT community, `+u.of("opened_day")+` AS p, item_type, count() AS opened, countIf(answered) AS responded,
+				quantilesExactInclusiveIf(0.5, 0.9)(response_seconds, answered) AS q,
+				sumMapIf(map(toUInt32(intDiv(response_seconds + 3599, 3600)), toUInt64(1)), answered) AS hours
+			FROM items FINAL
+			WHERE (community, `+u.of("opened_day")+`) IN (`+targets+`)
+			GROUP BY community, p, item_type
+		)
 		SETTINGS do_not_merge_across_partitions_select_final = 1`,
-			`INSERT INTO item_periods (community, unit, period_start, item_type, opened, responded, response_seconds, version, is_deleted)
-		SELECT community, unit, period_start, item_type, 0, 0, [], {version:UInt64}, 1 FROM item_periods FINAL
+			`INSERT INTO item_periods (community, unit, period_start, item_type, opened, responded, version, is_deleted)
+		SELECT community, unit, period_start, item_type, 0, 0, {version:UInt64}, 1 FROM item_periods FINAL
 		WHERE unit = '`+u.name+`' AND (community, period_start) IN (`+targets+`) AND version < {version:UInt64}`)
 	}
 	return out

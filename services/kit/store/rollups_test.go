@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"fmt"
+	"maps"
+	"math"
+	"strconv"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -391,8 +394,29 @@ func expectedRollups(evs []rollupEvent, types map[string]events.ActivityType, me
 	}
 	for k, v := range itemPeriods {
 		slices.Sort(v.seconds)
-		out = append(out, fmt.Sprintf("item_period %s %s %s %s opened=%d responded=%d seconds=%s", k.community, k.unit, k.period, k.typ,
-			v.opened, v.responded, strings.ReplaceAll(fmt.Sprint(v.seconds), " ", ",")))
+		// Exact inclusive quantiles (interpolated), rounded to ms.
+		quantile := func(level float64) string {
+			if len(v.seconds) == 0 {
+				return "NULL"
+			}
+			pos := level * float64(len(v.seconds)-1)
+			i := int(pos)
+			x := float64(v.seconds[i])
+			if i+1 < len(v.seconds) {
+				x += (pos - float64(i)) * float64(v.seconds[i+1]-v.seconds[i])
+			}
+			return strconv.FormatFloat(math.Round(x*1000)/1000, 'f', -1, 64)
+		}
+		hours := map[int]int{}
+		for _, sec := range v.seconds {
+			hours[(sec+3599)/3600]++
+		}
+		var hs []string
+		for _, h := range slices.Sorted(maps.Keys(hours)) {
+			hs = append(hs, fmt.Sprintf("%d:%d", h, hours[h]))
+		}
+		out = append(out, fmt.Sprintf("item_period %s %s %s %s opened=%d responded=%d median=%s p90=%s hours=%s", k.community, k.unit,
+			k.period, k.typ, v.opened, v.responded, quantile(0.5), quantile(0.9), strings.Join(hs, ",")))
 	}
 	slices.Sort(out)
 	return out
@@ -419,7 +443,9 @@ func actualRollups(t *testing.T, conn driver.Conn) []string {
 			' n=', toString(connections), ' recurring=', toString(recurring))
 		FROM community_connections FINAL WHERE connections > 0`)...)
 	out = append(out, rowsOf(t, conn, `SELECT concat('item_period ', community, ' ', toString(unit), ' ', toString(period_start), ' ', item_type,
-			' opened=', toString(opened), ' responded=', toString(responded), ' seconds=', toString(response_seconds))
+			' opened=', toString(opened), ' responded=', toString(responded), ' median=', ifNull(toString(median_seconds), 'NULL'),
+			' p90=', ifNull(toString(p90_seconds), 'NULL'), ' hours=', arrayStringConcat(arrayMap((h, n) -> concat(toString(h), ':', toString(n)),
+				mapKeys(response_hours), mapValues(response_hours)), ','))
 		FROM item_periods FINAL`)...)
 	// Retention into every period after an active one (zero retained
 	// when the next period has no row: nobody was active).
