@@ -184,7 +184,7 @@ func (r *Rollups) markMerged(ctx context.Context, full bool) error {
 	// a member's firsts and lasts may have been another identity's.
 	moved := "SELECT cityHash64(community, identity) AS k FROM rollup_dirty_identities WHERE inserted_at > {since:DateTime64(3)}"
 	affected := moved + ` UNION ALL SELECT identity_key FROM identity_member_dict
-		WHERE member_key IN (SELECT dictGetOrDefault('identity_member_dict', 'member_key', k, k) FROM (` + moved + `))`
+		WHERE member_key IN (SELECT ` + memberOf("k") + ` FROM (` + moved + `))`
 	for _, q := range []string{
 		`INSERT INTO rollup_dirty_days (community, day, inserted_at)
 		SELECT DISTINCT community, period_start, now64(3) FROM member_periods
@@ -231,8 +231,14 @@ func (r *Rollups) params(ctx context.Context, p map[string]string) context.Conte
 	return clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters(p)))
 }
 
+// memberOf is the member (member_key) of the identity key k: its
+// member if merged, else itself.
+func memberOf(k string) string {
+	return "dictGetOrDefault('identity_member_dict', 'member_key', " + k + ", " + k + ")"
+}
+
 // memberKey is the member of the row's identity_key.
-const memberKey = "dictGetOrDefault('identity_member_dict', 'member_key', identity_key, identity_key)"
+var memberKey = memberOf("identity_key")
 
 // The community days and threads that changed since the watermark.
 const (
@@ -358,7 +364,7 @@ func movedSQL(spans, changed, dayFilter string) []string {
 	keys := withMerged(changed)
 	moved := `SELECT n.community AS community, n.f AS nf, o.f AS pf, n.fc AS nfc, o.fc AS pfc, n.lc AS nlc, o.lc AS plc, o.l AS pl
 		FROM (
-			SELECT community, dictGetOrDefault('identity_member_dict', 'member_key', k, k) AS m,
+			SELECT community, ` + memberOf("k") + ` AS m,
 				min(f) AS f, min(fc) AS fc, max(lc) AS lc
 			FROM (` + spans + `) GROUP BY community, m
 		) AS n
@@ -384,8 +390,7 @@ func movedSQL(spans, changed, dayFilter string) []string {
 		`INSERT INTO rollup_dirty_days (community, day, inserted_at)
 		SELECT n.community, toDate(o.f), now64(3)
 		FROM (
-			SELECT community, dictGetOrDefault('identity_member_dict', 'member_key', cityHash64(community, identity),
-				cityHash64(community, identity)) AS m, toString(type) AS t, min(first_at) AS f
+			SELECT community, ` + memberOf("cityHash64(community, identity)") + ` AS m, toString(type) AS t, min(first_at) AS f
 			FROM identity_daily WHERE day BETWEEN {m0:Date} AND {m1:Date} AND ` + dayFilter + `
 			GROUP BY community, m, t
 		) AS n
@@ -663,9 +668,7 @@ func cohortSQL(targets string) []string {
 // recurring pairs are those of the targets): the distinct pairs of
 // members who interacted, and those that also did in the period before.
 func connectionsSQL(u unit, targets string) string {
-	key := func(id string) string {
-		return "dictGetOrDefault('identity_member_dict', 'member_key', cityHash64(community, " + id + "), cityHash64(community, " + id + "))"
-	}
+	key := func(id string) string { return memberOf("cityHash64(community, " + id + ")") }
 	return `INSERT INTO community_connections (community, unit, period_start, connections, recurring, version)
 	WITH tp AS (SELECT DISTINCT community, q AS p FROM (SELECT community, p AS p0 FROM (` + targets + `))
 		ARRAY JOIN [p0, ` + u.after("p0") + `] AS q),
