@@ -21,6 +21,9 @@ const (
 	// DeadLetterStream holds every rejected input with the reason, the
 	// original bytes and the original headers.
 	DeadLetterStream = "DEADLETTER"
+	// AlertStream holds every alert state change and every notification
+	// waiting for delivery.
+	AlertStream = "ALERTS"
 )
 
 // Subject roots.
@@ -36,6 +39,17 @@ const (
 	// identity.<community>. They share ActivityStream, so they are ordered
 	// with the activities; the sink does not read them.
 	IdentityPrefix = "identity"
+	// AlertChangePrefix is the root of alert state changes:
+	// alerts.changes.<community>. One message per change (schemas/alerts.Change).
+	AlertChangePrefix = "alerts.changes"
+	// AlertDeliveryPrefix is the root of notifications to deliver:
+	// alerts.deliveries.<target>. One message per notification and target
+	// (schemas/alerts.Delivery), retried on its own.
+	AlertDeliveryPrefix = "alerts.deliveries"
+	// AlertControl is the request-reply subject (core NATS, in no stream)
+	// on which the alert evaluator answers the API and the command line
+	// (schemas/alerts.ControlRequest).
+	AlertControl = "control.alerts"
 )
 
 // Durable consumer names.
@@ -44,6 +58,8 @@ const (
 	SinkActivities = "sink-activities"
 	// SinkDeadLetters is the sink's durable pull consumer on DeadLetterStream.
 	SinkDeadLetters = "sink-deadletters"
+	// AlertDeliveries is the notifier's durable pull consumer on AlertStream.
+	AlertDeliveries = "alert-deliveries"
 )
 
 // Dead-letter message headers. The payload of a dead-letter message is the
@@ -67,6 +83,7 @@ const (
 	StageSink    = "sink"
 	StageGateway = "gateway" // webhook deliveries
 	StageDiscord = "discord" // Discord gateway dispatches
+	StageAlerts  = "alerts"  // notifications a target refused too often
 )
 
 // Activity returns the subject for an activity of community from source.
@@ -86,6 +103,12 @@ func ActivityFilter(community string) string {
 	}
 	return ActivityPrefix + "." + community + ".*"
 }
+
+// AlertChange is the subject of a state change of an alert of community.
+func AlertChange(community string) string { return AlertChangePrefix + "." + token(community) }
+
+// AlertDelivery is the subject of a notification for target.
+func AlertDelivery(target string) string { return AlertDeliveryPrefix + "." + token(target) }
 
 // DeadLetter returns the dead-letter subject for an input rejected at stage
 // that came from source. Tokens that are not subject-safe are replaced by
@@ -236,6 +259,38 @@ func Streams(l Limits) []Stream {
 			MaxMsgSize:  l.MaxMsgSize,
 			Replicas:    l.Replicas,
 		},
+		{
+			Name:        AlertStream,
+			Description: "Alert state changes and notifications awaiting delivery (schemas/alerts).",
+			Subjects:    []string{"alerts.>"},
+			Storage:     l.Storage,
+			Discard:     DiscardNew,
+			// The evaluator republishes the changes of the last hour at
+			// start (a crash between the ClickHouse write and the publish);
+			// the window must cover them.
+			Duplicates: max(l.Duplicates, 2*time.Hour),
+			MaxAge:     l.DeadMaxAge,
+			MaxBytes:   l.DeadMaxBytes,
+			MaxMsgs:    -1,
+			MaxMsgSize: l.MaxMsgSize,
+			Replicas:   l.Replicas,
+		},
+	}
+}
+
+// AlertConsumer is the notifier's durable consumer: one notification per
+// target at a time in flight per message; a refused delivery is retried
+// with backoff (the notifier naks with a delay) up to maxDeliver times,
+// then dead-lettered.
+func AlertConsumer(maxDeliver int) Consumer {
+	return Consumer{
+		Stream:        AlertStream,
+		Durable:       AlertDeliveries,
+		Description:   "Alert notifier: webhooks, Slack, e-mail",
+		FilterSubject: AlertDeliveryPrefix + ".>",
+		AckWait:       2 * time.Minute,
+		MaxAckPending: 256,
+		MaxDeliver:    maxDeliver + 1,
 	}
 }
 

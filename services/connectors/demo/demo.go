@@ -8,6 +8,7 @@ package demo
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
@@ -186,9 +188,16 @@ func Generate(cfg Config, emit func(events.Event) error) (Stats, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	members := newMembers(rng, cfg.Members)
+	return generate(cfg, rng, members, newTimes(rng, cfg), "demo:", nil, emit)
+}
+
+// generate emits one event per time, from members, with ids prefix+n;
+// keep (if set) selects the sources emitted (the others are drawn all
+// the same, so the rest stays as it would be).
+func generate(cfg Config, rng *rand.Rand, members []member, times []time.Time, prefix string, keep func(string) bool,
+	emit func(events.Event) error) (Stats, error) {
 	// Zipf-like activity: the member of rank k is picked ∝ (k+2)^-1.15.
 	zipf := rand.NewZipf(rng, 1.15, 2, uint64(cfg.Members-1))
-	times := newTimes(rng, cfg)
 
 	pools := make([]map[string]*pool, len(sources))
 	for i, s := range sources {
@@ -214,7 +223,7 @@ func Generate(cfg Config, emit func(events.Event) error) (Stats, error) {
 		if m.bot {
 			k = botKind(rng)
 		}
-		id := "demo:" + strconv.Itoa(n)
+		id := prefix + strconv.Itoa(n)
 		ev := events.Event{
 			ID: id, SchemaVersion: events.SchemaVersion, Community: cfg.Community,
 			Source: src.name, Type: k.typ, OccurredAt: events.NewTimestamp(at),
@@ -257,6 +266,9 @@ func Generate(cfg Config, emit func(events.Event) error) (Stats, error) {
 			if other.id != m.id && !other.bot {
 				ev.Targets = append(ev.Targets, events.Target{Source: src.name, SourceID: sourceID(src.name, other.id), Username: username(other), Kind: events.KindMention})
 			}
+		}
+		if keep != nil && !keep(ev.Source) {
+			continue
 		}
 		if err := emit(ev); err != nil {
 			return st, err
@@ -442,4 +454,97 @@ func WriteJSONL(w io.Writer, cfg Config) (Stats, error) {
 		return st, err
 	}
 	return st, bw.Flush()
+}
+
+// Sources lists the demo's sources.
+func Sources() []string {
+	out := make([]string, len(sources))
+	for i, s := range sources {
+		out[i] = s.name
+	}
+	return out
+}
+
+// LiveConfig shapes a live demo feed.
+type LiveConfig struct {
+	Community string
+	Seed      uint64 // the members' seed: the history's members (DefaultConfig().Seed) keep talking
+	Members   int
+	// PerHour is the mean events per hour over all sources, spread evenly
+	// over the day (a Poisson process), so a silent source stands out.
+	PerHour float64
+	// Sources are the sources that talk; empty is every source. Stopping
+	// one (a feed without it) is what a broken connector looks like.
+	Sources []string
+	// From is where the feed starts: events from From to now are sent at
+	// once (catching up since the history ended), the rest as their time
+	// comes. Zero is now.
+	From time.Time
+	Now  func() time.Time
+}
+
+// Live sends demo activity as it happens until ctx ends (nil) or emit
+// fails. Day d's events have ids demo-live-<yyyymmdd>:<n> and depend only
+// on the config and the day, so restarting the feed the same day sends
+// the same events again (the stream and ClickHouse keep them once).
+func Live(ctx context.Context, cfg LiveConfig, emit func(events.Event) error) error {
+	base, err := withDefaults(Config{Community: cfg.Community, Seed: cfg.Seed, Members: cfg.Members, Events: 1, Days: 1})
+	if err != nil {
+		return err
+	}
+	if cfg.PerHour <= 0 {
+		return fmt.Errorf("demo: per-hour rate must be positive, got %g", cfg.PerHour)
+	}
+	known := Sources()
+	for _, s := range cfg.Sources {
+		if !slices.Contains(known, s) {
+			return fmt.Errorf("demo: no source %q (have %s)", s, strings.Join(known, ", "))
+		}
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	from := cfg.From
+	if from.IsZero() {
+		from = now()
+	}
+	keep := func(s string) bool { return len(cfg.Sources) == 0 || slices.Contains(cfg.Sources, s) }
+	for day := from.UTC().Truncate(24 * time.Hour); ctx.Err() == nil; day = day.Add(24 * time.Hour) {
+		rng := rand.New(rand.NewPCG(base.Seed, base.Seed^0x9e3779b97f4a7c15))
+		members := newMembers(rng, base.Members) // the history's members
+		rng = rand.New(rand.NewPCG(base.Seed^uint64(day.Unix()), 7))
+		var times []time.Time
+		for t := day; ; {
+			t = t.Add(time.Duration(rng.ExpFloat64() / cfg.PerHour * float64(time.Hour)))
+			if !t.Before(day.Add(24 * time.Hour)) {
+				break
+			}
+			times = append(times, t.Truncate(time.Millisecond))
+		}
+		c := base
+		c.Events, c.End = len(times), day.Add(24*time.Hour)
+		_, err := generate(c, rng, members, times, "demo-live-"+day.Format("20060102")+":", keep, func(ev events.Event) error {
+			at := ev.OccurredAt.Time
+			if at.Before(from) {
+				return nil
+			}
+			if wait := at.Sub(now()); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(wait):
+				}
+			}
+			ev.ReceivedAt = events.NewTimestamp(now())
+			return emit(ev)
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"slices"
 	"strconv"
@@ -200,4 +201,49 @@ func BenchmarkWriteJSONL(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(st.Events)/b.Elapsed().Seconds(), "events/s")
+}
+
+func TestLiveCatchesUpThenFollowsTheClock(t *testing.T) {
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	cfg := LiveConfig{Community: "demo", Seed: 42, Members: 200, PerHour: 600, Sources: []string{"github", "slack"},
+		From: now.Add(-2 * time.Hour), Now: func() time.Time { return now }}
+	ctx, cancel := context.WithCancel(context.Background())
+	var got []events.Event
+	err := Live(ctx, cfg, func(ev events.Event) error {
+		if ev.OccurredAt.Time.After(now) { // the first event to wait for: stop
+			cancel()
+			return ctx.Err()
+		}
+		got = append(got, ev)
+		return nil
+	})
+	require.NoError(t, err)
+	// About 2 hours at 600/h, of which github and slack have about half;
+	// only those two, all valid, ids of the day.
+	require.InDelta(t, 650, len(got), 200)
+	reg := events.DefaultRegistry()
+	for _, ev := range got {
+		require.Contains(t, []string{"github", "slack"}, ev.Source)
+		require.True(t, strings.HasPrefix(ev.ID, "demo-live-20260304:"), ev.ID)
+		require.False(t, ev.OccurredAt.Time.Before(cfg.From))
+		require.NoError(t, reg.Validate(&ev))
+	}
+	// The same day and config: the same events (a restarted feed repeats ids).
+	var again []string
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	_ = Live(ctx2, cfg, func(ev events.Event) error {
+		if len(again) == len(got) {
+			cancel2()
+			return ctx2.Err()
+		}
+		again = append(again, ev.ID)
+		return nil
+	})
+	require.Equal(t, got[0].ID, again[0])
+	require.Equal(t, got[len(got)-1].ID, again[len(again)-1])
+
+	_, err = func() (int, error) {
+		return 0, Live(context.Background(), LiveConfig{PerHour: 1, Sources: []string{"nope"}}, nil)
+	}()
+	require.ErrorContains(t, err, `no source "nope"`)
 }

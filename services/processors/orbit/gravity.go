@@ -229,12 +229,16 @@ func (p *Processor) flushMoves(ctx context.Context) error {
 func (p *Processor) writeRoles(ctx context.Context) error {
 	var rows [][]any
 	for _, r := range p.sc.Roles.Rules {
-		rows = append(rows, []any{r.Name, r.Description, false, uint32(r.Cadence.Seconds()), scoring.ModelVersion, p.hash})
+		var types []string
+		if r.Activities != nil {
+			types = r.Activities.Types
+		}
+		rows = append(rows, []any{r.Name, r.Description, false, uint32(r.Cadence.Seconds()), append([]string{}, types...), scoring.ModelVersion, p.hash})
 	}
 	for name, ids := range p.sc.Roles.Appointed {
-		rows = append(rows, []any{name, fmt.Sprintf("appointed: %d members", len(ids)), true, uint32(0), scoring.ModelVersion, p.hash})
+		rows = append(rows, []any{name, fmt.Sprintf("appointed: %d members", len(ids)), true, uint32(0), []string{}, scoring.ModelVersion, p.hash})
 	}
-	if err := p.insert(ctx, "role_rules", "role, description, appointed, cadence_seconds, model_version, config_hash", rows); err != nil {
+	if err := p.insert(ctx, "role_rules", "role, description, appointed, cadence_seconds, activity_types, model_version, config_hash", rows); err != nil {
 		return fmt.Errorf("scoring: %w", err)
 	}
 	return nil
