@@ -116,6 +116,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /v1/pipeline", s.auth(http.HandlerFunc(s.pipeline)))
 	s.queryRoutes(mux)
+	s.alertRoutes(mux)
 	return http.MaxBytesHandler(mux, 64<<10)
 }
 

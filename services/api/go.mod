@@ -13,6 +13,7 @@ require (
 	github.com/orbitflow/orbitflow/schemas v0.0.0-00010101000000-000000000000
 	github.com/orbitflow/orbitflow/services/kit v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
@@ -44,5 +45,4 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

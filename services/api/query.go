@@ -600,13 +600,13 @@ func (s *Server) graphBody(r *http.Request, q query) (map[string]any, error) {
 	return map[string]any{"community": q.params["community"], "min_strength": q.params["min_strength"], "nodes": nodes, "edges": edges}, nil
 }
 
-// Routes lists the query API's path patterns (for the OpenAPI test).
+// Routes lists the query and alert API path patterns (for the OpenAPI test).
 func Routes() []string {
 	out := []string{"/api/v1/openapi.json"}
 	for _, r := range routes {
 		out = append(out, r.pattern)
 	}
-	return out
+	return append(out, alertPaths()...)
 }
 
 // MetricNames lists the metrics of /metrics/{name}.

@@ -6,11 +6,21 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
+	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/demo"
+	"github.com/orbitflow/orbitflow/services/connectors/ingest"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
-func cmdDemo(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "live" {
+		return cmdDemoLive(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	d := demo.DefaultConfig()
 	out := fs.String("out", "-", "output `file` (JSON lines; - is standard output)")
@@ -40,4 +50,78 @@ func cmdDemo(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "demo: %d events from %d members over %d days (%v)\n", st.Events, st.Members, *days, st.BySource)
 	return nil
+}
+
+// cmdDemoLive feeds the running orbitflow with live demo activity: first
+// what happened since the demo history ended (the start of today, UTC),
+// then events as their time comes, until interrupted. Leaving a source
+// out (--sources) is what a broken connector looks like to the alerts.
+func cmdDemoLive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo live", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	d := demo.DefaultConfig()
+	sources := fs.String("sources", "", "comma-separated sources that talk (default all: "+strings.Join(demo.Sources(), ",")+")")
+	perHour := fs.Float64("per-hour", 600, "mean events per hour over all sources, spread evenly over the day")
+	since := fs.Duration("since", 0, "first send what happened in this last `duration` (as if received live); 0: since the start of today (UTC), when the demo history ends")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := c.load()
+	if err != nil {
+		return err
+	}
+	lc := demo.LiveConfig{Community: d.Community, Seed: d.Seed, Members: d.Members, PerHour: *perHour}
+	if *sources != "" {
+		lc.Sources = strings.Split(*sources, ",")
+	}
+	lc.From = time.Now().UTC().Truncate(24 * time.Hour)
+	if *since > 0 {
+		lc.From = time.Now().UTC().Add(-*since)
+	}
+	if err := demo.CheckSources(lc.Sources); err != nil {
+		return usagef("--sources: %v", err)
+	}
+	if *perHour <= 0 {
+		return usagef("--per-hour: want a positive rate, got %g", *perHour)
+	}
+	set := telemetry.Settings{Logger: newLogger(cfg, stderr)}.WithDefaults()
+	js, closeBus, err := connectBus(ctx, cfg, false, set)
+	if err != nil {
+		return err
+	}
+	defer closeBus()
+	reg, err := cfg.Registry()
+	if err != nil {
+		return err
+	}
+	talking := lc.Sources
+	if len(talking) == 0 {
+		talking = demo.Sources()
+	}
+	fmt.Fprintf(stderr, "demo live: community %s, sources %s, ~%g events/hour; Ctrl-C stops\n", lc.Community, strings.Join(talking, ","), lc.PerHour)
+	// One event at a time, each acknowledged by the stream before the
+	// next: live events go out the moment they happen.
+	live := ingest.NewLive(js, reg, subjects.StageIngest, 10*time.Second, set)
+	var st ingest.Outcome
+	progress, last := isTerminal(stderr), time.Now()
+	err = demo.Live(ctx, lc, func(ev events.Event) error {
+		out, err := live.Publish(ctx, "demo", source.Result{Events: []events.Event{ev}}, nil, nil)
+		st.Published += out.Published
+		st.Duplicates += out.Duplicates
+		st.DeadLettered += out.DeadLettered
+		if time.Since(last) > 2*time.Second {
+			last = time.Now()
+			if progress {
+				fmt.Fprintf(stderr, "\rdemo live: %d published, %d duplicates, %d rejected; last event %s ", st.Published, st.Duplicates,
+					st.DeadLettered, ev.OccurredAt.Time.Format(time.TimeOnly))
+			}
+		}
+		return err
+	})
+	fmt.Fprintf(stdout, "\ndemo live: %d published, %d duplicates (sent before), %d rejected\n", st.Published, st.Duplicates, st.DeadLettered)
+	if ctx.Err() != nil {
+		return nil // interrupted: what was acknowledged is in the stream
+	}
+	return err
 }

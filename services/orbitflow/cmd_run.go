@@ -45,6 +45,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		debug.SetGCPercent(runGCPercent)
 	}
 
+	if *withDemo {
+		if err := writeDemoRules(cfg, stderr); err != nil {
+			return err
+		}
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	stack, err := app.Start(startCtx, cfg, app.All, set)
@@ -142,4 +147,86 @@ func ingestDemo(ctx context.Context, stack *app.Stack, cfg app.Config, stderr io
 		return err
 	}
 	return os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600)
+}
+
+// demoRules are the alert rules `run --demo` starts with (when the rules
+// file does not exist yet): one of each kind of detector, on the demo
+// community. `orbitflow demo live` feeds it; stopping one of its sources
+// fires demo-source-silent within 15 minutes (the
+// quietest demo source, the mailing list, sends ~9 events in 15 minutes
+// at the default 600 events/hour).
+const demoRules = `# Alert rules for the demo community, written by 'orbitflow run --demo'.
+# Reloaded on change; see services/processors/alerts/README.md.
+# To be notified, add a target and list it under a rule's targets:
+#   targets:
+#     me: {type: webhook, url: "http://127.0.0.1:9999/hook", secret: "env:ORBITFLOW_ALERT_SECRET"}
+#     chat: {type: slack, url: "https://hooks.slack.com/services/T000/B000/XXXX"}
+external_url: http://127.0.0.1:8080
+rules:
+  - name: demo-source-silent
+    description: a demo source stopped delivering (run 'orbitflow demo live', then stop one source)
+    community: demo
+    detector: {type: source_absence, lookback: 2h}
+    window: 15m
+    severity: critical
+  - name: demo-active-members-drop
+    description: fewer active members than on the same weekday and hour of past weeks
+    community: demo
+    metric: active_members
+    window: 1d
+    detector: {type: seasonal, weeks: 8}
+    min_volume: 20
+  - name: demo-activity-band
+    description: daily activity below its Bollinger band
+    community: demo
+    metric: activities
+    window: 1d
+    detector: {type: bollinger, periods: 20, k: 2}
+    min_volume: 50
+  - name: demo-gravity-negative
+    description: gravity below zero for two weeks
+    community: demo
+    metric: gravity
+    period: week
+    detector: {type: threshold, op: "<", value: 0, for_periods: 2}
+  - name: demo-retention-down
+    description: retention down more than 5 points month over month
+    community: demo
+    metric: retention
+    period: month
+    detector: {type: change, change: -0.05}
+    min_volume: 20
+  - name: demo-answers-slow
+    description: time to first response over its 48-hour SLO (p90, weekly)
+    community: demo
+    metric: ttfr_p90_hours
+    period: week
+    detector: {type: threshold, op: ">", value: 48}
+    min_volume: 5
+  - name: demo-advocate-silent
+    description: a Leading or Contributing member went quiet for longer than their cadence allows
+    community: demo
+    detector: {type: member_silence, gap_factor: 3, min_silence: 14d}
+    severity: info
+  - name: demo-role-cadence
+    description: a role holder's expected cadence lapsed
+    community: demo
+    detector: {type: role_cadence}
+    severity: info
+`
+
+// writeDemoRules writes demoRules as the rules file unless one exists.
+func writeDemoRules(cfg app.Config, stderr io.Writer) error {
+	path := cfg.AlertRulesFile()
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(demoRules), 0o600); err != nil {
+		return fmt.Errorf("write the demo alert rules: %w", err)
+	}
+	fmt.Fprintf(stderr, "demo alert rules written to %s\n", path)
+	return nil
 }

@@ -4,6 +4,7 @@
 //	orbitflow ingest    publish activity from files (jsonl, gharchive, mbox, csv, ...)
 //	orbitflow backfill  publish a platform's history read from its API
 //	orbitflow members   show a member's scores and why; merge and unmerge identities
+//	orbitflow alerts    list, test, acknowledge and silence alerts
 //	orbitflow sql       run SQL against the configured ClickHouse
 //	orbitflow demo      write a generated demo community as JSON lines
 //
@@ -35,6 +36,12 @@ Usage:
   orbitflow members merge [--community C] [--reason R] IDENTITY IDENTITY   one person (rebuilds scores)
   orbitflow members unmerge [--community C] IDENTITY                 take an identity out of its member
   orbitflow members suggestions [--community C]                     possible merges with their evidence
+  orbitflow alerts list [--state open|pending|firing|resolved] [--community C] [--limit N] [--json]
+  orbitflow alerts test RULE [--json]                               evaluate a rule now: series, baseline, decisions
+  orbitflow alerts ack ID [--by NAME]                               acknowledge a firing alert
+  orbitflow alerts silence [--rule R] [--community C] [--key K] --for 2h [--comment TEXT]
+  orbitflow alerts unsilence ID                                     end a silence now
+  orbitflow alerts silences|rules [--json]                          active silences; rules and targets
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
   orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
@@ -68,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBackfill(ctx, rest, stdout, stderr)
 	case "members":
 		err = cmdMembers(ctx, rest, stdout, stderr)
+	case "alerts":
+		err = cmdAlerts(ctx, rest, stdout, stderr)
 	case "sql":
 		err = cmdSQL(ctx, rest, stdout, stderr)
 	case "demo":

@@ -465,6 +465,17 @@ func Sources() []string {
 	return out
 }
 
+// CheckSources reports the first name that is not a demo source.
+func CheckSources(names []string) error {
+	known := Sources()
+	for _, s := range names {
+		if !slices.Contains(known, s) {
+			return fmt.Errorf("demo: no source %q (have %s)", s, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
 // LiveConfig shapes a live demo feed.
 type LiveConfig struct {
 	Community string
@@ -495,11 +506,8 @@ func Live(ctx context.Context, cfg LiveConfig, emit func(events.Event) error) er
 	if cfg.PerHour <= 0 {
 		return fmt.Errorf("demo: per-hour rate must be positive, got %g", cfg.PerHour)
 	}
-	known := Sources()
-	for _, s := range cfg.Sources {
-		if !slices.Contains(known, s) {
-			return fmt.Errorf("demo: no source %q (have %s)", s, strings.Join(known, ", "))
-		}
+	if err := CheckSources(cfg.Sources); err != nil {
+		return err
 	}
 	now := cfg.Now
 	if now == nil {
@@ -535,8 +543,8 @@ func Live(ctx context.Context, cfg LiveConfig, emit func(events.Event) error) er
 					return ctx.Err()
 				case <-time.After(wait):
 				}
-			}
-			ev.ReceivedAt = events.NewTimestamp(now())
+				ev.ReceivedAt = events.NewTimestamp(now())
+			} // caught up: received as if live, a moment after it happened
 			return emit(ev)
 		})
 		if err != nil {

@@ -123,6 +123,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	require.Equal(t, def.Gateway.PublishTimeout, cfg.Gateway.PublishTimeout)
 	require.Equal(t, def.Sink, cfg.Sink)
 	require.Equal(t, def.Scoring, cfg.Scoring)
+	require.Equal(t, def.Alerts, cfg.Alerts)
 	require.Equal(t, def.API.Listen, cfg.API.Listen)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/processors/alerts"
 	"github.com/orbitflow/orbitflow/services/processors/orbit"
 	"github.com/orbitflow/orbitflow/services/sink"
 )
@@ -32,6 +33,7 @@ type Config struct {
 	ClickHouse store.Config   `yaml:"clickhouse"`
 	Sink       sink.Config    `yaml:"sink"`
 	Scoring    orbit.Config   `yaml:"scoring"`
+	Alerts     alerts.Config  `yaml:"alerts"`
 	API        api.Config     `yaml:"api"`
 	Gateway    gateway.Config `yaml:"gateway"`
 	People     source.People  `yaml:"people"`
@@ -116,6 +118,7 @@ func DefaultConfig() Config {
 		ClickHouse: store.DefaultConfig(),
 		Sink:       sink.DefaultConfig(),
 		Scoring:    orbit.DefaultConfig(),
+		Alerts:     alerts.DefaultConfig(),
 		API:        api.DefaultConfig(),
 		Gateway:    gateway.DefaultConfig(),
 		Discord:    DiscordConfig{GatewayURL: discord.DefaultGatewayURL, Intents: discord.DefaultIntents},
@@ -151,7 +154,7 @@ func (c Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", c.Log.Format))
 	}
-	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.Scoring.Validate("scoring"), c.API.Validate("api"),
+	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.Scoring.Validate("scoring"), c.Alerts.Validate("alerts"), c.API.Validate("api"),
 		c.Gateway.Validate("gateway", WebhookSources()))
 	errs = append(errs, c.People.Validate("people")...)
 	errs = append(errs, c.Discord.validate()...)
@@ -182,6 +185,15 @@ func (c Config) Registry() (*events.Registry, error) {
 		reg = reg.WithCustomWeight(c.Events.CustomDefaultWeight)
 	}
 	return reg, nil
+}
+
+// AlertRulesFile is the alert rules file: alerts.rules_file, or
+// <data_dir>/alerts.yaml.
+func (c Config) AlertRulesFile() string {
+	if c.Alerts.RulesFile != "" {
+		return c.Alerts.RulesFile
+	}
+	return filepath.Join(c.DataDir, "alerts.yaml")
 }
 
 // ClickHousePath is where the embedded engine keeps its data.

@@ -25,6 +25,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
+	"github.com/orbitflow/orbitflow/services/processors/alerts"
 	"github.com/orbitflow/orbitflow/services/processors/orbit"
 	"github.com/orbitflow/orbitflow/services/sink"
 )
@@ -35,12 +36,13 @@ type Parts struct {
 	Bus        bool // NATS JetStream (embedded or external), streams declared
 	Sink       bool // needs ClickHouse and Bus
 	Scoring    bool // the scoring processor; needs ClickHouse and Bus
+	Alerts     bool // the alert evaluator and notifier; needs ClickHouse and Bus
 	API        bool // needs ClickHouse and Bus
 	Gateway    bool // the webhook gateway; needs Bus
 }
 
 // All is every part: what `orbitflow run` starts.
-var All = Parts{ClickHouse: true, Bus: true, Sink: true, Scoring: true, API: true, Gateway: true}
+var All = Parts{ClickHouse: true, Bus: true, Sink: true, Scoring: true, Alerts: true, API: true, Gateway: true}
 
 // Stack is a started set of parts, in start order: ClickHouse, bus, sink
 // (consumers before producers). Shutdown stops them in reverse.
@@ -55,6 +57,7 @@ type Stack struct {
 	Bus      *bus.Bus
 	Sink     *sink.Sink
 	Scoring  *orbit.Processor
+	Alerts   *alerts.Evaluator
 	API      *api.Server
 	Gateway  *gateway.Server
 	Discord  *discord.Client
@@ -147,6 +150,17 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return err
 		}
 	}
+	if p.Alerts {
+		if !(p.ClickHouse && p.Bus) {
+			return errors.New("app: the alert evaluator needs ClickHouse and the bus")
+		}
+		ac := cfg.Alerts
+		ac.RulesFile = cfg.AlertRulesFile()
+		s.Alerts = alerts.New(ac, alerts.Deps{JS: s.Bus.JetStream(), CH: s.CH}, s.set)
+		if err := s.Alerts.Start(ctx); err != nil {
+			return err
+		}
+	}
 	if p.Sink {
 		s.Sink = sink.New(cfg.Sink, sink.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry}, s.set)
 		if err := s.Sink.Start(ctx); err != nil {
@@ -234,6 +248,10 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	if s.API != nil {
 		errs = append(errs, s.API.Shutdown(ctx))
 		s.API = nil
+	}
+	if s.Alerts != nil {
+		errs = append(errs, s.Alerts.Shutdown(ctx))
+		s.Alerts = nil
 	}
 	if s.Sink != nil {
 		errs = append(errs, s.Sink.Shutdown(ctx))
