@@ -188,11 +188,11 @@ func (e *Evaluator) Start(ctx context.Context) error {
 	if e.watch, err = cons.Consume(e.seen); err != nil {
 		return fmt.Errorf("alerts: watch %s: %w", subjects.ActivityStream, err)
 	}
+	e.log.Info("alert evaluator started", "rules_file", e.cfg.RulesFile, "rules", len(e.file.Rules), "open_alerts", len(e.book.open),
+		"interval", e.cfg.Interval)
 	loopCtx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done, e.started = cancel, make(chan struct{}), true
 	go e.loop(loopCtx)
-	e.log.Info("alert evaluator started", "rules_file", e.cfg.RulesFile, "rules", len(e.file.Rules), "open_alerts", len(e.book.open),
-		"interval", e.cfg.Interval)
 	return nil
 }
 

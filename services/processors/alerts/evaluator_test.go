@@ -149,6 +149,14 @@ rules:
 	time.Sleep(2 * cfg.Interval)
 	require.Len(t, rc.received(), 1)
 
+	// A restart restores the open alert: no second notification, and the
+	// changes published again at start are dropped as duplicates.
+	require.NoError(t, ev.Shutdown(ctx))
+	ev = New(cfg, Deps{JS: js, CH: ch}, telemetry.Nop())
+	require.NoError(t, ev.Start(ctx))
+	time.Sleep(3 * cfg.Interval)
+	require.Len(t, rc.received(), 1)
+
 	// github talks again on the stream: the watcher sees it before
 	// ClickHouse does, and the alert resolves with a notification.
 	_, err = js.Publish(ctx, subjects.Activity("c", "github"), []byte(`{}`))

@@ -49,7 +49,7 @@ func (rd Reader) Windows(ctx context.Context, r Rule, windows [][2]time.Time) ([
 		p["segment"] = r.Segment.Value
 		where += " AND " + r.Segment.Dimension + " = {segment:String}" // a validated dimension name
 	}
-	sql := fmt.Sprintf("SELECT multiIf(%s, -1) AS i, %s AS v FROM activities_raw WHERE %s GROUP BY i", strings.Join(cases, ", "), eventAgg[r.Metric], where)
+	sql := fmt.Sprintf("SELECT toInt32(multiIf(%s, -1)) AS i, toUInt64(%s) AS v FROM activities_raw WHERE %s GROUP BY i", strings.Join(cases, ", "), eventAgg[r.Metric], where)
 	rows, err := rd.CH.Query(withParams(ctx, p), sql)
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %s of %s: %w", r.Metric, r.Community, err)
@@ -60,7 +60,7 @@ func (rd Reader) Windows(ctx context.Context, r Rule, windows [][2]time.Time) ([
 		out[i] = Point{Start: w[0], End: w[1]}
 	}
 	for rows.Next() {
-		var i int8
+		var i int32
 		var v uint64
 		if err := rows.Scan(&i, &v); err != nil {
 			return nil, err
