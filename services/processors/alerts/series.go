@@ -72,16 +72,24 @@ func (rd Reader) Windows(ctx context.Context, r Rule, windows [][2]time.Time) ([
 	return out, rows.Err()
 }
 
-// FirstActivity is when the community's first activity happened (zero if
-// none): windows before it are not history.
+// FirstActivity is the start of the day of the community's first activity
+// (zero if none): windows before it are not history.
 func (rd Reader) FirstActivity(ctx context.Context, community string) (time.Time, error) {
-	var t time.Time
-	err := rd.CH.QueryRow(withParams(ctx, map[string]string{"community": community}),
-		`SELECT min(first_at) FROM identity_daily WHERE community = {community:String}`).Scan(&t)
-	if t.Year() <= 1970 {
-		t = time.Time{}
+	// The first day (in key order: one granule read), as a time: a
+	// window that starts that day counts as history.
+	rows, err := rd.CH.Query(withParams(ctx, map[string]string{"community": community}),
+		`SELECT toDateTime64(day, 3, 'UTC') FROM identity_daily WHERE community = {community:String} ORDER BY day LIMIT 1`)
+	if err != nil {
+		return time.Time{}, err
 	}
-	return t, err
+	defer rows.Close()
+	var t time.Time
+	if rows.Next() {
+		if err := rows.Scan(&t); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return t, rows.Err()
 }
 
 // periodSQL reads a period metric: period_start, value, volume.
