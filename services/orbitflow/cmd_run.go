@@ -5,14 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/demo"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
+	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
 )
@@ -31,7 +35,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	withDemo := fs.Bool("demo", false, "on first start, ingest a generated demo community (90 days, several sources)")
+	withDemo := fs.Bool("demo", false, "on first start, ingest a generated demo community (90 days, several sources); then keep it talking live")
+	demoSources := fs.String("demo-sources", "", "with --demo: the sources that keep talking live (comma-separated; default all: "+
+		strings.Join(demo.Sources(), ",")+"; \"none\" for no live activity). Leave one out and demo-source-silent fires")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -45,7 +51,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		debug.SetGCPercent(runGCPercent)
 	}
 
+	var liveSources []string
 	if *withDemo {
+		if *demoSources != "" && *demoSources != "none" {
+			liveSources = strings.Split(*demoSources, ",")
+			if err := demo.CheckSources(liveSources); err != nil {
+				return usagef("--demo-sources: %v", err)
+			}
+		}
 		if err := writeDemoRules(cfg, stderr); err != nil {
 			return err
 		}
@@ -90,9 +103,39 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err := ingestDemo(ctx, stack, cfg, stderr); err != nil {
 			return err
 		}
+		if *demoSources != "none" {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				liveDemo(ctx, stack, liveSources, log)
+			}()
+			defer func() { <-done }() // before the stack shuts down: it publishes until ctx ends
+		}
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// liveDemo keeps the demo community talking until ctx ends: what
+// happened since the history ended (the start of today), then events as
+// their time comes, each acknowledged by the stream before the next.
+func liveDemo(ctx context.Context, stack *app.Stack, sources []string, log *slog.Logger) {
+	d := demo.DefaultConfig()
+	lc := demo.LiveConfig{Community: d.Community, Seed: d.Seed, Members: d.Members, PerHour: 600, Sources: sources,
+		From: time.Now().UTC().Truncate(24 * time.Hour)}
+	live := ingest.NewLive(stack.Bus.JetStream(), stack.Registry, subjects.StageIngest, 10*time.Second, telemetry.Settings{Logger: log}.WithDefaults())
+	talking := sources
+	if len(talking) == 0 {
+		talking = demo.Sources()
+	}
+	log.Info("demo community talking live", "sources", strings.Join(talking, ","), "events_per_hour", lc.PerHour)
+	err := demo.Live(ctx, lc, func(ev events.Event) error {
+		_, err := live.Publish(ctx, "demo", source.Result{Events: []events.Event{ev}}, nil, nil)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Error("the live demo feed stopped", "err", err)
+	}
 }
 
 func printWelcome(w io.Writer, cfg app.Config, st app.RunState, apiAddr, hooksAddr string) {
@@ -151,8 +194,8 @@ func ingestDemo(ctx context.Context, stack *app.Stack, cfg app.Config, stderr io
 
 // demoRules are the alert rules `run --demo` starts with (when the rules
 // file does not exist yet): one of each kind of detector, on the demo
-// community. `orbitflow demo live` feeds it; stopping one of its sources
-// fires demo-source-silent within 15 minutes (the
+// community. `run --demo` keeps it talking live; leaving a source out
+// (--demo-sources) fires demo-source-silent within 15 minutes (the
 // quietest demo source, the mailing list, sends ~9 events in 15 minutes
 // at the default 600 events/hour).
 const demoRules = `# Alert rules for the demo community, written by 'orbitflow run --demo'.
@@ -164,7 +207,7 @@ const demoRules = `# Alert rules for the demo community, written by 'orbitflow r
 external_url: http://127.0.0.1:8080
 rules:
   - name: demo-source-silent
-    description: a demo source stopped delivering (run 'orbitflow demo live', then stop one source)
+    description: a demo source stopped delivering (restart with --demo-sources leaving one out)
     community: demo
     detector: {type: source_absence, lookback: 2h}
     window: 15m

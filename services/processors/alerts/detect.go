@@ -228,6 +228,15 @@ func roleCadence(now time.Time, h RoleHolder, d Detector) Decision {
 	since := now.Sub(h.Last)
 	dec := Decision{Key: h.Member + "/" + h.Role, Value: since.Hours() / 24, Baseline: allowed.Hours() / 24, Firing: since > allowed,
 		Labels: map[string]string{"member": h.Member, "name": h.Name, "role": h.Role}}
+	if h.Last.IsZero() {
+		// A holder with no activity of the role's types in the lookback:
+		// the role's types changed, or its activities are not in
+		// ClickHouse yet. Not a verdict on the member.
+		dec.Firing, dec.Value = false, 0
+		dec.Skipped = fmt.Sprintf("%s holds %s but has no activity of its types in the lookback", nameOr(h.Name, h.Member), h.Role)
+		dec.Summary = dec.Skipped
+		return dec
+	}
 	last := "never in the lookback"
 	if !h.Last.IsZero() {
 		last = h.Last.UTC().Format("2006-01-02 15:04")

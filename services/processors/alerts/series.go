@@ -178,8 +178,9 @@ func (rd Reader) Members(ctx context.Context, r Rule, now time.Time) ([]MemberAc
 		FROM (SELECT member_id, display_name, orbit_level, roles, last_seen FROM members
 			WHERE community = {community:String} AND NOT is_bot AND NOT is_teammate AND last_seen >= {since:DateTime64(3)}
 			  AND (has({levels:Array(UInt8)}, orbit_level) OR hasAny(roles, {roles:Array(String)}))) AS c
-		LEFT JOIN (SELECT DISTINCT dictGetOrDefault('member_identity_dict', 'member_id', (toString(community), identity), identity) AS member_id, day
-			FROM identity_daily WHERE community = {community:String} AND day >= toDate({since:DateTime64(3)}) AND NOT is_bot) AS d
+		LEFT JOIN (SELECT DISTINCT if(mi.member_id = '', a.identity, mi.member_id) AS member_id, a.day AS day
+			FROM (SELECT identity, day FROM identity_daily WHERE community = {community:String} AND day >= toDate({since:DateTime64(3)}) AND NOT is_bot) AS a
+			LEFT JOIN (`+identitiesSQL+`) AS mi ON mi.identity = a.identity) AS d
 			ON d.member_id = c.member_id
 		GROUP BY c.member_id ORDER BY c.member_id`)
 	if err != nil {
@@ -220,9 +221,10 @@ func (rd Reader) RoleHolders(ctx context.Context, r Rule, now time.Time) ([]Role
 		FROM (SELECT member_id, display_name, arrayJoin(roles) AS role FROM members
 			WHERE community = {community:String} AND NOT is_bot AND NOT is_teammate) AS h
 		INNER JOIN rr ON rr.role = h.role
-		LEFT JOIN (SELECT dictGetOrDefault('member_identity_dict', 'member_id', (toString(community), identity), identity) AS member_id,
-				type, max(last_at) AS last_at
-			FROM identity_daily WHERE community = {community:String} AND day >= toDate({since:DateTime64(3)}) GROUP BY member_id, type) AS d
+		LEFT JOIN (SELECT if(mi.member_id = '', a.identity, mi.member_id) AS member_id, a.type AS type, max(a.last_at) AS last_at
+			FROM (SELECT identity, type, last_at FROM identity_daily WHERE community = {community:String} AND day >= toDate({since:DateTime64(3)})) AS a
+			LEFT JOIN (`+identitiesSQL+`) AS mi ON mi.identity = a.identity
+			GROUP BY member_id, type) AS d
 			ON d.member_id = h.member_id
 		GROUP BY h.member_id, h.role ORDER BY h.member_id, h.role`)
 	if err != nil {
@@ -304,6 +306,12 @@ func (rd Reader) Sources(ctx context.Context, r Rule, now time.Time) ([]SourceAc
 	}
 	return out, rows.Err()
 }
+
+// identitiesSQL maps a community's identities to their members as of
+// now (the member_identity_dict dictionary lags merges by seconds;
+// alerts read the table).
+const identitiesSQL = `SELECT identity, argMax(member_id, stream_seq) AS member_id FROM member_identities
+	WHERE community = {community:String} GROUP BY identity`
 
 // arrayParam writes a ClickHouse Array(String) parameter literal.
 func arrayParam(xs []string) string {

@@ -72,3 +72,14 @@ func TestBookPendingCooldownSilenceAndAck(t *testing.T) {
 	require.Equal(t, "https://of.example/api/v1/alerts?community=c&rule=g", n.URL)
 	require.Equal(t, n.ID, notification(Rule{Name: "g", Severity: "critical"}, "c", ts, "", t0).ID, "stable id: receivers deduplicate on it")
 }
+
+func TestRoleCadenceWithoutAnyQualifyingActivityIsNoVerdict(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	d := Rule{Detector: Detector{Type: RoleCadence}}.withDefaults().Detector
+	dec := roleCadence(now, RoleHolder{Member: "slack:U1", Role: "code-contributor", Cadence: 7 * 24 * time.Hour}, d)
+	require.False(t, dec.Firing)
+	require.Contains(t, dec.Skipped, "no activity of its types")
+	dec = roleCadence(now, RoleHolder{Member: "slack:U1", Role: "code-contributor", Cadence: 7 * 24 * time.Hour, Last: now.Add(-8 * 24 * time.Hour)}, d)
+	require.True(t, dec.Firing, dec.Summary)
+	require.Equal(t, "slack:U1/code-contributor", dec.Key)
+}
