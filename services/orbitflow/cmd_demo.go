@@ -62,7 +62,7 @@ func cmdDemoLive(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	c.register(fs)
 	d := demo.DefaultConfig()
 	sources := fs.String("sources", "", "comma-separated sources that talk (default all: "+strings.Join(demo.Sources(), ",")+")")
-	perHour := fs.Float64("per-hour", 600, "mean events per hour over all sources, spread evenly over the day")
+	perHour := fs.Float64("per-hour", 1200, "mean events per hour over all sources, spread evenly over the day")
 	since := fs.Duration("since", 0, "first send what happened in this last `duration` (as if received live); 0: since the start of today (UTC), when the demo history ends")
 	if err := parse(fs, args, stderr); err != nil {
 		return err

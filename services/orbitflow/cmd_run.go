@@ -121,7 +121,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // their time comes, each acknowledged by the stream before the next.
 func liveDemo(ctx context.Context, stack *app.Stack, sources []string, log *slog.Logger) {
 	d := demo.DefaultConfig()
-	lc := demo.LiveConfig{Community: d.Community, Seed: d.Seed, Members: d.Members, PerHour: 600, Sources: sources,
+	lc := demo.LiveConfig{Community: d.Community, Seed: d.Seed, Members: d.Members, PerHour: 1200, Sources: sources,
 		From: time.Now().UTC().Truncate(24 * time.Hour)}
 	live := ingest.NewLive(stack.Bus.JetStream(), stack.Registry, subjects.StageIngest, 10*time.Second, telemetry.Settings{Logger: log}.WithDefaults())
 	talking := sources
@@ -196,8 +196,8 @@ func ingestDemo(ctx context.Context, stack *app.Stack, cfg app.Config, stderr io
 // file does not exist yet): one of each kind of detector, on the demo
 // community. `run --demo` keeps it talking live; leaving a source out
 // (--demo-sources) fires demo-source-silent within 15 minutes (the
-// quietest demo source, the mailing list, sends ~9 events in 15 minutes
-// at the default 600 events/hour).
+// quietest demo sources, support and product, send ~12 events in 15
+// minutes at 1200 events/hour: a quiet quarter hour by chance is rare).
 const demoRules = `# Alert rules for the demo community, written by 'orbitflow run --demo'.
 # Reloaded on change; see services/processors/alerts/README.md.
 # To be notified, add a target and list it under a rule's targets:

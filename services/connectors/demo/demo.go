@@ -495,8 +495,8 @@ type LiveConfig struct {
 }
 
 // Live sends demo activity as it happens until ctx ends (nil) or emit
-// fails. Day d's events have ids demo-live-<yyyymmdd>:<n> and depend only
-// on the config and the day, so restarting the feed the same day sends
+// fails. Day d's events have ids demo-live-<yyyymmdd>-<per hour>:<n> and
+// depend only on the config and the day, so restarting the feed the same day sends
 // the same events again (the stream and ClickHouse keep them once).
 func Live(ctx context.Context, cfg LiveConfig, emit func(events.Event) error) error {
 	base, err := withDefaults(Config{Community: cfg.Community, Seed: cfg.Seed, Members: cfg.Members, Events: 1, Days: 1})
@@ -532,7 +532,7 @@ func Live(ctx context.Context, cfg LiveConfig, emit func(events.Event) error) er
 		}
 		c := base
 		c.Events, c.End = len(times), day.Add(24*time.Hour)
-		_, err := generate(c, rng, members, times, "demo-live-"+day.Format("20060102")+":", keep, func(ev events.Event) error {
+		_, err := generate(c, rng, members, times, "demo-live-"+day.Format("20060102")+"-"+strconv.FormatFloat(cfg.PerHour, 'f', -1, 64)+":", keep, func(ev events.Event) error {
 			at := ev.OccurredAt.Time
 			if at.Before(from) {
 				return nil

@@ -224,7 +224,7 @@ func TestLiveCatchesUpThenFollowsTheClock(t *testing.T) {
 	reg := events.DefaultRegistry()
 	for _, ev := range got {
 		require.Contains(t, []string{"github", "slack"}, ev.Source)
-		require.True(t, strings.HasPrefix(ev.ID, "demo-live-20260304:"), ev.ID)
+		require.True(t, strings.HasPrefix(ev.ID, "demo-live-20260304-600:"), ev.ID)
 		require.False(t, ev.OccurredAt.Time.Before(cfg.From))
 		require.NoError(t, reg.Validate(&ev))
 	}
