@@ -250,6 +250,8 @@ rules:
 		"detector.levels[0]: want 1 (Leading) .. 4 (Exploring), got 7"} {
 		require.ErrorContains(t, err, want)
 	}
+	_, err = DecodeFile([]byte("rules:\n  - {name: a, community: c, metric: gravity, period: week, slo_hours: 4, detector: {type: threshold, op: '<', value: 0}}\n"))
+	require.ErrorContains(t, err, "slo_hours: only ttfr_within_slo takes it")
 	_, err = DecodeFile([]byte("rules:\n  - {name: a, community: c, metric: activities, detector: {type: seasonal}, window: 1h, colour: red}\n"))
 	require.ErrorContains(t, err, "field colour not found")
 

@@ -48,7 +48,10 @@ type Rule struct {
 	Window Duration `yaml:"window,omitempty" json:"window,omitempty"`
 	// Period is day, week or month for period metrics (gravity,
 	// retention, time to first response).
-	Period   string `yaml:"period,omitempty" json:"period,omitempty"`
+	Period string `yaml:"period,omitempty" json:"period,omitempty"`
+	// SLOHours is the time to first response ttfr_within_slo counts
+	// within (default 24).
+	SLOHours int    `yaml:"slo_hours,omitempty" json:"slo_hours,omitempty"`
 	Severity string `yaml:"severity,omitempty" json:"severity,omitempty"` // info, warning (default), critical
 	// MinVolume: no alert while the baseline (or, for thresholds, the
 	// value) is below it: a drop from 3 to 1 is noise.
@@ -159,7 +162,7 @@ var Metrics = map[string]string{
 	"retention":         periodMetric,
 	"ttfr_median_hours": periodMetric,
 	"ttfr_p90_hours":    periodMetric,
-	"ttfr_within_slo":   periodMetric, // share of items answered within 24 h
+	"ttfr_within_slo":   periodMetric, // share of items answered within slo_hours (default 24)
 	"response_rate":     periodMetric,
 }
 
@@ -405,6 +408,9 @@ func (r Rule) validate(path string, targets map[string]notify.Target) []error {
 	case kind == periodMetric && r.Window != 0:
 		add("window", "%s is a period metric: set period, not window", r.Metric)
 	}
+	if r.SLOHours != 0 && (r.Metric != "ttfr_within_slo" || r.SLOHours < 1 || r.SLOHours > 24*365) {
+		add("slo_hours", "only ttfr_within_slo takes it, as 1..8760 hours; got %d for %s", r.SLOHours, r.Metric)
+	}
 	if r.Segment != nil {
 		switch {
 		case kind != eventMetric:
@@ -488,6 +494,9 @@ func (r Rule) withDefaults() Rule {
 	}
 	if r.Cooldown == 0 {
 		r.Cooldown = Duration(time.Hour)
+	}
+	if r.SLOHours == 0 {
+		r.SLOHours = 24
 	}
 	setIf := func(p *float64, v float64) {
 		if *p == 0 {

@@ -104,7 +104,7 @@ var periodSQL = map[string]string{
 	"ttfr_p90_hours": `SELECT toDate(dateTrunc({period:String}, opened_day)) AS p, quantileExactIf(0.9)(response_seconds, answered) / 3600,
 		toFloat64(countIf(answered)) FROM items FINAL WHERE community = {community:String} AND opened_day BETWEEN {from:Date} AND {to:Date}
 		GROUP BY p`,
-	"ttfr_within_slo": `SELECT toDate(dateTrunc({period:String}, opened_day)) AS p, countIf(answered AND response_seconds <= 86400) / count(),
+	"ttfr_within_slo": `SELECT toDate(dateTrunc({period:String}, opened_day)) AS p, countIf(answered AND response_seconds <= {slo_seconds:UInt64}) / count(),
 		toFloat64(count()) FROM items FINAL WHERE community = {community:String} AND opened_day BETWEEN {from:Date} AND {to:Date}
 		GROUP BY p`,
 	"response_rate": `SELECT toDate(dateTrunc({period:String}, opened_day)) AS p, countIf(answered) / count(),
@@ -122,7 +122,7 @@ func (rd Reader) Periods(ctx context.Context, r Rule, n int, now time.Time) ([]P
 		from = addPeriod(r.Period, from, -1)
 	}
 	p := map[string]string{"community": r.Community, "period": r.Period, "from": from.Format(time.DateOnly),
-		"to": cur.AddDate(0, 0, -1).Format(time.DateOnly)}
+		"to": cur.AddDate(0, 0, -1).Format(time.DateOnly), "slo_seconds": strconv.Itoa(max(r.SLOHours, 1) * 3600)}
 	rows, err := rd.CH.Query(withParams(ctx, p), "SELECT * FROM ("+periodSQL[r.Metric]+") ORDER BY 1")
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %s of %s: %w", r.Metric, r.Community, err)

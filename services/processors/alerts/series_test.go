@@ -111,9 +111,28 @@ func TestReaderReadsEveryKindOfSeries(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ev.Decisions[0].Firing, ev.Decisions[0].Summary)
 	for _, m := range []string{"retention", "ttfr_median_hours", "ttfr_p90_hours", "ttfr_within_slo", "response_rate"} {
-		_, err := rd.Periods(ctx, Rule{Name: "p", Community: "c", Metric: m, Period: "month"}, 2, now)
+		_, err := rd.Periods(ctx, Rule{Name: "p", Community: "c", Metric: m, Period: "month"}.withDefaults(), 2, now)
 		require.NoError(t, err, m)
 	}
+	// Items opened last week: answered after 2 h, after 30 h, never.
+	wk := periodStart("week", now).AddDate(0, 0, -7)
+	require.NoError(t, rd.CH.Exec(ctx, `INSERT INTO items (community, opened_day, thread_id, item_type, opened_at, answered, response_seconds, version)
+		VALUES ('c', ?, 't1', 'issue', ?, true, 7200, 1), ('c', ?, 't2', 'issue', ?, true, 108000, 1), ('c', ?, 't3', 'issue', ?, false, 0, 1)`,
+		wk, wk, wk, wk, wk, wk))
+	slo := Rule{Name: "s", Community: "c", Metric: "ttfr_within_slo", Period: "week", SLOHours: 48}.withDefaults()
+	pts, err = rd.Periods(ctx, slo, 1, now)
+	require.NoError(t, err)
+	require.Len(t, pts, 1)
+	require.InDelta(t, 2.0/3, pts[0].Value, 1e-9, "two of three answered within 48 h")
+	slo.SLOHours = 24
+	pts, err = rd.Periods(ctx, slo, 1, now)
+	require.NoError(t, err)
+	require.InDelta(t, 1.0/3, pts[0].Value, 1e-9)
+	p90 := Rule{Name: "p", Community: "c", Metric: "ttfr_p90_hours", Period: "week"}.withDefaults()
+	pts, err = rd.Periods(ctx, p90, 1, now)
+	require.NoError(t, err)
+	require.Greater(t, pts[0].Value, 2.0)
+	require.Equal(t, 2.0, pts[0].Volume, "volume: the answered items")
 
 	ms := Rule{Name: "m", Community: "c", Detector: Detector{Type: MemberSilence}}.withDefaults()
 	mems, err := rd.Members(ctx, ms, now)
