@@ -45,7 +45,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	for _, r := range rules {
 		b.Run(r.Name, func(b *testing.B) {
 			for range b.N {
-				ev, err := Evaluate(ctx, rd, r, now, nil)
+				ev, err := Evaluate(ctx, rd, r, now, Env{})
 				require.NoError(b, err)
 				require.NotEmpty(b, ev.Decisions)
 			}

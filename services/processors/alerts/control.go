@@ -229,14 +229,16 @@ func (e *Evaluator) test(ctx context.Context, name string) (any, error) {
 	e.mu.Lock()
 	i := slices.IndexFunc(e.file.Rules, func(x Rule) bool { return x.Name == name })
 	var r Rule
+	var open []string
 	if i >= 0 {
 		r = e.file.Rules[i]
+		open = e.book.Keys(r.Name, r.Community)
 	}
 	e.mu.Unlock()
 	if i < 0 {
 		return nil, notFound("no rule %q in %s", name, e.cfg.RulesFile)
 	}
-	return Evaluate(ctx, e.rd, r, e.deps.Now(), e.liveSeen)
+	return Evaluate(ctx, e.rd, r, e.deps.Now(), Env{Live: e.liveSeen, Open: open})
 }
 
 func (e *Evaluator) ack(ctx context.Context, id, by string) (any, error) {

@@ -12,9 +12,19 @@ type Source interface {
 	Windows(ctx context.Context, r Rule, windows [][2]time.Time) ([]Point, error)
 	FirstActivity(ctx context.Context, community string) (time.Time, error)
 	Periods(ctx context.Context, r Rule, n int, now time.Time) ([]Point, error)
-	Members(ctx context.Context, r Rule, now time.Time) ([]MemberActivity, error)
+	// Members and Sources also return the keys in keep (the open
+	// alerts' members and sources) whatever their level or recent
+	// activity, so an alert resolves only when its member or source is
+	// back, not when it drops out of the candidates.
+	Members(ctx context.Context, r Rule, now time.Time, keep []string) ([]MemberActivity, error)
 	RoleHolders(ctx context.Context, r Rule, now time.Time) ([]RoleHolder, error)
-	Sources(ctx context.Context, r Rule, now time.Time) ([]SourceActivity, error)
+	Sources(ctx context.Context, r Rule, now time.Time, keep []string) ([]SourceActivity, error)
+}
+
+// Env is what an evaluation knows beyond the rule and the data.
+type Env struct {
+	Live LiveSeen // nil: the stream is not watched
+	Open []string // the keys of the rule's open alerts in its community
 }
 
 // LiveSeen reports the last time the stream delivered an event of a
@@ -34,7 +44,7 @@ type Evaluation struct {
 const week = 7 * 24 * time.Hour
 
 // Evaluate judges rule r (defaults applied) at now.
-func Evaluate(ctx context.Context, src Source, r Rule, now time.Time, live LiveSeen) (Evaluation, error) {
+func Evaluate(ctx context.Context, src Source, r Rule, now time.Time, env Env) (Evaluation, error) {
 	r = r.withDefaults()
 	ev := Evaluation{Rule: r, At: now}
 	d := r.Detector
@@ -46,7 +56,7 @@ func Evaluate(ctx context.Context, src Source, r Rule, now time.Time, live LiveS
 	switch d.Type {
 	case MemberSilence:
 		var ms []MemberActivity
-		if ms, err = src.Members(ctx, r, now); err == nil {
+		if ms, err = src.Members(ctx, r, now, env.Open); err == nil {
 			for _, m := range ms {
 				ev.Decisions = append(ev.Decisions, memberSilence(now, m, d))
 			}
@@ -62,14 +72,14 @@ func Evaluate(ctx context.Context, src Source, r Rule, now time.Time, live LiveS
 		return ev, err
 	case SourceAbsence:
 		var ss []SourceActivity
-		if ss, err = src.Sources(ctx, r, now); err != nil {
+		if ss, err = src.Sources(ctx, r, now, env.Open); err != nil {
 			return ev, err
 		}
 		for i := range ss {
-			if live == nil {
+			if env.Live == nil {
 				continue
 			}
-			if t := live(r.Community, ss[i].Source); t.After(now.Add(-r.Window.D())) {
+			if t := env.Live(r.Community, ss[i].Source); t.After(now.Add(-r.Window.D())) {
 				ss[i].Current = max(ss[i].Current, 1)
 				if t.After(ss[i].Last) {
 					ss[i].Last = t

@@ -334,7 +334,7 @@ func (e *Evaluator) evaluate(ctx context.Context, r Rule) {
 	now := e.deps.Now()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ev, err := Evaluate(qctx, e.rd, r, now, e.liveSeen)
+	ev, err := Evaluate(qctx, e.rd, r, now, Env{Live: e.liveSeen, Open: e.book.Keys(r.Name, r.Community)})
 	if err != nil {
 		e.log.Warn("alert rule not evaluated; will retry on the next tick", "rule", r.Name, "err", err)
 		return

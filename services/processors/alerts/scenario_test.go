@@ -47,13 +47,13 @@ func (m memSource) FirstActivity(context.Context, string) (time.Time, error) { r
 func (m memSource) Periods(context.Context, Rule, int, time.Time) ([]Point, error) {
 	return nil, nil
 }
-func (m memSource) Members(_ context.Context, _ Rule, now time.Time) ([]MemberActivity, error) {
+func (m memSource) Members(_ context.Context, _ Rule, now time.Time, _ []string) ([]MemberActivity, error) {
 	return m.members(now), nil
 }
 func (m memSource) RoleHolders(context.Context, Rule, time.Time) ([]RoleHolder, error) {
 	return nil, nil
 }
-func (m memSource) Sources(context.Context, Rule, time.Time) ([]SourceActivity, error) {
+func (m memSource) Sources(context.Context, Rule, time.Time, []string) ([]SourceActivity, error) {
 	return nil, nil
 }
 
@@ -134,7 +134,7 @@ func runMetric(t testing.TB, s series, r Rule, from, to time.Time) map[time.Time
 	book := NewBook()
 	out := map[time.Time][]Transition{}
 	for now := from; !now.After(to); now = now.Add(time.Hour) {
-		ev, err := Evaluate(context.Background(), src, r, now, nil)
+		ev, err := Evaluate(context.Background(), src, r, now, Env{})
 		require.NoError(t, err)
 		if ts := book.Apply(r, r.Community, ev.Decisions, now, false, func(string) bool { return false }); len(ts) > 0 {
 			out[now] = ts
@@ -278,7 +278,7 @@ func scenarioAdvocate(t testing.TB, seed uint64) outcome {
 	fired := 0
 	last := silent[len(silent)-1].Add(15 * time.Hour)
 	for now := stop.Add(-30 * 24 * time.Hour); now.Before(stop.Add(60 * 24 * time.Hour)); now = now.Add(24 * time.Hour) {
-		ev, err := Evaluate(context.Background(), src, r, now, nil)
+		ev, err := Evaluate(context.Background(), src, r, now, Env{})
 		require.NoError(t, err)
 		for _, tr := range book.Apply(r, "c", ev.Decisions, now, false, func(string) bool { return false }) {
 			if tr.Change.To != alerts.StateFiring {

@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -164,7 +165,7 @@ func addPeriod(period string, t time.Time, n int) time.Time {
 // Members returns the candidates of member_silence: members at the
 // levels or holding the roles, seen within the lookback, with their
 // active days in it.
-func (rd Reader) Members(ctx context.Context, r Rule, now time.Time) ([]MemberActivity, error) {
+func (rd Reader) Members(ctx context.Context, r Rule, now time.Time, keep []string) ([]MemberActivity, error) {
 	d := r.Detector
 	since := now.Add(-d.Lookback.D())
 	levels := make([]string, len(d.Levels))
@@ -172,12 +173,13 @@ func (rd Reader) Members(ctx context.Context, r Rule, now time.Time) ([]MemberAc
 		levels[i] = strconv.Itoa(int(l))
 	}
 	p := map[string]string{"community": r.Community, "since": since.UTC().Format(chTime),
-		"levels": "[" + strings.Join(levels, ",") + "]", "roles": arrayParam(d.Roles)}
+		"levels": "[" + strings.Join(levels, ",") + "]", "roles": arrayParam(d.Roles), "keep": arrayParam(keep)}
 	rows, err := rd.CH.Query(withParams(ctx, p), `
 		SELECT c.member_id, any(c.display_name), any(c.orbit_level), any(c.roles), any(c.last_seen), arraySort(groupUniqArray(d.day))
 		FROM (SELECT member_id, display_name, orbit_level, roles, last_seen FROM members
-			WHERE community = {community:String} AND NOT is_bot AND NOT is_teammate AND last_seen >= {since:DateTime64(3)}
-			  AND (has({levels:Array(UInt8)}, orbit_level) OR hasAny(roles, {roles:Array(String)}))) AS c
+			WHERE community = {community:String} AND NOT is_bot AND NOT is_teammate
+			  AND (last_seen >= {since:DateTime64(3)} AND (has({levels:Array(UInt8)}, orbit_level) OR hasAny(roles, {roles:Array(String)}))
+			       OR has({keep:Array(String)}, member_id))) AS c
 		LEFT JOIN (SELECT DISTINCT if(mi.member_id = '', a.identity, mi.member_id) AS member_id, a.day AS day
 			FROM (SELECT identity, day FROM identity_daily WHERE community = {community:String} AND day >= toDate({since:DateTime64(3)}) AND NOT is_bot) AS a
 			LEFT JOIN (`+identitiesSQL+`) AS mi ON mi.identity = a.identity) AS d
@@ -252,7 +254,7 @@ func (rd Reader) RoleHolders(ctx context.Context, r Rule, now time.Time) ([]Role
 // ending at now, by received_at: when the pipeline got them, which is
 // what a broken connector stops. Backfilled history (occurred long
 // before) does not count as delivery.
-func (rd Reader) Sources(ctx context.Context, r Rule, now time.Time) ([]SourceActivity, error) {
+func (rd Reader) Sources(ctx context.Context, r Rule, now time.Time, keep []string) ([]SourceActivity, error) {
 	w, lb := r.Window.D(), r.Detector.Lookback.D()
 	n := int(lb / w)
 	start := now.Add(-time.Duration(n+1) * w)
@@ -272,9 +274,11 @@ func (rd Reader) Sources(ctx context.Context, r Rule, now time.Time) ([]SourceAc
 	defer rows.Close()
 	by := map[string]*SourceActivity{}
 	var order []string
-	for _, s := range r.Detector.Sources {
-		by[s] = &SourceActivity{Source: s, Windows: make([]float64, n)}
-		order = append(order, s)
+	for _, s := range append(slices.Clone(r.Detector.Sources), keep...) {
+		if by[s] == nil {
+			by[s] = &SourceActivity{Source: s, Windows: make([]float64, n)}
+			order = append(order, s)
+		}
 	}
 	for rows.Next() {
 		var src string

@@ -107,7 +107,7 @@ func TestReaderReadsEveryKindOfSeries(t *testing.T) {
 	require.Equal(t, []float64{2.1, -0.5, -1.2}, values(pts))
 	require.Equal(t, 31.0, pts[2].Volume)
 	ev, err := Evaluate(ctx, rd, Rule{Name: "g", Community: "c", Metric: "gravity", Period: "week",
-		Detector: Detector{Type: Threshold, Op: "<", Value: ptr(0.0), ForPeriods: 2}}, now, nil)
+		Detector: Detector{Type: Threshold, Op: "<", Value: ptr(0.0), ForPeriods: 2}}, now, Env{})
 	require.NoError(t, err)
 	require.True(t, ev.Decisions[0].Firing, ev.Decisions[0].Summary)
 	for _, m := range []string{"retention", "ttfr_median_hours", "ttfr_p90_hours", "ttfr_within_slo", "response_rate"} {
@@ -135,7 +135,7 @@ func TestReaderReadsEveryKindOfSeries(t *testing.T) {
 	require.Equal(t, 2.0, pts[0].Volume, "volume: the answered items")
 
 	ms := Rule{Name: "m", Community: "c", Detector: Detector{Type: MemberSilence}}.withDefaults()
-	mems, err := rd.Members(ctx, ms, now)
+	mems, err := rd.Members(ctx, ms, now, nil)
 	require.NoError(t, err)
 	require.Len(t, mems, 2, "levels 1 and 2: Ada and Cy, not Bo")
 	require.Equal(t, "github:1", mems[0].Member)
@@ -152,13 +152,32 @@ func TestReaderReadsEveryKindOfSeries(t *testing.T) {
 	require.WithinDuration(t, now.Add(-30*time.Minute), hs[0].Last, time.Second, "the last github.pull_request.* activity")
 
 	sa := Rule{Name: "s", Community: "c", Window: Duration(15 * time.Minute), Detector: Detector{Type: SourceAbsence, Lookback: Duration(time.Hour)}}.withDefaults()
-	srcs, err := rd.Sources(ctx, sa, now)
+	srcs, err := rd.Sources(ctx, sa, now, nil)
 	require.NoError(t, err)
 	require.Len(t, srcs, 2)
 	require.Equal(t, "github", srcs[0].Source)
 	require.Equal(t, []float64{0, 0, 0, 2}, srcs[0].Windows, "a1 (-30m) and a2 (-20m) in the window before the current one, which has none")
 	require.Equal(t, 0.0, srcs[0].Current)
 	require.Equal(t, 3.0, srcs[1].Current, "slack: bots and teammates still prove the connector works")
+
+	// The keys of open alerts are always judged: a member below the
+	// levels, a source silent for longer than the lookback.
+	mems, err = rd.Members(ctx, ms, now, []string{"github:2"})
+	require.NoError(t, err)
+	require.Len(t, mems, 3)
+	srcs, err = rd.Sources(ctx, sa, now, []string{"discourse"})
+	require.NoError(t, err)
+	require.Len(t, srcs, 3)
+	var gone Decision
+	for _, d := range sourceAbsence(now, sa.Window.D(), srcs, sa.Detector) {
+		if d.Key == "discourse" {
+			gone = d
+		}
+	}
+	require.True(t, gone.Hold && gone.Skipped != "", "silent beyond the lookback: no verdict, the open alert stays")
+	b := NewBook()
+	b.Restore(&Alert{ID: "x", Fingerprint: fingerprint("s", "c", "discourse"), Rule: "s", Community: "c", Key: "discourse", State: "firing"})
+	require.Empty(t, b.Apply(sa, "c", []Decision{gone}, now, false, func(string) bool { return false }))
 }
 
 func ptr[T any](v T) *T { return &v }

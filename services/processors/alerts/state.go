@@ -80,6 +80,18 @@ func (b *Book) Open() []*Alert {
 	return out
 }
 
+// Keys lists the keys of the open alerts of rule in community, sorted.
+func (b *Book) Keys(rule, community string) []string {
+	var out []string
+	for _, a := range b.open {
+		if a.Rule == rule && a.Community == community {
+			out = append(out, a.Key)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Find returns the open alert with id, or nil.
 func (b *Book) Find(id string) *Alert {
 	for _, a := range b.open {
