@@ -113,7 +113,7 @@ type Detector struct {
 	// (default 3) times their own median gap between active days, and at
 	// least MinSilence (default 14d). Lookback (default 180d) is the
 	// history their cadence is learned from.
-	Levels     []uint8  `yaml:"levels,omitempty" json:"levels,omitempty"`
+	Levels     []int    `yaml:"levels,omitempty" json:"levels,omitempty"`
 	Roles      []string `yaml:"roles,omitempty" json:"roles,omitempty"`
 	GapFactor  float64  `yaml:"gap_factor,omitempty" json:"gap_factor,omitempty"`
 	MinSilence Duration `yaml:"min_silence,omitempty" json:"min_silence,omitempty"`
@@ -519,7 +519,7 @@ func (r Rule) withDefaults() Rule {
 		d.ForPeriods = 1
 	}
 	if len(d.Levels) == 0 && len(d.Roles) == 0 && d.Type == MemberSilence {
-		d.Levels = []uint8{1, 2}
+		d.Levels = []int{1, 2}
 	}
 	setIf(&d.GapFactor, 3)
 	if d.MinSilence == 0 {

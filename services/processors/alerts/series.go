@@ -170,7 +170,7 @@ func (rd Reader) Members(ctx context.Context, r Rule, now time.Time, keep []stri
 	since := now.Add(-d.Lookback.D())
 	levels := make([]string, len(d.Levels))
 	for i, l := range d.Levels {
-		levels[i] = strconv.Itoa(int(l))
+		levels[i] = strconv.Itoa(l)
 	}
 	p := map[string]string{"community": r.Community, "since": since.UTC().Format(chTime),
 		"levels": "[" + strings.Join(levels, ",") + "]", "roles": arrayParam(d.Roles), "keep": arrayParam(keep)}
