@@ -35,10 +35,19 @@ const (
 )
 
 // alertRoute is one alert endpoint: build validates the request and
-// turns it into what the evaluator is asked.
+// turns it into what the evaluator is asked. Reading (and testing a
+// rule, which changes nothing) takes the read scope; acknowledging,
+// silencing and editing rules take admin.
 type alertRoute struct {
 	method, pattern string
 	build           func(r *http.Request) (alerts.ControlRequest, error)
+}
+
+func (rt alertRoute) scope() string {
+	if rt.method == "GET" || strings.HasSuffix(rt.pattern, "/test") {
+		return ScopeRead
+	}
+	return ScopeAdmin
 }
 
 var alertEndpoints = []alertRoute{
@@ -67,7 +76,7 @@ var alertEndpoints = []alertRoute{
 func (s *Server) alertRoutes(mux *http.ServeMux) {
 	for _, rt := range alertEndpoints {
 		build := rt.build
-		mux.Handle(rt.method+" "+rt.pattern, s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.Handle(rt.method+" "+rt.pattern, s.auth(rt.scope(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.alertControl(w, r, build)
 		})))
 	}

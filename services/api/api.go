@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,12 +37,38 @@ type Config struct {
 	// so the config holds no secret. When empty, `orbitflow run` generates
 	// one into <data_dir>/api-key (mode 0600).
 	APIKeys []string `yaml:"api_keys"`
+	// Tokens are bearer tokens with scopes: read (the query API, the
+	// pipeline status, alerts and rules as they are, a rule's test),
+	// admin (acknowledge, silence, edit rules) and ingest (reserved for
+	// ingest endpoints). Each key is written like api_keys. api_keys
+	// hold every scope.
+	Tokens []Token `yaml:"tokens"`
+	// RateLimit bounds requests per second per token (bursts of twice
+	// as many); more get 429 with Retry-After. 0 turns the limit off.
+	RateLimit float64 `yaml:"rate_limit"`
 	// QueryTimeout bounds each query of the query API.
 	QueryTimeout time.Duration `yaml:"query_timeout"`
 }
 
+// Token is a bearer token with its scopes.
+type Token struct {
+	Key    string   `yaml:"key"`
+	Scopes []string `yaml:"scopes"`
+}
+
+// Scopes a token may hold.
+const (
+	ScopeRead   = "read"
+	ScopeAdmin  = "admin"
+	ScopeIngest = "ingest"
+)
+
+var allScopes = []string{ScopeRead, ScopeAdmin, ScopeIngest}
+
 // DefaultConfig listens on loopback.
-func DefaultConfig() Config { return Config{Listen: "127.0.0.1:8080", QueryTimeout: 10 * time.Second} }
+func DefaultConfig() Config {
+	return Config{Listen: "127.0.0.1:8080", RateLimit: 50, QueryTimeout: 10 * time.Second}
+}
 
 // Validate reports every problem, each prefixed with its path under prefix.
 func (c Config) Validate(prefix string) error {
@@ -51,18 +79,56 @@ func (c Config) Validate(prefix string) error {
 		}
 	}
 	for i, k := range c.APIKeys {
-		if h, ok := strings.CutPrefix(k, "sha256:"); ok {
-			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
-				errs = append(errs, fmt.Errorf("%s.api_keys[%d]: want sha256: and 64 hex digits", prefix, i))
-			}
-		} else if len(k) < 16 {
-			errs = append(errs, fmt.Errorf("%s.api_keys[%d]: must be at least 16 characters (or sha256:<hex>)", prefix, i))
+		if err := checkKey(k); err != nil {
+			errs = append(errs, fmt.Errorf("%s.api_keys[%d]: %w", prefix, i, err))
 		}
+	}
+	for i, t := range c.Tokens {
+		if err := checkKey(t.Key); err != nil {
+			errs = append(errs, fmt.Errorf("%s.tokens[%d].key: %w", prefix, i, err))
+		}
+		if len(t.Scopes) == 0 {
+			errs = append(errs, fmt.Errorf("%s.tokens[%d].scopes: want at least one of %s", prefix, i, strings.Join(allScopes, ", ")))
+		}
+		for j, sc := range t.Scopes {
+			if !slices.Contains(allScopes, sc) {
+				errs = append(errs, fmt.Errorf("%s.tokens[%d].scopes[%d]: want one of %s, got %q", prefix, i, j, strings.Join(allScopes, ", "), sc))
+			}
+		}
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("%s.rate_limit: must not be negative (0 turns it off), got %g", prefix, c.RateLimit))
 	}
 	if c.QueryTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s.query_timeout: must not be negative, got %s", prefix, c.QueryTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+func checkKey(k string) error {
+	if h, ok := strings.CutPrefix(k, "sha256:"); ok {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+			return errors.New("want sha256: and 64 hex digits")
+		}
+		return nil
+	}
+	if len(k) < 16 {
+		return errors.New("must be at least 16 characters (or sha256:<hex>)")
+	}
+	return nil
+}
+
+// keyHash is what a configured key is compared by: the SHA-256 of the
+// token (the config may hold only that).
+func keyHash(k string) [sha256.Size]byte {
+	var sum [sha256.Size]byte
+	if h, ok := strings.CutPrefix(k, "sha256:"); ok {
+		if b, err := hex.DecodeString(h); err == nil && len(b) == sha256.Size {
+			copy(sum[:], b)
+		}
+		return sum
+	}
+	return sha256.Sum256([]byte(k))
 }
 
 // Deps are what the API reads.
@@ -77,9 +143,9 @@ type Server struct {
 	deps Deps
 	log  *slog.Logger
 
-	// keys are the SHA-256 of the accepted tokens: the tokens themselves
-	// are not kept.
-	keys [][sha256.Size]byte
+	// keys are the SHA-256 of the accepted tokens (the tokens themselves
+	// are not kept) with their scopes and request budgets.
+	keys []*credential
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -92,16 +158,13 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
 		cfg.QueryTimeout = DefaultConfig().QueryTimeout
 	}
 	s := &Server{cfg: cfg, deps: deps, log: set.Named("api").Logger}
-	for _, k := range cfg.APIKeys {
-		if h, ok := strings.CutPrefix(k, "sha256:"); ok {
-			var sum [sha256.Size]byte
-			if b, err := hex.DecodeString(h); err == nil && len(b) == sha256.Size {
-				copy(sum[:], b)
-				s.keys = append(s.keys, sum)
-			}
-			continue
-		}
-		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+	for i, k := range cfg.APIKeys {
+		s.keys = append(s.keys, &credential{name: fmt.Sprintf("api_keys[%d]", i), sum: keyHash(k), scopes: allScopes,
+			bucket: newBucket(cfg.RateLimit)})
+	}
+	for i, t := range cfg.Tokens {
+		s.keys = append(s.keys, &credential{name: fmt.Sprintf("tokens[%d]", i), sum: keyHash(t.Key), scopes: t.Scopes,
+			bucket: newBucket(cfg.RateLimit)})
 	}
 	return s
 }
@@ -114,7 +177,7 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /v1/pipeline", s.auth(http.HandlerFunc(s.pipeline)))
+	mux.Handle("GET /v1/pipeline", s.auth(ScopeRead, http.HandlerFunc(s.pipeline)))
 	s.queryRoutes(mux)
 	s.alertRoutes(mux)
 	return http.MaxBytesHandler(mux, 64<<10)
@@ -162,22 +225,80 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return srv.Shutdown(ctx)
 }
 
-func (s *Server) auth(next http.Handler) http.Handler {
+// credential is one accepted token.
+type credential struct {
+	name   string // where it is configured, for logs: never the token
+	sum    [sha256.Size]byte
+	scopes []string
+	bucket *bucket
+}
+
+// auth lets a request through when its bearer token holds scope and is
+// within its rate limit: 401 without a known token, 403 without the
+// scope, 429 over the limit. Tokens are compared by their SHA-256 in
+// constant time, all of them, so the time taken tells nothing.
+func (s *Server) auth(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if ok && tok != "" {
+		var found *credential
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
 			sum := sha256.Sum256([]byte(tok))
 			for _, k := range s.keys {
-				if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
-					next.ServeHTTP(w, r)
-					return
+				if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 {
+					found = k
 				}
 			}
 		}
-		s.log.Warn("unauthorized API request", "path", r.URL.Path, "remote", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="orbitflow"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong API key: send Authorization: Bearer <key> (api.api_keys)"})
+		switch {
+		case found == nil:
+			s.log.Warn("unauthorized API request", "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="orbitflow"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong API key: send Authorization: Bearer <key> (api.api_keys or api.tokens)"})
+		case !slices.Contains(found.scopes, scope):
+			s.log.Warn("API request without the scope", "path", r.URL.Path, "token", found.name, "scope", scope)
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("this token lacks the %s scope (api.tokens[].scopes)", scope)})
+		default:
+			if wait := found.bucket.take(time.Now()); wait > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+				writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf("more than %g requests per second with this token (api.rate_limit); retry in %s", s.cfg.RateLimit, wait.Round(time.Millisecond))})
+				return
+			}
+			next.ServeHTTP(w, r)
+		}
 	})
+}
+
+// bucket is a token bucket: rate per second, bursts of twice as many.
+// A nil bucket never limits.
+type bucket struct {
+	mu     sync.Mutex
+	rate   float64
+	tokens float64
+	at     time.Time
+}
+
+func newBucket(rate float64) *bucket {
+	if rate <= 0 {
+		return nil
+	}
+	return &bucket{rate: rate, tokens: 2 * rate}
+}
+
+// take spends one request; it returns 0, or how long until one is free.
+func (b *bucket) take(now time.Time) time.Duration {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.at.IsZero() {
+		b.tokens = min(2*b.rate, b.tokens+now.Sub(b.at).Seconds()*b.rate)
+	}
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 }
 
 type check struct {

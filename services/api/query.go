@@ -48,7 +48,7 @@ func (s *Server) queryRoutes(mux *http.ServeMux) {
 	})
 	for _, rt := range routes {
 		h := rt.handler
-		mux.Handle("GET "+rt.pattern, s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })))
+		mux.Handle("GET "+rt.pattern, s.auth(ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })))
 	}
 }
 

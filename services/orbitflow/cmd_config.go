@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -27,6 +28,30 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 			*s = redacted
 		}
 	}
+	// An API key given as sha256:<hex>, or a secret given as env:NAME or
+	// file:PATH, names no secret; any other value is one.
+	hide := func(s *string, safe ...string) {
+		for _, p := range safe {
+			if strings.HasPrefix(*s, p) {
+				return
+			}
+		}
+		if *s != "" {
+			*s = redacted
+		}
+	}
+	for i := range cfg.API.APIKeys {
+		hide(&cfg.API.APIKeys[i], "sha256:")
+	}
+	for i := range cfg.API.Tokens {
+		hide(&cfg.API.Tokens[i].Key, "sha256:")
+	}
+	for i := range cfg.Gateway.Hooks {
+		for j := range cfg.Gateway.Hooks[i].Secrets {
+			hide(&cfg.Gateway.Hooks[i].Secrets[j], "env:", "file:")
+		}
+	}
+	hide(&cfg.Discord.Token, "env:", "file:")
 	enc := yaml.NewEncoder(stdout)
 	enc.SetIndent(2)
 	defer enc.Close()
