@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -48,7 +49,18 @@ type Config struct {
 	RateLimit float64 `yaml:"rate_limit"`
 	// QueryTimeout bounds each query of the query API.
 	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// TLS serves HTTPS when CertFile and KeyFile are set (PEM files).
+	TLS TLSConfig `yaml:"tls"`
 }
+
+// TLSConfig is a server certificate and its key.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether HTTPS is configured.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Token is a bearer token with its scopes.
 type Token struct {
@@ -94,6 +106,11 @@ func (c Config) Validate(prefix string) error {
 			if !slices.Contains(allScopes, sc) {
 				errs = append(errs, fmt.Errorf("%s.tokens[%d].scopes[%d]: want one of %s, got %q", prefix, i, j, strings.Join(allScopes, ", "), sc))
 			}
+		}
+	}
+	if c.TLS.Enabled() {
+		if _, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("%s.tls: want cert_file and key_file, a PEM certificate and its key: %w", prefix, err))
 		}
 	}
 	if c.RateLimit < 0 {
@@ -193,6 +210,14 @@ func (s *Server) Start(_ context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", s.cfg.Listen, err)
 	}
+	if s.cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("api: tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	s.mu.Lock()
 	s.srv, s.addr = srv, ln.Addr().String()
@@ -202,7 +227,7 @@ func (s *Server) Start(_ context.Context) error {
 			s.log.Error("api server stopped", "err", err)
 		}
 	}()
-	s.log.Info("API listening", "addr", s.addr)
+	s.log.Info("API listening", "addr", s.addr, "tls", s.cfg.TLS.Enabled())
 	return nil
 }
 
