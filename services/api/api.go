@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
@@ -49,18 +49,9 @@ type Config struct {
 	RateLimit float64 `yaml:"rate_limit"`
 	// QueryTimeout bounds each query of the query API.
 	QueryTimeout time.Duration `yaml:"query_timeout"`
-	// TLS serves HTTPS when CertFile and KeyFile are set (PEM files).
-	TLS TLSConfig `yaml:"tls"`
+	// TLS serves HTTPS when a certificate is set.
+	TLS config.ServerTLS `yaml:"tls"`
 }
-
-// TLSConfig is a server certificate and its key.
-type TLSConfig struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-}
-
-// Enabled reports whether HTTPS is configured.
-func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Token is a bearer token with its scopes.
 type Token struct {
@@ -108,10 +99,8 @@ func (c Config) Validate(prefix string) error {
 			}
 		}
 	}
-	if c.TLS.Enabled() {
-		if _, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile); err != nil {
-			errs = append(errs, fmt.Errorf("%s.tls: want cert_file and key_file, a PEM certificate and its key: %w", prefix, err))
-		}
+	if err := c.TLS.Validate(prefix + ".tls"); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("%s.rate_limit: must not be negative (0 turns it off), got %g", prefix, c.RateLimit))
@@ -210,13 +199,8 @@ func (s *Server) Start(_ context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", s.cfg.Listen, err)
 	}
-	if s.cfg.TLS.Enabled() {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("api: tls: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if ln, err = s.cfg.TLS.Listener(ln); err != nil {
+		return fmt.Errorf("api: %w", err)
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	s.mu.Lock()

@@ -2,24 +2,16 @@ package api_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
@@ -27,6 +19,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/alerts"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/api"
+	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
@@ -119,9 +112,9 @@ func TestTokenConfigIsValidated(t *testing.T) {
 
 func TestAPIServesHTTPSWhenConfigured(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := selfSigned(t, dir)
+	certFile, keyFile := kittest.SelfSignedCert(t, dir)
 	b := kittest.Bus(t)
-	cfg := api.Config{Listen: "127.0.0.1:0", APIKeys: []string{readToken}, TLS: api.TLSConfig{CertFile: certFile, KeyFile: keyFile}}
+	cfg := api.Config{Listen: "127.0.0.1:0", APIKeys: []string{readToken}, TLS: config.ServerTLS{CertFile: certFile, KeyFile: keyFile}}
 	require.NoError(t, cfg.Validate("api"))
 	srv := api.New(cfg, api.Deps{JS: b.JetStream()}, telemetry.Nop())
 	require.NoError(t, srv.Start(context.Background()))
@@ -141,24 +134,6 @@ func TestAPIServesHTTPSWhenConfigured(t *testing.T) {
 	plain.Body.Close()
 	require.Equal(t, http.StatusBadRequest, plain.StatusCode, "plain HTTP to the TLS port is refused")
 
-	bad := api.Config{TLS: api.TLSConfig{CertFile: filepath.Join(dir, "nope.pem")}}
+	bad := api.Config{TLS: config.ServerTLS{CertFile: filepath.Join(dir, "nope.pem")}}
 	require.ErrorContains(t, bad.Validate("api"), "api.tls: want cert_file and key_file")
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and its key.
-func selfSigned(t *testing.T, dir string) (string, string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "orbitflow test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	kb, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
-	return certFile, keyFile
 }

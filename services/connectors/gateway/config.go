@@ -23,6 +23,8 @@ type Config struct {
 	RetryAfter time.Duration `yaml:"retry_after"`
 	// Hooks are the endpoints, one per source and community.
 	Hooks []HookConfig `yaml:"hooks"`
+	// TLS serves HTTPS when a certificate is set.
+	TLS config.ServerTLS `yaml:"tls"`
 }
 
 // HookConfig is one endpoint.
@@ -63,6 +65,9 @@ func (c Config) Validate(prefix string, sources []string) error {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			add("listen", "want host:port or empty, got %q", c.Listen)
 		}
+	}
+	if err := c.TLS.Validate(prefix + ".tls"); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxBodyBytes < 1<<10 || c.MaxBodyBytes > 64<<20 {
 		add("max_body_bytes", "must be 1 KiB..64 MiB, got %d", c.MaxBodyBytes)

@@ -126,6 +126,9 @@ func (s *Server) Start(_ context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: listen %s: %w", s.cfg.Listen, err)
 	}
+	if ln, err = s.cfg.TLS.Listener(ln); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: s.cfg.PublishTimeout + 30*time.Second, MaxHeaderBytes: 64 << 10}
 	s.mu.Lock()
@@ -136,7 +139,7 @@ func (s *Server) Start(_ context.Context) error {
 			s.log.Error("gateway stopped", "err", err)
 		}
 	}()
-	s.log.Info("webhook gateway listening", "addr", s.addr, "hooks", len(s.cfg.Hooks))
+	s.log.Info("webhook gateway listening", "addr", s.addr, "hooks", len(s.cfg.Hooks), "tls", s.cfg.TLS.Enabled())
 	return nil
 }
 
