@@ -9,7 +9,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 30m
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -count 1
 SINK_BENCH_EVENTS ?= 500000
 
-.PHONY: all build run test bench lint build-modules chdb compose-check clean help
+.PHONY: all build run test bench lint fuzz build-modules chdb compose-check clean help
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "make test           every module's tests with the race detector (real NATS and ClickHouse engine)"
 	@echo "make bench          benchmarks, figures printed"
 	@echo "make lint           go vet + gofmt check"
+	@echo "make fuzz           every fuzz target for FUZZTIME (default 10s) each"
 	@echo "make build-modules  build each module alone (GOWORK=off)"
 
 build:
@@ -52,6 +53,9 @@ bench: chdb
 lint:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
 	@out=$$(gofmt -l schemas services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fuzz: chdb
+	scripts/fuzz.sh
 
 build-modules:
 	@set -e; for m in $(MODULES); do echo "== GOWORK=off go build ./$$m/..."; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
