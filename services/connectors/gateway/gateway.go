@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -206,7 +207,14 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env := source.Env{Community: e.hook.Community, People: s.deps.People, Now: func() time.Time { return now }}
-	res, err := e.wh.Normalize(env, r.Header, body)
+	var res source.Result
+	// Every platform sends UTF-8 (JSON or form encoding); other bytes
+	// would reach ClickHouse as text no reader can trust.
+	if at := invalidUTF8(body); at >= 0 {
+		err = &source.InputError{Field: "body", Reason: fmt.Sprintf("not valid UTF-8 (byte %d)", at)}
+	} else {
+		res, err = e.wh.Normalize(env, r.Header, body)
+	}
 	if err != nil {
 		var ie *source.InputError
 		if !errors.As(err, &ie) {
@@ -292,4 +300,16 @@ func (e *endpoint) answer(w http.ResponseWriter, code int, outcome string, body 
 func (e *endpoint) count(outcome string) {
 	e.s.met.deliveries.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String("source", e.hook.Source), attribute.String("outcome", outcome)))
+}
+
+// invalidUTF8 returns the offset of the first byte that is not UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
