@@ -26,6 +26,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
+	alertsp "github.com/orbitflow/orbitflow/services/processors/alerts"
 )
 
 const (
@@ -243,40 +244,14 @@ func askEvaluator(ctx context.Context, nc *nats.Conn, req alerts.ControlRequest)
 	return reply.Body, nil
 }
 
-// The evaluator's reply bodies, as much of them as the command prints.
-
-type alertView struct {
-	ID        string    `json:"id"`
-	Rule      string    `json:"rule"`
-	Community string    `json:"community"`
-	Key       string    `json:"key"`
-	Severity  string    `json:"severity"`
-	State     string    `json:"state"`
-	StartedAt time.Time `json:"started_at"`
-	AckedAt   time.Time `json:"acknowledged_at"`
-	AckedBy   string    `json:"acknowledged_by"`
-	Value     float64   `json:"value"`
-	Baseline  float64   `json:"baseline"`
-	Summary   string    `json:"summary"`
-}
-
-type pointView struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-	Value float64   `json:"value"`
-}
-
-type decisionView struct {
-	Key      string  `json:"key"`
-	Firing   bool    `json:"firing"`
-	Skipped  string  `json:"skipped"`
-	Value    float64 `json:"value"`
-	Baseline float64 `json:"baseline"`
-	Lower    float64 `json:"lower"`
-	Upper    float64 `json:"upper"`
-	Score    float64 `json:"score"`
-	Summary  string  `json:"summary"`
-}
+// The evaluator's reply bodies: its own types (services/processors/alerts),
+// under the names this file prints them by.
+type (
+	alertView    = alertsp.Alert
+	pointView    = alertsp.Point
+	decisionView = alertsp.Decision
+	silenceView  = alertsp.Silence
+)
 
 type testView struct {
 	Rule      map[string]any `json:"rule"`
@@ -284,17 +259,6 @@ type testView struct {
 	Series    []pointView    `json:"series"`
 	Baseline  []pointView    `json:"baseline"`
 	Decisions []decisionView `json:"decisions"`
-}
-
-type silenceView struct {
-	ID        string    `json:"id"`
-	Rule      string    `json:"rule"`
-	Community string    `json:"community"`
-	Key       string    `json:"key"`
-	StartsAt  time.Time `json:"starts_at"`
-	EndsAt    time.Time `json:"ends_at"`
-	Comment   string    `json:"comment"`
-	By        string    `json:"by"`
 }
 
 // printAlertsReply prints the evaluator's answer to ac; width bounds the

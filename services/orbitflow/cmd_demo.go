@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/demo"
@@ -60,7 +62,6 @@ func cmdDemoLive(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("demo live", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	d := demo.DefaultConfig()
 	sources := fs.String("sources", "", "comma-separated sources that talk (default all: "+strings.Join(demo.Sources(), ",")+")")
 	perHour := fs.Float64("per-hour", 1200, "mean events per hour over all sources, spread evenly over the day")
 	since := fs.Duration("since", 0, "first send what happened in this last `duration` (as if received live); 0: since the start of today (UTC), when the demo history ends")
@@ -71,11 +72,11 @@ func cmdDemoLive(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	lc := demo.LiveConfig{Community: d.Community, Seed: d.Seed, Members: d.Members, PerHour: *perHour}
+	var talking []string
 	if *sources != "" {
-		lc.Sources = strings.Split(*sources, ",")
+		talking = strings.Split(*sources, ",")
 	}
-	lc.From = time.Now().UTC().Truncate(24 * time.Hour)
+	lc := demoLive(talking, *perHour)
 	if *since > 0 {
 		lc.From = time.Now().UTC().Add(-*since)
 	}
@@ -95,33 +96,53 @@ func cmdDemoLive(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	talking := lc.Sources
-	if len(talking) == 0 {
-		talking = demo.Sources()
-	}
-	fmt.Fprintf(stderr, "demo live: community %s, sources %s, ~%g events/hour; Ctrl-C stops\n", lc.Community, strings.Join(talking, ","), lc.PerHour)
-	// One event at a time, each acknowledged by the stream before the
-	// next: live events go out the moment they happen.
-	live := ingest.NewLive(js, reg, subjects.StageIngest, 10*time.Second, set)
+	fmt.Fprintf(stderr, "demo live: community %s, sources %s, ~%g events/hour; Ctrl-C stops\n", lc.Community, strings.Join(talkingSources(lc), ","), lc.PerHour)
 	var st ingest.Outcome
 	progress, last := isTerminal(stderr), time.Now()
-	err = demo.Live(ctx, lc, func(ev events.Event) error {
-		out, err := live.Publish(ctx, "demo", source.Result{Events: []events.Event{ev}}, nil, nil)
+	err = feedDemo(ctx, js, reg, lc, set, func(out ingest.Outcome, ev events.Event) {
 		st.Published += out.Published
 		st.Duplicates += out.Duplicates
 		st.DeadLettered += out.DeadLettered
-		if time.Since(last) > 2*time.Second {
+		if progress && time.Since(last) > 2*time.Second {
 			last = time.Now()
-			if progress {
-				fmt.Fprintf(stderr, "\rdemo live: %d published, %d duplicates, %d rejected; last event %s ", st.Published, st.Duplicates,
-					st.DeadLettered, ev.OccurredAt.Time.Format(time.TimeOnly))
-			}
+			fmt.Fprintf(stderr, "\rdemo live: %d published, %d duplicates, %d rejected; last event %s ", st.Published, st.Duplicates,
+				st.DeadLettered, ev.OccurredAt.Time.Format(time.TimeOnly))
 		}
-		return err
 	})
 	fmt.Fprintf(stdout, "\ndemo live: %d published, %d duplicates (sent before), %d rejected\n", st.Published, st.Duplicates, st.DeadLettered)
 	if ctx.Err() != nil {
 		return nil // interrupted: what was acknowledged is in the stream
 	}
 	return err
+}
+
+// demoLive is the live feed of the demo community: its members, on the
+// given sources (none: all), from the start of today (UTC), when the
+// demo history ends.
+func demoLive(sources []string, perHour float64) demo.LiveConfig {
+	d := demo.DefaultConfig()
+	return demo.LiveConfig{Community: d.Community, Seed: d.Seed, Members: d.Members, PerHour: perHour, Sources: sources,
+		From: time.Now().UTC().Truncate(24 * time.Hour)}
+}
+
+func talkingSources(lc demo.LiveConfig) []string {
+	if len(lc.Sources) == 0 {
+		return demo.Sources()
+	}
+	return lc.Sources
+}
+
+// feedDemo sends the live feed lc through js until ctx ends: one event at
+// a time, each acknowledged by the stream before the next, so live events
+// go out the moment they happen. each (if set) sees every outcome.
+func feedDemo(ctx context.Context, js jetstream.JetStream, reg *events.Registry, lc demo.LiveConfig, set telemetry.Settings,
+	each func(ingest.Outcome, events.Event)) error {
+	live := ingest.NewLive(js, reg, subjects.StageIngest, 10*time.Second, set)
+	return demo.Live(ctx, lc, func(ev events.Event) error {
+		out, err := live.Publish(ctx, "demo", source.Result{Events: []events.Event{ev}}, nil, nil)
+		if each != nil {
+			each(out, ev)
+		}
+		return err
+	})
 }

@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
-	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/demo"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
-	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
 )
@@ -120,19 +118,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // happened since the history ended (the start of today), then events as
 // their time comes, each acknowledged by the stream before the next.
 func liveDemo(ctx context.Context, stack *app.Stack, sources []string, log *slog.Logger) {
-	d := demo.DefaultConfig()
-	lc := demo.LiveConfig{Community: d.Community, Seed: d.Seed, Members: d.Members, PerHour: 1200, Sources: sources,
-		From: time.Now().UTC().Truncate(24 * time.Hour)}
-	live := ingest.NewLive(stack.Bus.JetStream(), stack.Registry, subjects.StageIngest, 10*time.Second, telemetry.Settings{Logger: log}.WithDefaults())
-	talking := sources
-	if len(talking) == 0 {
-		talking = demo.Sources()
-	}
-	log.Info("demo community talking live", "sources", strings.Join(talking, ","), "events_per_hour", lc.PerHour)
-	err := demo.Live(ctx, lc, func(ev events.Event) error {
-		_, err := live.Publish(ctx, "demo", source.Result{Events: []events.Event{ev}}, nil, nil)
-		return err
-	})
+	lc := demoLive(sources, 1200)
+	log.Info("demo community talking live", "sources", strings.Join(talkingSources(lc), ","), "events_per_hour", lc.PerHour)
+	err := feedDemo(ctx, stack.Bus.JetStream(), stack.Registry, lc, telemetry.Settings{Logger: log}.WithDefaults(), nil)
 	if err != nil && ctx.Err() == nil {
 		log.Error("the live demo feed stopped", "err", err)
 	}

@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/alerts"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/alerts/notify"
 )
@@ -102,10 +104,12 @@ type Evaluator struct {
 	rd   Reader
 	set  telemetry.Settings
 
-	mu       sync.Mutex // serializes evaluations, control requests and reloads
-	file     File
-	senders  map[string]notify.Sender
-	modTime  time.Time
+	mu      sync.Mutex // serializes evaluations, control requests and reloads
+	file    File
+	modTime time.Time
+	// targets are the targets in use, read by the notifier without
+	// waiting for an evaluation (which holds mu for its queries).
+	targets  atomic.Pointer[targets]
 	book     *Book
 	silences map[string]Silence
 	outbox   []batch
@@ -157,7 +161,7 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Evaluator {
 	set = set.Named("alerts")
 	return &Evaluator{cfg: cfg, deps: deps, log: set.Logger, set: set, rd: Reader{CH: deps.CH}, book: NewBook(),
 		silences: map[string]Silence{}, live: map[string]map[string]time.Time{}, dirty: map[string]bool{},
-		lastEval: map[string]time.Time{}, senders: map[string]notify.Sender{}}
+		lastEval: map[string]time.Time{}}
 }
 
 // Start loads the rules and the saved state, publishes again what a
@@ -227,16 +231,24 @@ func (e *Evaluator) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// targets are the notification targets of one rules file.
+type targets struct {
+	senders  map[string]notify.Sender
+	attempts map[string]int
+}
+
 func (e *Evaluator) currentSenders() map[string]notify.Sender {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.senders
+	if t := e.targets.Load(); t != nil {
+		return t.senders
+	}
+	return nil
 }
 
 func (e *Evaluator) maxAttempts(target string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.file.Targets[target].Attempts()
+	if t := e.targets.Load(); t != nil {
+		return t.attempts[target]
+	}
+	return 0 // the notifier's default
 }
 
 // seen records a community's source as live (headers only: the subject
@@ -274,11 +286,8 @@ func (e *Evaluator) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := e.reload(false); err != nil {
-				e.log.Error("alert rules file not reloaded; keeping the rules in use", "err", err)
-			}
 			e.EvaluateAll(ctx)
-		case <-fast.C:
+		case <-fast.C: // at least every ReloadInterval
 			if err := e.reload(false); err != nil {
 				e.log.Error("alert rules file not reloaded; keeping the rules in use", "err", err)
 			}
@@ -409,21 +418,8 @@ func (e *Evaluator) write(ctx context.Context, b *batch) error {
 }
 
 func (e *Evaluator) insert(ctx context.Context, table, cols string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	bt, err := e.deps.CH.PrepareBatch(ctx, "INSERT INTO "+table+" ("+cols+")")
-	if err != nil {
-		return fmt.Errorf("alerts: %s: %w", table, err)
-	}
-	defer bt.Close()
-	for _, r := range rows {
-		if err := bt.Append(r...); err != nil {
-			return fmt.Errorf("alerts: %s: %w", table, err)
-		}
-	}
-	if err := bt.Send(); err != nil {
-		return fmt.Errorf("alerts: insert into %s: %w", table, err)
+	if err := store.Insert(ctx, e.deps.CH, table, cols, rows); err != nil {
+		return fmt.Errorf("alerts: %w", err)
 	}
 	return nil
 }
@@ -488,13 +484,13 @@ func (e *Evaluator) reload(force bool) error {
 
 // use makes f the rules in use. Called with mu held.
 func (e *Evaluator) use(f File, logChange bool) error {
-	senders := map[string]notify.Sender{}
+	ts := &targets{senders: map[string]notify.Sender{}, attempts: map[string]int{}}
 	for name, t := range f.Targets {
 		s, err := notify.NewSender(name, t)
 		if err != nil {
 			return fmt.Errorf("alerts: %w", err)
 		}
-		senders[name] = s
+		ts.senders[name], ts.attempts[name] = s, t.Attempts()
 	}
 	now := e.deps.Now()
 	for _, old := range e.file.Rules {
@@ -505,7 +501,8 @@ func (e *Evaluator) use(f File, logChange bool) error {
 			}
 		}
 	}
-	e.file, e.senders = f, senders
+	e.file = f
+	e.targets.Store(ts)
 	if logChange {
 		e.log.Info("alert rules reloaded", "rules", len(f.Rules), "targets", len(f.Targets))
 	}

@@ -2,9 +2,9 @@ package orbit
 
 import (
 	"context"
-	"fmt"
 	"time"
 
+	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
 )
 
@@ -161,23 +161,7 @@ func (p *Processor) flushRoles(ctx context.Context) error {
 // insert writes rows (values in the order of columns) into table, in one
 // batch; nothing for no rows.
 func (p *Processor) insert(ctx context.Context, table, columns string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	b, err := p.deps.CH.PrepareBatch(ctx, "INSERT INTO "+table+" ("+columns+")")
-	if err != nil {
-		return fmt.Errorf("%s: %w", table, err)
-	}
-	defer b.Close()
-	for _, r := range rows {
-		if err := b.Append(r...); err != nil {
-			return fmt.Errorf("%s: %w", table, err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into %s: %w", table, err)
-	}
-	return nil
+	return store.Insert(ctx, p.deps.CH, table, columns, rows)
 }
 
 // mergedInto is the member a merged-away member is part of now ("" for
