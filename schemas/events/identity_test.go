@@ -20,7 +20,7 @@ func TestIdentityCommand(t *testing.T) {
 
 	bad := IdentityCommand{Community: "Acme!", Kind: "split", Identities: []string{"nocolon", ":x"}}
 	err = bad.Validate()
-	for _, want := range []string{"id: required", "community: want a token", `kind: want merge or unmerge, got "split"`,
+	for _, want := range []string{"id: required", "community: want a token", `kind: want merge, unmerge or forget, got "split"`,
 		`identities[0]: want source:source_id`, `identities[1]: want source:source_id`, "at: required"} {
 		require.ErrorContains(t, err, want)
 	}
