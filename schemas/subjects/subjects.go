@@ -35,9 +35,10 @@ const (
 	// deadletter.<stage>.<source>, where stage names who rejected the input
 	// (ingest, sink, ...).
 	DeadLetterPrefix = "deadletter"
-	// IdentityPrefix is the root of identity commands (merge, unmerge):
-	// identity.<community>. They share ActivityStream, so they are ordered
-	// with the activities; the sink does not read them.
+	// IdentityPrefix is the root of identity commands (merge, unmerge,
+	// forget): identity.<community>. They share ActivityStream, so they are
+	// ordered with the activities; the scoring processor applies them all,
+	// the sink applies forgets.
 	IdentityPrefix = "identity"
 	// AlertChangePrefix is the root of alert state changes:
 	// alerts.changes.<community>. One message per change (schemas/alerts.Change).
@@ -301,10 +302,12 @@ func SinkConsumers(maxBatch int, flushTimeout time.Duration) []Consumer {
 	pending := 2 * maxBatch
 	return []Consumer{
 		{
-			Stream:        ActivityStream,
-			Durable:       SinkActivities,
-			Description:   "ClickHouse sink: activities table",
-			FilterSubject: ActivityPrefix + ".>",
+			Stream:      ActivityStream,
+			Durable:     SinkActivities,
+			Description: "ClickHouse sink: activities table",
+			// The whole stream: activities and identity commands, in
+			// order (a forget drops the events after it).
+			FilterSubject: "",
 			AckWait:       ackWait,
 			MaxAckPending: pending,
 			MaxDeliver:    -1,

@@ -96,6 +96,9 @@ type Deps struct {
 	JS       jetstream.JetStream
 	CH       driver.Conn
 	Registry *events.Registry
+	// Salt keys what is stored of personal data (e-mail hashes) and finds
+	// forgotten identities (people.email_salt). Required.
+	Salt *events.Salt
 }
 
 // Sink runs one loop per consumed stream.
@@ -104,6 +107,8 @@ type Sink struct {
 	deps Deps
 	log  *slog.Logger
 	met  metrics
+
+	forget *forgetter
 
 	mu       sync.Mutex
 	cancel   context.CancelFunc
@@ -116,6 +121,8 @@ type metrics struct {
 	rejected metric.Int64Counter
 	retries  metric.Int64Counter
 	flushDur metric.Float64Histogram
+	// forgotten counts events of forgotten identities dropped.
+	forgotten metric.Int64Counter
 }
 
 // New returns a sink; Start begins consuming.
@@ -127,6 +134,8 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Sink {
 	met.rejected, _ = m.Int64Counter("orbitflow.sink.dead_lettered", metric.WithDescription("Messages sent to the dead-letter stream"))
 	met.retries, _ = m.Int64Counter("orbitflow.sink.insert_retries", metric.WithDescription("Failed insert attempts that were retried"))
 	met.flushDur, _ = m.Float64Histogram("orbitflow.sink.flush_duration", metric.WithUnit("s"))
+	met.forgotten, _ = m.Int64Counter("orbitflow.sink.forgotten_dropped",
+		metric.WithDescription("Events of forgotten identities dropped (not stored, not dead-lettered)"))
 	return &Sink{cfg: cfg, deps: deps, log: set.Logger, met: met}
 }
 
@@ -138,12 +147,19 @@ func (s *Sink) Start(ctx context.Context) error {
 	if s.done != nil || s.shutdown {
 		return errors.New("sink: already started")
 	}
+	if s.deps.Salt == nil {
+		return errors.New("sink: Deps.Salt is nil: set people.email_salt, or let orbitflow generate <data_dir>/email-salt")
+	}
 	if err := s.writeTypes(ctx); err != nil {
+		return err
+	}
+	s.forget = newForgetter(s.deps.Salt, s.deps, s.log, s.met.forgotten)
+	if err := s.forget.load(ctx); err != nil {
 		return err
 	}
 	decl := subjects.SinkConsumers(s.cfg.BatchSize, s.cfg.FlushTimeout)
 	writers := map[string]func() tableWriter{
-		subjects.SinkActivities:  func() tableWriter { return newActivityWriter(s.deps.Registry) },
+		subjects.SinkActivities:  func() tableWriter { return newActivityWriter(s.deps.Registry).withForget(s.forget) },
 		subjects.SinkDeadLetters: func() tableWriter { return newDeadLetterWriter() },
 	}
 	type loop struct {
@@ -205,7 +221,10 @@ type tableWriter interface {
 	// add appends msg's row, or returns the dead letter for it.
 	add(msg jetstream.Msg) *bus.DeadLetter
 	len() int
-	// send writes the buffered rows with one batch.
+	// actions counts what send does besides writing rows (forget
+	// commands, messages to delete).
+	actions() int
+	// send writes the buffered rows with one batch, then does the actions.
 	send(ctx context.Context, conn driver.Conn) error
 	reset()
 }
@@ -299,7 +318,7 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func(
 // unacknowledged (redelivered after a restart).
 func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, held []jetstream.Msg) {
 	n := w.len()
-	if n > 0 {
+	if n > 0 || w.actions() > 0 {
 		backoff := s.cfg.RetryInitial
 		for attempt := 1; ; attempt++ {
 			start := time.Now()

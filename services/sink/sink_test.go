@@ -27,6 +27,9 @@ type env struct {
 	ch  driver.Conn
 }
 
+// testSalt keys e-mail hashes and tombstones in these tests.
+var testSalt = events.MustSalt("orbitflow-test-salt-0123456789")
+
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	b := kittest.Bus(t)
@@ -46,7 +49,7 @@ func testConfig() sink.Config {
 
 func (e *env) startSink(cfg sink.Config) *sink.Sink {
 	e.t.Helper()
-	s := sink.New(cfg, sink.Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}, telemetry.Nop())
+	s := sink.New(cfg, sink.Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry(), Salt: testSalt}, telemetry.Nop())
 	require.NoError(e.t, s.Start(context.Background()))
 	e.t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	return s
@@ -323,4 +326,21 @@ func BenchmarkStreamDelivery(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	require.Equal(b, b.N, n)
+}
+
+// TestSinkStoresKeyedEmailHashes: activities_raw.email_sha256 holds the
+// salted hash (events.Salt.Email), never the event's bare SHA-256.
+func TestSinkStoresKeyedEmailHashes(t *testing.T) {
+	e := newEnv(t)
+	e.startSink(testConfig())
+	ev := event(1)
+	ev.Actor.EmailSHA256 = events.HashEmail("jane@example.org")
+	data, err := events.Encode(&ev)
+	require.NoError(t, err)
+	e.publish(subjects.Activity(ev.Community, ev.Source), data, ev.ID)
+	e.eventually("SELECT count() FROM activities_raw", 1)
+	var stored string
+	require.NoError(t, e.ch.QueryRow(context.Background(), "SELECT email_sha256 FROM activities_raw").Scan(&stored))
+	require.Equal(t, testSalt.Email(ev.Actor.EmailSHA256), stored)
+	require.NotEqual(t, ev.Actor.EmailSHA256, stored, "the bare SHA-256 of an address must not be stored")
 }

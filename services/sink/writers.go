@@ -26,7 +26,13 @@ var activityColumns = []string{
 // activityWriter buffers activities column by column: appending whole
 // columns to the batch is much cheaper than row-by-row appends.
 type activityWriter struct {
-	reg *events.Registry
+	reg    *events.Registry
+	forget *forgetter
+	// forgets are forget commands to apply after the rows are written;
+	// purge are stream sequences of dropped events of forgotten
+	// identities, deleted from the stream after the write.
+	forgets []*events.IdentityCommand
+	purge   []uint64
 
 	eventID, community, source, typ          []string
 	occurredAt, receivedAt                   []time.Time
@@ -40,14 +46,25 @@ type activityWriter struct {
 	streamSeq                                []uint64
 }
 
+// newActivityWriter returns a writer without a forgetter: e-mail hashes
+// are stored as they come and nothing is forgotten (Rows, the bench's
+// buffer). The sink's writers get one with withForget.
 func newActivityWriter(reg *events.Registry) *activityWriter { return &activityWriter{reg: reg} }
+
+// withForget makes w key e-mail hashes and drop forgotten identities with f.
+func (w *activityWriter) withForget(f *forgetter) *activityWriter { w.forget = f; return w }
 
 func (w *activityWriter) table() string { return "activities_raw" }
 func (w *activityWriter) len() int      { return len(w.eventID) }
+func (w *activityWriter) actions() int  { return len(w.forgets) + len(w.purge) }
 
 func (w *activityWriter) reset() {
+	clear(w.forgets)
 	*w = activityWriter{
 		reg:           w.reg,
+		forget:        w.forget,
+		forgets:       w.forgets[:0],
+		purge:         w.purge[:0],
 		eventID:       w.eventID[:0],
 		community:     w.community[:0],
 		source:        w.source[:0],
@@ -86,9 +103,21 @@ func (w *activityWriter) add(msg jetstream.Msg) *bus.DeadLetter {
 		return &bus.DeadLetter{Stage: subjects.StageSink, Source: source, Reason: reason,
 			Payload: msg.Data(), Header: msg.Headers(), Subject: msg.Subject(), Seq: seq}
 	}
+	if strings.HasPrefix(msg.Subject(), subjects.IdentityPrefix+".") {
+		w.command(msg.Data())
+		return nil
+	}
 	ev, err := events.DecodeShared(msg.Data()) // the message is held until its row is written
 	if err != nil {
 		return reject(subjectSource(msg.Subject()), "decode: "+err.Error())
+	}
+	// A forgotten identity's event is dropped before validation: neither
+	// stored nor dead-lettered (which would store it), only counted, and
+	// deleted from the stream once the batch is written.
+	if w.forget.forgotten(ev.Community, ev.Actor.Identity()) {
+		w.forget.drop()
+		w.purge = append(w.purge, seq)
+		return nil
 	}
 	if err := w.reg.Validate(&ev); err != nil {
 		return reject(ev.Source, "invalid event: "+err.Error())
@@ -97,11 +126,14 @@ func (w *activityWriter) add(msg jetstream.Msg) *bus.DeadLetter {
 		return reject(ev.Source, fmt.Sprintf("subject: event of community %q and source %q was published on %q, want %q", ev.Community, ev.Source, msg.Subject(), want))
 	}
 	weight, _ := w.reg.Weight(ev.Type)
-	ids := make([]string, len(ev.Targets))
-	kinds := make([]string, len(ev.Targets))
-	for i, t := range ev.Targets {
-		ids[i] = MemberID(t.Identity())
-		kinds[i] = t.Kind
+	ids := make([]string, 0, len(ev.Targets))
+	kinds := make([]string, 0, len(ev.Targets))
+	for _, t := range ev.Targets {
+		if w.forget.forgotten(ev.Community, t.Identity()) {
+			continue // a forgotten member is no one's target
+		}
+		ids = append(ids, MemberID(t.Identity()))
+		kinds = append(kinds, t.Kind)
 	}
 	identity := ev.Actor.Identity()
 	w.eventID = append(w.eventID, ev.ID)
@@ -121,7 +153,7 @@ func (w *activityWriter) add(msg jetstream.Msg) *bus.DeadLetter {
 	w.isBot = append(w.isBot, ev.Actor.IsBot)
 	w.username = append(w.username, ev.Actor.Username)
 	w.displayName = append(w.displayName, ev.Actor.DisplayName)
-	w.email = append(w.email, ev.Actor.EmailSHA256)
+	w.email = append(w.email, w.forget.email(ev.Actor.EmailSHA256)) // keyed: never the bare SHA-256
 	w.url = append(w.url, ev.URL)
 	w.title = append(w.title, ev.Title)
 	attrs := ev.Attributes
@@ -138,7 +170,38 @@ func (w *activityWriter) add(msg jetstream.Msg) *bus.DeadLetter {
 // (merges across sources) exists, every identity is its own member.
 func MemberID(identity string) string { return identity }
 
+// command takes an identity command from the stream: a forget's
+// tombstones drop the identities' events from here on (in stream order);
+// the erasure waits until the rows before it are written (send). Merges
+// and unmerges are the scoring processor's; an invalid command is
+// logged there.
+func (w *activityWriter) command(data []byte) {
+	cmd, err := events.DecodeIdentityCommand(data)
+	if err != nil || cmd.Kind != events.IdentityForget || w.forget == nil {
+		return
+	}
+	w.forget.add(cmd.Community, cmd.Tombstones)
+	w.forgets = append(w.forgets, cmd)
+}
+
+// send writes the rows, then applies the forget commands that came after
+// them and deletes the dropped events from the stream. A failure returns
+// an error and the flush retries all of it (each step is idempotent).
 func (w *activityWriter) send(ctx context.Context, conn driver.Conn) error {
+	if len(w.eventID) > 0 {
+		if err := w.sendRows(ctx, conn); err != nil {
+			return err
+		}
+	}
+	for _, cmd := range w.forgets {
+		if err := w.forget.erase(ctx, cmd); err != nil {
+			return err
+		}
+	}
+	return w.forget.purge(ctx, w.purge)
+}
+
+func (w *activityWriter) sendRows(ctx context.Context, conn driver.Conn) error {
 	cols := []any{
 		w.eventID, w.community, w.source, w.typ, w.occurredAt, w.memberID, w.identity,
 		w.channel, w.thread, w.par, w.targetIDs, w.targetKinds, w.weight,
@@ -189,6 +252,7 @@ func newDeadLetterWriter() *deadLetterWriter { return &deadLetterWriter{} }
 
 func (w *deadLetterWriter) table() string { return "dead_letters_raw" }
 func (w *deadLetterWriter) len() int      { return len(w.seq) }
+func (w *deadLetterWriter) actions() int  { return 0 }
 
 func (w *deadLetterWriter) reset() {
 	*w = deadLetterWriter{
