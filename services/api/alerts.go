@@ -334,7 +334,7 @@ func (s *Server) alertControl(w http.ResponseWriter, r *http.Request, build func
 	)
 	switch {
 	case errors.As(err, &bad):
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": bad.Error()})
+		writeJSON(w, http.StatusBadRequest, bad.body())
 		return
 	case errors.As(err, &be):
 		writeJSON(w, be.status, map[string]string{"error": be.Error()})

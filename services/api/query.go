@@ -59,6 +59,12 @@ func (e badRequest) Error() string {
 	return fmt.Sprintf("parameter %s: want %s, got %q", e.param, e.want, e.got)
 }
 
+// body is the 400's JSON: the message, and the parameter on its own so a
+// client need not parse the message.
+func (e badRequest) body() map[string]string {
+	return map[string]string{"error": e.Error(), "field": e.param}
+}
+
 // query is a request's validated parameters, as ClickHouse query
 // parameters (sent apart from the SQL, never spliced into it).
 type query struct {
@@ -253,7 +259,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, body map[string
 	case err == nil:
 		writeJSON(w, http.StatusOK, body)
 	case errors.As(err, &bad):
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": bad.Error()})
+		writeJSON(w, http.StatusBadRequest, bad.body())
 	case r.Context().Err() == nil && (strings.Contains(err.Error(), "TIMEOUT_EXCEEDED") || errors.Is(err, context.DeadlineExceeded)):
 		s.log.Warn("query timed out", "path", r.URL.Path, "err", err)
 		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "the query took longer than api.query_timeout; narrow the range"})
@@ -451,7 +457,9 @@ func (s *Server) memberPage(r *http.Request, q query) (map[string]any, error) {
 	if v := r.URL.Query().Get("cursor"); v != "" {
 		var c cursor
 		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || json.Unmarshal(b, &c) != nil {
+		// The cursor comes back from the client: its time must be one a
+		// first page could have read (DateTime64 cannot take any int64).
+		if err != nil || json.Unmarshal(b, &c) != nil || c.AsOf < 0 || c.AsOf > time.Now().Add(24*time.Hour).UnixMilli() {
 			return nil, badRequest{"cursor", "the next_cursor of a previous page", v}
 		}
 		asOf = c.AsOf
