@@ -36,6 +36,9 @@ func (p *Processor) applyCommand(ctx context.Context, data []byte, seq uint64) e
 		p.log.Warn("ignoring an identity command", "seq", seq, "err", err)
 		return nil
 	}
+	if cmd.Kind == events.IdentityForget {
+		return p.forget(ctx, cmd, seq)
+	}
 	c := p.communities[cmd.Community]
 	if c == nil {
 		p.log.Warn("ignoring an identity command: the community has no activities yet", "seq", seq, "community", cmd.Community)

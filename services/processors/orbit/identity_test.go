@@ -118,10 +118,10 @@ func TestIdentityChangesRebuildScores(t *testing.T) {
 	e := newEnv(t)
 	evs := e.identityStream()
 	set := telemetry.Nop()
-	s := sink.New(sink.DefaultConfig(), sink.Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}, set)
+	s := sink.New(sink.DefaultConfig(), sink.Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry(), Salt: testSalt}, set)
 	require.NoError(t, s.Start(context.Background()))
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	deps := Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}
+	deps := Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry(), Salt: testSalt}
 	p := New(testConfig(2), scoring.DefaultConfig(), deps, set)
 	require.NoError(t, p.Start(context.Background()))
 	// Crash between the merges, and go on with another partition count.

@@ -38,7 +38,7 @@ func BenchmarkLatency(b *testing.B) {
 		sent := map[uint64]time.Time{} // stream seq → publish time
 		var lat []time.Duration
 		done := uint64(0)
-		p := New(DefaultConfig(), scoring.DefaultConfig(), Deps{JS: js, CH: ch, Registry: events.DefaultRegistry()}, telemetry.Nop())
+		p := New(DefaultConfig(), scoring.DefaultConfig(), Deps{JS: js, CH: ch, Registry: events.DefaultRegistry(), Salt: testSalt}, telemetry.Nop())
 		p.flushed = func(seq uint64) {
 			now := time.Now()
 			mu.Lock()

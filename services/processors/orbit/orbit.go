@@ -35,10 +35,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -127,6 +129,9 @@ type Deps struct {
 	JS       jetstream.JetStream
 	CH       driver.Conn
 	Registry *events.Registry
+	// Salt keys the e-mail hashes the identities are merged by and finds
+	// forgotten identities (people.email_salt). Required.
+	Salt *events.Salt
 }
 
 // Bucket is the object store bucket that holds the checkpoint.
@@ -160,6 +165,8 @@ type Processor struct {
 	// flushed, if set (benchmarks), is called after each successful flush
 	// with the stream sequence the written rows reflect.
 	flushed func(seq uint64)
+	// dropped counts events of forgotten identities dropped.
+	dropped atomic.Int64
 }
 
 // community is one community's state.
@@ -179,6 +186,9 @@ type community struct {
 	// segments is the segment gravity state: period kind → segment →
 	// state.
 	segments map[string]map[string]*segmentState
+	// forgotten holds the tombstones (events.Salt.Tombstone) of forgotten
+	// identity keys and username references: their events are dropped.
+	forgotten map[string]struct{}
 }
 
 // periodState is one period kind's gravity bookkeeping.
@@ -202,6 +212,9 @@ func (p *Processor) Start(ctx context.Context) error {
 	defer p.mu.Unlock()
 	if p.done != nil {
 		return errors.New("scoring: already started")
+	}
+	if p.deps.Salt == nil {
+		return errors.New("scoring: Deps.Salt is nil: set people.email_salt, or let orbitflow generate <data_dir>/email-salt")
 	}
 	store, err := p.deps.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket: Bucket, Description: "Orbitflow scoring checkpoints", Storage: jetstream.FileStorage})
@@ -252,6 +265,10 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("scoring: shutdown: %w (the next start replays from the last checkpoint)", ctx.Err())
 	}
 }
+
+// Dropped is how many events of forgotten identities were dropped since
+// start.
+func (p *Processor) Dropped() int64 { return p.dropped.Load() }
 
 // Seq is the last stream sequence applied (for tests and status).
 func (p *Processor) Seq() uint64 {
@@ -373,10 +390,14 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 		c = newCommunity(p.sc, p.cfg.Partitions)
 		p.communities[ev.Community] = c
 	}
+	if p.isForgotten(ev.Community, c, ev.Actor.Identity()) {
+		p.dropped.Add(1) // a forgotten identity: as if the event never came
+		return true
+	}
 	p.closePeriods(ev.Community, c, ev.OccurredAt.UnixMilli(), seq)
 	known := c.ids.Len()
 	member, merged := c.ids.Observe(identity.Identity{Source: ev.Actor.Source, SourceID: ev.Actor.SourceID,
-		Username: ev.Actor.Username, DisplayName: ev.Actor.DisplayName, EmailSHA256: ev.Actor.EmailSHA256})
+		Username: ev.Actor.Username, DisplayName: ev.Actor.DisplayName, EmailSHA256: p.deps.Salt.Email(ev.Actor.EmailSHA256)})
 	if c.ids.Len() != known || merged != nil {
 		c.suggest = true
 		p.out.idents[memberKey{ev.Community, ev.Actor.Identity()}] = struct{}{}
@@ -397,6 +418,9 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 		Thread: ev.ThreadID, Bot: ev.Actor.IsBot, Teammate: ev.Attributes["teammate"] == "true",
 		Source: ev.Source, Channel: ev.Channel, Seq: seq}
 	for _, t := range ev.Targets {
+		if p.isForgotten(ev.Community, c, t.Identity()) {
+			continue
+		}
 		a.Targets = append(a.Targets, scoring.Target{Member: c.ids.Resolve(t.Source, t.SourceID), Kind: t.Kind})
 	}
 	c.scorer.Enqueue(a)
@@ -407,7 +431,8 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 
 func newCommunity(sc scoring.Config, partitions int) *community {
 	return &community{scorer: scoring.NewPartitioned(sc, partitions), ids: identity.New(), names: map[string]string{},
-		periods: map[string]periodState{}, suggested: map[[2]string]bool{}, segments: map[string]map[string]*segmentState{}}
+		periods: map[string]periodState{}, suggested: map[[2]string]bool{}, segments: map[string]map[string]*segmentState{},
+		forgotten: map[string]struct{}{}}
 }
 
 func (p *Processor) setSeq(seq uint64) {
@@ -464,6 +489,9 @@ type checkpointState struct {
 	Hash            string
 	Model           string
 	Communities     []communityState
+	// Salt is the fingerprint of the salt the e-mail hashes were keyed
+	// with ("": a checkpoint from before they were keyed).
+	Salt string
 }
 
 type communityState struct {
@@ -474,10 +502,12 @@ type communityState struct {
 	Periods    map[string]periodState
 	Suggested  map[[2]string]bool
 	Segments   map[string]map[string]*segmentState
+	Forgotten  []string // tombstones, sorted
 }
 
 func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore) error {
-	st := checkpointState{Seq: p.seq, LastActivitySeq: p.lastActivitySeq, Hash: p.hash, Model: scoring.ModelVersion}
+	st := checkpointState{Seq: p.seq, LastActivitySeq: p.lastActivitySeq, Hash: p.hash, Model: scoring.ModelVersion,
+		Salt: p.deps.Salt.Fingerprint()}
 	names := make([]string, 0, len(p.communities))
 	for n := range p.communities {
 		names = append(names, n)
@@ -492,7 +522,8 @@ func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore)
 		if err := c.ids.WriteSnapshot(&ib); err != nil {
 			return err
 		}
-		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods, Suggested: c.suggested, Segments: c.segments})
+		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods, Suggested: c.suggested, Segments: c.segments,
+			Forgotten: slices.Sorted(maps.Keys(c.forgotten))})
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
@@ -516,6 +547,11 @@ func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) er
 	var st checkpointState
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
 		return fmt.Errorf("scoring: checkpoint is corrupt (%v); delete object %q of bucket %s to replay from the start", err, checkpointObject, Bucket)
+	}
+	if st.Salt != "" && st.Salt != p.deps.Salt.Fingerprint() {
+		return fmt.Errorf("scoring: the checkpoint's e-mail hashes were keyed with another salt (fingerprint %s, this one %s): "+
+			"set people.email_salt back to the salt of this data, or delete object %q of bucket %s to replay from the start",
+			st.Salt, p.deps.Salt.Fingerprint(), checkpointObject, Bucket)
 	}
 	if st.Hash != p.hash || st.Model != scoring.ModelVersion {
 		p.log.Warn("the checkpoint is from another scoring config or model: replaying the stream from the start",
@@ -543,8 +579,15 @@ func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) er
 		if cs.Segments == nil {
 			cs.Segments = map[string]map[string]*segmentState{}
 		}
+		if st.Salt == "" {
+			ids.RekeyEmails(p.deps.Salt.Email) // written before e-mail hashes were keyed
+		}
+		forgotten := map[string]struct{}{}
+		for _, ts := range cs.Forgotten {
+			forgotten[ts] = struct{}{}
+		}
 		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names, periods: cs.Periods, suggested: cs.Suggested,
-			segments: cs.Segments}
+			segments: cs.Segments, forgotten: forgotten}
 	}
 	p.seq, p.lastActivitySeq = st.Seq, st.LastActivitySeq
 	return nil

@@ -24,6 +24,9 @@ import (
 
 func TestMain(m *testing.M) { kittest.Main(m) }
 
+// testSalt keys e-mail hashes and tombstones in these tests.
+var testSalt = events.MustSalt("orbitflow-test-salt-0123456789")
+
 type env struct {
 	t   *testing.T
 	js  jetstream.JetStream
@@ -79,7 +82,7 @@ func (e *env) publish(n int) {
 }
 
 func (e *env) start(cfg Config) *Processor {
-	p := New(cfg, scoring.DefaultConfig(), Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry()}, telemetry.Nop())
+	p := New(cfg, scoring.DefaultConfig(), Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry(), Salt: testSalt}, telemetry.Nop())
 	require.NoError(e.t, p.Start(context.Background()))
 	return p
 }

@@ -124,7 +124,9 @@ func ReadSnapshot(cfg Config, n int, r io.Reader) (*Scorer, error) {
 		flags := d.u64()
 		m.Step, m.Bot, m.Teammate, m.gone, m.periodStep = uint8(flags), flags&(1<<8) != 0, flags&(1<<9) != 0, flags&(1<<10) != 0, uint8(flags>>16)
 		g := uint32(len(s.ids))
-		s.index[id] = g
+		if id != "" { // "" is an erased member's slot (Erase)
+			s.index[id] = g
+		}
 		s.ids = append(s.ids, id)
 		if int(g/64) == len(s.bots) {
 			s.bots = append(s.bots, 0)
