@@ -52,6 +52,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	hide(&cfg.Discord.Token, "env:", "file:")
+	hide(&cfg.People.EmailSalt, "env:", "file:")
 	enc := yaml.NewEncoder(stdout)
 	enc.SetIndent(2)
 	defer enc.Close()

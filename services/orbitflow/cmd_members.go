@@ -33,13 +33,13 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// come before it.
 	sub, i := "", -1
 	for j, a := range args {
-		if slices.Contains([]string{"show", "merge", "unmerge", "suggestions"}, a) {
+		if slices.Contains([]string{"show", "merge", "unmerge", "suggestions", "forget"}, a) {
 			sub, i = a, j
 			break
 		}
 	}
 	if i < 0 {
-		return usagef("usage: orbitflow members show|merge|unmerge|suggestions ... (see orbitflow -h)")
+		return usagef("usage: orbitflow members show|merge|unmerge|suggestions|forget ... (see orbitflow -h)")
 	}
 	args = slices.Delete(slices.Clone(args), i, i+1)
 	fs := flag.NewFlagSet("members "+sub, flag.ContinueOnError)
@@ -48,10 +48,11 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	community := fs.String("community", "", "the community (required when the member is in several)")
 	top := fs.Int("top", 10, "how many activities, connections or suggestions to list")
 	reason := fs.String("reason", "", "merge: why (recorded in identity_changes)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "forget: how long to wait for the sink and the scoring processor to apply it")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	want := map[string]int{"show": 1, "merge": 2, "unmerge": 1, "suggestions": 0}[sub]
+	want := map[string]int{"show": 1, "merge": 2, "unmerge": 1, "suggestions": 0, "forget": 1}[sub]
 	if fs.NArg() != want {
 		return usagef("members %s takes %d argument(s) (identities look like github:583231), got %d", sub, want, fs.NArg())
 	}
@@ -64,6 +65,9 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	set := telemetry.Settings{Logger: newLogger(cfg, stderr)}.WithDefaults()
+	if sub == "forget" {
+		return cmdForget(ctx, cfg, set, *community, fs.Arg(0), *timeout, stdout)
+	}
 	conn, done, err := connectClickHouse(ctx, cfg, set)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@
 //	orbitflow alerts    list, test, acknowledge and silence alerts
 //	orbitflow sql       run SQL against the configured ClickHouse
 //	orbitflow demo      write a generated demo community as JSON lines
+//	orbitflow bench     drive the whole pipeline with generated load and measure it
 //
 // Configuration: one YAML file (--config, strict), then ORBITFLOW_* variables,
 // then flags. `orbitflow config` prints the effective configuration.
@@ -36,6 +37,7 @@ Usage:
   orbitflow members merge [--community C] [--reason R] IDENTITY IDENTITY   one person (rebuilds scores)
   orbitflow members unmerge [--community C] IDENTITY                 take an identity out of its member
   orbitflow members suggestions [--community C]                     possible merges with their evidence
+  orbitflow members forget [--community C] [--timeout D] MEMBER     erase a member everywhere; drop its identities' later events
   orbitflow alerts list [--state open|pending|firing|resolved] [--community C] [--limit N] [--json]
   orbitflow alerts test RULE [--json]                               evaluate a rule now: series, baseline, decisions
   orbitflow alerts ack ID [--by NAME]                               acknowledge a firing alert
@@ -44,6 +46,7 @@ Usage:
   orbitflow alerts silences|rules [--json]                          active silences; rules and targets
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
+  orbitflow bench  [--duration 20s] [--rate max,50000] [--runs N] [--json]   load, ceilings, latency, CPU per component
   orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
   orbitflow version
 
@@ -81,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSQL(ctx, rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, rest, stdout, stderr)
 	case "config":
 		err = cmdConfig(rest, stdout, stderr)
 	case "version", "--version":

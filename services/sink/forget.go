@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -32,7 +34,11 @@ type forgetter struct {
 	ch      driver.Conn
 	log     *slog.Logger
 	dropped metric.Int64Counter
+	// rollupEvery is the health refresher's interval in this sink (0: it
+	// runs elsewhere, or not at all).
+	rollupEvery time.Duration
 
+	n  atomic.Int64 // dropped, as the metric counts them
 	mu sync.RWMutex
 	// set holds the tombstones; per counts them by community, so a
 	// community with none costs no hashing.
@@ -63,7 +69,10 @@ func (f *forgetter) load(ctx context.Context) error {
 }
 
 // drop counts a dropped event.
-func (f *forgetter) drop() { f.dropped.Add(context.Background(), 1) }
+func (f *forgetter) drop() {
+	f.dropped.Add(context.Background(), 1)
+	f.n.Add(1)
+}
 
 // email is what is stored of an e-mail hash: keyed by the salt (as it
 // comes for a nil forgetter: Rows, the bench's buffer, never the sink).
@@ -119,14 +128,6 @@ var sinkErasure = []string{
 	`ALTER TABLE interactions_daily DELETE WHERE community = {c:String}
 		AND (actor IN (SELECT key FROM {keys}) OR target IN (SELECT key FROM {keys}))`,
 	`ALTER TABLE rollup_dirty_identities DELETE WHERE community = {c:String} AND identity IN (SELECT key FROM {keys})`,
-	`ALTER TABLE member_periods DELETE WHERE community = {c:String}
-		AND identity_key IN (SELECT cityHash64(community, key) FROM {keys})`,
-	`ALTER TABLE identity_lifetimes DELETE WHERE community = {c:String}
-		AND identity_key IN (SELECT cityHash64(community, key) FROM {keys})`,
-	`ALTER TABLE identity_type_firsts DELETE WHERE community = {c:String}
-		AND identity_key IN (SELECT cityHash64(community, key) FROM {keys})`,
-	`ALTER TABLE items DELETE WHERE community = {c:String}
-		AND (opener IN (SELECT key FROM {keys}) OR responder IN (SELECT key FROM {keys}))`,
 	// Events of the member the sink (or ingest) rejected.
 	`ALTER TABLE dead_letters_raw DELETE WHERE JSONExtractString(payload, 'community') = {c:String}
 		AND concat(JSONExtractString(payload, 'actor', 'source'), ':', JSONExtractString(payload, 'actor', 'source_id')) IN (SELECT key FROM {keys})`,
@@ -136,6 +137,21 @@ var sinkErasure = []string{
 	`ALTER TABLE alert_events DELETE WHERE community = {c:String} AND splitByChar('/', key)[1] IN (SELECT key FROM {keys})`,
 	`ALTER TABLE alert_notifications DELETE WHERE community = {c:String}
 		AND arrayExists(k -> position(body, concat('"', k)) > 0, (SELECT groupArray(key) FROM {keys}))`,
+}
+
+// refresherErasure is what the health refresher (store.Rollups) writes of
+// identities (identity_key = cityHash64(community, identity)). A refresh
+// that read the exact rollups before they were erased may write after
+// this ran, so it runs again once a refresh has started after them.
+var refresherErasure = []string{
+	`ALTER TABLE member_periods DELETE WHERE community = {c:String}
+		AND identity_key IN (SELECT cityHash64(community, key) FROM {keys})`,
+	`ALTER TABLE identity_lifetimes DELETE WHERE community = {c:String}
+		AND identity_key IN (SELECT cityHash64(community, key) FROM {keys})`,
+	`ALTER TABLE identity_type_firsts DELETE WHERE community = {c:String}
+		AND identity_key IN (SELECT cityHash64(community, key) FROM {keys})`,
+	`ALTER TABLE items DELETE WHERE community = {c:String}
+		AND (opener IN (SELECT key FROM {keys}) OR responder IN (SELECT key FROM {keys}))`,
 }
 
 // sinkDirty marks the member's days, threads and months for the health
@@ -241,15 +257,58 @@ func (f *forgetter) eraseKeys(ctx context.Context, community string, keys []stri
 			return 0, fmt.Errorf("forget: mark the rollups: %w", err)
 		}
 	}
-	for _, q := range sinkErasure {
+	for _, q := range append(slices.Clone(sinkErasure), refresherErasure...) {
 		if err := e.Mutate(ctx, q); err != nil {
 			return 0, fmt.Errorf("forget: %w", err)
+		}
+	}
+	if f.rollupEvery > 0 {
+		if err := f.afterRefresh(ctx, e); err != nil {
+			return 0, err
 		}
 	}
 	if err := f.purge(ctx, seqs); err != nil {
 		return 0, err
 	}
 	return uint64(len(seqs)), nil
+}
+
+// afterRefresh waits until a health refresh has started after the exact
+// rollups were erased (its watermark is its start), then erases what the
+// refresher writes again: a refresh running meanwhile may have written
+// rows of the member from what it read before. Bounded: a refresher that
+// does not come within a few intervals is logged, not waited for.
+func (f *forgetter) afterRefresh(ctx context.Context, e *store.Erasure) error {
+	var t0 time.Time
+	if err := f.ch.QueryRow(ctx, "SELECT now64(3)").Scan(&t0); err != nil {
+		return fmt.Errorf("forget: read the server clock: %w", err)
+	}
+	deadline := time.Now().Add(3*f.rollupEvery + 30*time.Second)
+	for {
+		var mark time.Time
+		if err := f.ch.QueryRow(ctx, "SELECT max(watermark) FROM rollup_state").Scan(&mark); err != nil {
+			return fmt.Errorf("forget: read rollup_state: %w", err)
+		}
+		if mark.After(t0) {
+			break
+		}
+		if time.Now().After(deadline) {
+			f.log.Warn("forget: no health refresh came after the erasure; rows a refresh was writing meanwhile may remain",
+				"waited", 3*f.rollupEvery+30*time.Second)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(f.rollupEvery / 4):
+		}
+	}
+	for _, q := range refresherErasure {
+		if err := e.Mutate(ctx, q); err != nil {
+			return fmt.Errorf("forget: %w", err)
+		}
+	}
+	return nil
 }
 
 // purge deletes messages of the activity stream (their data overwritten

@@ -154,6 +154,7 @@ func (s *Sink) Start(ctx context.Context) error {
 		return err
 	}
 	s.forget = newForgetter(s.deps.Salt, s.deps, s.log, s.met.forgotten)
+	s.forget.rollupEvery = s.cfg.RollupInterval
 	if err := s.forget.load(ctx); err != nil {
 		return err
 	}
@@ -194,6 +195,17 @@ func (s *Sink) Start(ctx context.Context) error {
 	}
 	go func() { wg.Wait(); close(s.done) }()
 	return nil
+}
+
+// Dropped is how many events of forgotten identities this sink dropped
+// since Start (the metric orbitflow.sink.forgotten_dropped counts the same).
+func (s *Sink) Dropped() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.forget == nil {
+		return 0
+	}
+	return s.forget.n.Load()
 }
 
 // Shutdown stops fetching, flushes and acks what the loops hold, and waits

@@ -140,6 +140,12 @@ type People struct {
 	Bots []string `yaml:"bots"`
 	// Teammates are the community team's own members.
 	Teammates []string `yaml:"teammates"`
+	// EmailSalt is the deployment's secret key for what is stored of
+	// e-mail hashes (HMAC-SHA256 of actor.email_sha256, events.Salt) and
+	// for forgotten identities' tombstones: "env:NAME", "file:PATH" or the
+	// value, at least 16 bytes. Empty: generated once into
+	// <data_dir>/email-salt. Every process of a deployment needs the same.
+	EmailSalt string `yaml:"email_salt"`
 }
 
 // IsBot reports whether username on source is a bot: GitHub-style "[bot]"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/connectors/gateway"
 )
 
@@ -146,4 +147,35 @@ func TestPeopleAreValidated(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.People.Teammates = []string{"github:jane", "jane"}
 	require.ErrorContains(t, cfg.Validate(), `people.teammates[1]: want source:username, got "jane"`)
+}
+
+func TestEmailSaltIsCreatedOnceAndPrivate(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := LoadOrCreateSalt(dir)
+	require.NoError(t, err)
+	s2, err := LoadOrCreateSalt(dir)
+	require.NoError(t, err)
+	require.Equal(t, s1.Fingerprint(), s2.Fingerprint(), "the same salt on every start")
+	fi, err := os.Stat(filepath.Join(dir, "email-salt"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	other, err := LoadOrCreateSalt(t.TempDir())
+	require.NoError(t, err)
+	require.NotEqual(t, s1.Fingerprint(), other.Fingerprint(), "each data dir generates its own")
+
+	cfg := DefaultConfig()
+	cfg.DataDir = dir
+	fromDir, err := cfg.Salt()
+	require.NoError(t, err)
+	require.Equal(t, s1.Fingerprint(), fromDir.Fingerprint())
+	t.Setenv("OF_TEST_SALT", "salt-from-the-environment-0123")
+	cfg.People.EmailSalt = "env:OF_TEST_SALT"
+	require.NoError(t, cfg.Validate())
+	fromEnv, err := cfg.Salt()
+	require.NoError(t, err)
+	require.Equal(t, events.MustSalt("salt-from-the-environment-0123").Fingerprint(), fromEnv.Fingerprint())
+	cfg.People.EmailSalt = "short"
+	require.ErrorContains(t, cfg.Validate(), "people.email_salt: want at least 16 bytes")
+	cfg.People.EmailSalt = "env:OF_TEST_SALT_UNSET"
+	require.ErrorContains(t, cfg.Validate(), "people.email_salt: environment variable OF_TEST_SALT_UNSET is not set")
 }

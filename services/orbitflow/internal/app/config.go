@@ -157,6 +157,11 @@ func (c Config) Validate() error {
 	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.Scoring.Validate("scoring"), c.Alerts.Validate("alerts"), c.API.Validate("api"),
 		c.Gateway.Validate("gateway", WebhookSources()))
 	errs = append(errs, c.People.Validate("people")...)
+	if c.People.EmailSalt != "" {
+		if _, err := c.Salt(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	errs = append(errs, c.Discord.validate()...)
 	if w := c.Events.CustomDefaultWeight; w != 0 && (w < 1 || w > 12) {
 		errs = append(errs, fmt.Errorf("events.custom_default_weight: must be 1..12 (or 0 for the registry default), got %g", w))
@@ -185,6 +190,23 @@ func (c Config) Registry() (*events.Registry, error) {
 		reg = reg.WithCustomWeight(c.Events.CustomDefaultWeight)
 	}
 	return reg, nil
+}
+
+// Salt is the deployment's e-mail salt: people.email_salt (env:, file:
+// or the value), or the one generated in the data dir.
+func (c Config) Salt() (*events.Salt, error) {
+	if c.People.EmailSalt == "" {
+		return LoadOrCreateSalt(c.DataDir)
+	}
+	v, err := config.ResolveSecret(c.People.EmailSalt)
+	if err != nil {
+		return nil, fmt.Errorf("people.email_salt: %w", err)
+	}
+	s, err := events.NewSalt(v)
+	if err != nil {
+		return nil, fmt.Errorf("people.email_salt: %w", err)
+	}
+	return s, nil
 }
 
 // AlertRulesFile is the alert rules file: alerts.rules_file, or

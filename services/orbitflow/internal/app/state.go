@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/orbitflow/orbitflow/schemas/events"
 )
 
 // RunState is what `orbitflow run` publishes in <data-dir>/run.json so that
@@ -157,4 +159,35 @@ func LoadOrCreateAPIKey(dir string) (string, error) {
 		return "", fmt.Errorf("api key: %w", err)
 	}
 	return key, nil
+}
+
+const saltFile = "email-salt"
+
+// LoadOrCreateSalt returns the e-mail salt kept in <dir>/email-salt,
+// creating a random one (32 bytes, hex; mode 0600) on first use. Losing
+// it breaks e-mail merges with what is stored and the tombstones of
+// forgotten identities: back it up with the data.
+func LoadOrCreateSalt(dir string) (*events.Salt, error) {
+	path := filepath.Join(dir, saltFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if k := strings.TrimSpace(string(b)); k != "" {
+			s, err := events.NewSalt(k)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			return s, nil
+		}
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	key := hex.EncodeToString(b[:])
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("e-mail salt: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("e-mail salt: %w", err)
+	}
+	return events.NewSalt(key)
 }
