@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +50,8 @@ func New(cfg Config, dataDir string, set telemetry.Settings) *Bus {
 }
 
 // Start starts the embedded server (if any), connects and creates or
-// updates the streams. It blocks until the server is ready or ctx ends.
+// updates the streams (only looks them up with external.manage_streams
+// false). It blocks until the server is ready or ctx ends.
 func (b *Bus) Start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -76,7 +78,11 @@ func (b *Bus) Start(ctx context.Context) error {
 		return fmt.Errorf("bus: jetstream: %w", err)
 	}
 	b.js = js
-	if err := EnsureStreams(ctx, js, b.cfg.Streams.Limits()); err != nil {
+	declare := EnsureStreams
+	if b.cfg.Mode == ModeExternal && !b.cfg.External.ManageStreams {
+		declare = LookupStreams
+	}
+	if err := declare(ctx, js, b.cfg.Streams.Limits()); err != nil {
 		b.stopLocked()
 		return err
 	}
@@ -264,6 +270,28 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, l subjects.Limit
 	for _, s := range subjects.Streams(l) {
 		if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(s)); err != nil {
 			return fmt.Errorf("bus: declare stream %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// LookupStreams checks that every stream of schemas/subjects exists with
+// its subjects, without changing anything: what a least-privilege user can
+// do (it needs $JS.API.STREAM.INFO.<stream>). The error says how to declare
+// a missing stream.
+func LookupStreams(ctx context.Context, js jetstream.JetStream, l subjects.Limits) error {
+	for _, s := range subjects.Streams(l) {
+		st, err := js.Stream(ctx, s.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			return fmt.Errorf("bus: stream %s does not exist; with nats.external.manage_streams false the streams are declared "+
+				"by an admin: run `orbitflow streams apply` with the admin user (deploy/nats/README.md)", s.Name)
+		case err != nil:
+			return fmt.Errorf("bus: look up stream %s: %w (the user needs permission to publish $JS.API.STREAM.INFO.%s, see deploy/nats/nats.conf)",
+				s.Name, err, s.Name)
+		}
+		if got := st.CachedInfo().Config.Subjects; !slices.Equal(got, s.Subjects) {
+			return fmt.Errorf("bus: stream %s has subjects %v, want %v: run `orbitflow streams apply` with the admin user", s.Name, got, s.Subjects)
 		}
 	}
 	return nil

@@ -57,6 +57,11 @@ type ExternalConfig struct {
 	Token     string    `yaml:"token"`
 	CredsFile string    `yaml:"creds_file"`
 	TLS       TLSConfig `yaml:"tls"`
+	// ManageStreams lets Start create or update the streams (the user needs
+	// $JS.API.STREAM.CREATE/UPDATE). With false Start only looks them up, so
+	// a least-privilege user can start; an admin declares them beforehand
+	// with `orbitflow streams apply` (deploy/nats/).
+	ManageStreams bool `yaml:"manage_streams"`
 }
 
 // TLSConfig configures TLS to an external server.
@@ -89,6 +94,7 @@ func DefaultConfig() Config {
 			SyncInterval: "1s",
 			Listen:       "127.0.0.1:4222",
 		},
+		External: ExternalConfig{ManageStreams: true},
 		Streams: StreamsConfig{
 			Storage:            "file",
 			Replicas:           l.Replicas,
