@@ -6,6 +6,7 @@
 //	orbitflow members   show a member's scores and why; merge and unmerge identities
 //	orbitflow alerts    list, test, acknowledge and silence alerts
 //	orbitflow sql       run SQL against the configured ClickHouse
+//	orbitflow streams   declare (apply) or check the NATS streams: the admin step of least-privilege NATS
 //	orbitflow demo      write a generated demo community as JSON lines
 //
 // Configuration: one YAML file (--config, strict), then ORBITFLOW_* variables,
@@ -45,6 +46,7 @@ Usage:
   orbitflow alerts silences|rules [--json]                          active silences; rules and targets
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
+  orbitflow streams apply|check [--config FILE]          declare the NATS streams as the admin user, or check them
   orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
   orbitflow version
 
@@ -82,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSQL(ctx, rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
+	case "streams":
+		err = cmdStreams(ctx, rest, stdout, stderr)
 	case "config":
 		err = cmdConfig(rest, stdout, stderr)
 	case "version", "--version":
