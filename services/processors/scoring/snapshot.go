@@ -299,7 +299,8 @@ func (s *Scorer) readRoles(d *decoder) {
 	for i := range cut.values {
 		cut.values[i] = d.f64()
 	}
-	if d.err == nil && len(cut.values) != len(s.book.reachTops) {
+	// Before the first weekly cut there are no values (cut.ok is false).
+	if d.err == nil && (cut.ok || len(cut.values) > 0) && len(cut.values) != len(s.book.reachTops) {
 		d.err = errors.New("corrupt snapshot: reach cuts do not match the role rules")
 	}
 	for _, p := range s.parts {
