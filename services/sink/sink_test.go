@@ -344,3 +344,17 @@ func TestSinkStoresKeyedEmailHashes(t *testing.T) {
 	require.Equal(t, testSalt.Email(ev.Actor.EmailSHA256), stored)
 	require.NotEqual(t, ev.Actor.EmailSHA256, stored, "the bare SHA-256 of an address must not be stored")
 }
+
+// A sink started on a stream whose consumer was declared by an older
+// version (activities only) updates it to read the identity commands too:
+// otherwise it would never see a forget.
+func TestSinkConsumerUpgradeReadsIdentityCommands(t *testing.T) {
+	e := newEnv(t)
+	old := subjects.SinkConsumers(testConfig().BatchSize, testConfig().FlushTimeout)[0]
+	old.FilterSubject = subjects.ActivityPrefix + ".>"
+	_, err := bus.EnsureConsumer(context.Background(), e.js, old)
+	require.NoError(t, err)
+	e.startSink(testConfig())
+	info := e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream)
+	require.Empty(t, info.Config.FilterSubject, "the sink's consumer reads the whole activity stream")
+}
