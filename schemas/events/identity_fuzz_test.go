@@ -11,7 +11,8 @@ import (
 // allowed to publish on identity.>), and the scoring processor indexes
 // Identities by position. DecodeIdentityCommand never panics; what it
 // accepts has exactly the identities its kind takes, each a
-// source:source_id key, and survives an encode/decode round trip.
+// source:source_id key (a forget: none, and 1..MaxTombstones hex
+// tombstones), and survives an encode/decode round trip.
 func FuzzDecodeIdentityCommand(f *testing.F) {
 	for _, s := range []string{
 		`{"id":"c1","community":"acme","kind":"merge","identities":["github:1","slack:U1"],"reason":"same person","requested_by":"cli","at":"2026-01-01T00:00:00Z"}`,
@@ -21,6 +22,8 @@ func FuzzDecodeIdentityCommand(f *testing.F) {
 		`{"id":"c5","community":"acme","kind":"unmerge","identities":[":x"],"at":"2026-01-01T00:00:00Z"}`,
 		`{"id":"c6","community":"Acme","kind":"drop","identities":null,"at":null}`,
 		`{"id":"","kind":"merge","identities":["a:b","c:"],"at":"0001-01-01T00:00:00Z"}`,
+		`{"id":"c7","community":"acme","kind":"forget","tombstones":["` + strings.Repeat("ab", 32) + `"],"at":"2026-01-01T00:00:00Z"}`,
+		`{"id":"c8","community":"acme","kind":"forget","identities":["github:1"],"tombstones":["AB"],"at":"2026-01-01T00:00:00Z"}`,
 		`{"identities":[1,2]}`,
 		`[]`, `null`, `{`, ``,
 	} {
@@ -37,9 +40,21 @@ func FuzzDecodeIdentityCommand(f *testing.F) {
 			}
 			return
 		}
-		want := map[string]int{IdentityMerge: 2, IdentityUnmerge: 1}[c.Kind]
-		if want == 0 || len(c.Identities) != want {
-			t.Fatalf("accepted %q with %d identities", c.Kind, len(c.Identities))
+		switch c.Kind {
+		case IdentityForget:
+			if len(c.Identities) != 0 || len(c.Tombstones) == 0 || len(c.Tombstones) > MaxTombstones {
+				t.Fatalf("accepted a forget with %d identities and %d tombstones", len(c.Identities), len(c.Tombstones))
+			}
+			for _, ts := range c.Tombstones {
+				if !isHexSHA256(ts) {
+					t.Fatalf("accepted tombstone %q", ts)
+				}
+			}
+		default:
+			want := map[string]int{IdentityMerge: 2, IdentityUnmerge: 1}[c.Kind]
+			if want == 0 || len(c.Identities) != want || len(c.Tombstones) != 0 {
+				t.Fatalf("accepted %q with %d identities and %d tombstones", c.Kind, len(c.Identities), len(c.Tombstones))
+			}
 		}
 		for _, id := range c.Identities {
 			if src, rest, ok := strings.Cut(id, ":"); !ok || !isToken(src) || rest == "" {
