@@ -86,7 +86,57 @@ func (b *Bus) Start(ctx context.Context) error {
 		b.stopLocked()
 		return err
 	}
+	if b.cfg.Mode == ModeEmbedded {
+		// The server is this process's own and no client has fetched yet:
+		// whatever its consumers count as delivered and unacknowledged was
+		// held by a process that died (SIGKILL, power loss). Give it back
+		// now rather than after AckWait (minutes for the sink).
+		for _, c := range redeliverable {
+			n, err := ReleaseDeliveries(ctx, js, c[0], c[1])
+			if err != nil {
+				b.stopLocked()
+				return err
+			}
+			if n > 0 {
+				b.log.Info("delivering again at once what a stopped process held", "consumer", c[1], "messages", n)
+			}
+		}
+	}
 	return nil
+}
+
+// redeliverable are the durable consumers (stream, name) whose every
+// delivery may be processed again: the sink's (ClickHouse collapses the
+// copies). Not the alert notifier's: a notification acknowledged out of
+// order would be sent twice.
+var redeliverable = [][2]string{
+	{subjects.ActivityStream, subjects.SinkActivities},
+	{subjects.DeadLetterStream, subjects.SinkDeadLetters},
+}
+
+// ReleaseDeliveries resets a durable consumer to its ack floor when it has
+// deliveries awaiting an ack, so they are delivered again at once instead
+// of after AckWait, and returns how many there were (0 for a consumer that
+// does not exist yet). Messages above the floor that were acknowledged one
+// by one are delivered again too: use it only for consumers whose
+// processing is idempotent, and only when no live client can hold a
+// delivery (a server this process has just started).
+func ReleaseDeliveries(ctx context.Context, js jetstream.JetStream, stream, durable string) (int, error) {
+	c, err := js.Consumer(ctx, stream, durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("bus: consumer %s on %s: %w", durable, stream, err)
+	}
+	info := c.CachedInfo()
+	if info.NumAckPending == 0 {
+		return 0, nil
+	}
+	if _, err := js.ResetConsumer(ctx, stream, durable); err != nil {
+		return 0, fmt.Errorf("bus: give back the %d deliveries of consumer %s on %s: %w", info.NumAckPending, durable, stream, err)
+	}
+	return info.NumAckPending, nil
 }
 
 func (b *Bus) startEmbedded() error {
