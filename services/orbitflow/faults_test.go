@@ -400,3 +400,58 @@ func (in *instance) jetStream() (jetstream.JetStream, func(), error) {
 	}
 	return js, nc.Close, nil
 }
+
+// TestFullActivityStreamIsAClearErrorAndLosesNothing: an activity stream
+// at its byte limit refuses new events. `ingest` stops with an error that
+// names the stream and the setting, the gateway answers 503 saying the
+// stream is full, and every event the stream acknowledged is written to
+// ClickHouse exactly once.
+func TestFullActivityStreamIsAClearErrorAndLosesNothing(t *testing.T) {
+	const n = 20_000 // ~7 MB of messages, past the 2 MB limit
+	in := newInstance(t)
+	in.setConfig("nats:\n", "nats:\n  streams: {activity_max_bytes: 2000000}\n")
+	file := filepath.Join(in.dir, "events.jsonl")
+	writeEvents(t, file, n)
+	in.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	out, errOut, err := in.cli(ctx, "ingest", "--source", "jsonl", "--community", "acme", "--wait", file)
+	require.Error(t, err, "ingest into a full stream: %s\n%s", out, errOut)
+	t.Logf("ingest: %s%s", out, lastLine(errOut))
+	require.Contains(t, errOut, "stream ACTIVITIES is full")
+	require.Contains(t, errOut, "raise nats.streams.activity_max_bytes")
+	var published int
+	_, err = fmt.Sscanf(out[strings.Index(out, "published "):], "published %d", &published)
+	require.NoError(t, err, out)
+	require.Greater(t, published, 1000)
+	require.Less(t, published, n)
+
+	// The gateway says so too, and the platform will retry.
+	at := time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04:05.000Z")
+	req, _ := http.NewRequest(http.MethodPost, "http://"+in.gwAddr+"/hooks/generic", strings.NewReader(
+		`{"id":"hook-1","source":"product","type":"custom.signup","occurred_at":"`+at+`","actor":{"source":"product","source_id":"u1"}}`))
+	req.Header.Set("Authorization", "Bearer "+hookKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(body))
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	require.Contains(t, string(body), "the event stream is full")
+	require.Contains(t, in.runLog.String(), "stream ACTIVITIES is full")
+
+	// What the stream acknowledged (the first events of the file, in
+	// order) is written, exactly once; nothing else.
+	for deadline := time.Now().Add(time.Minute); in.rawRows() < published; time.Sleep(100 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the sink never wrote the %d acknowledged events", published)
+	}
+	ids := make([]string, published)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("e-%d", i)
+	}
+	report := in.exactlyOnce(ctx, "acme", ids)
+	t.Log(report)
+	require.True(t, report.OK(), report.String())
+	require.NoError(t, in.stop(syscall.SIGTERM))
+}

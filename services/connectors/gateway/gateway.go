@@ -41,6 +41,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
@@ -286,7 +287,11 @@ func deliveryHeader(h http.Header) nats.Header {
 func (e *endpoint) unavailable(w http.ResponseWriter, err error) {
 	e.s.log.Error("delivery not stored; the platform will retry", "source", e.hook.Source, "err", err)
 	w.Header().Set("Retry-After", strconv.Itoa(int(e.s.cfg.RetryAfter/time.Second)))
-	e.answer(w, http.StatusServiceUnavailable, "unavailable", reply{Error: "the event stream is unavailable; retry later"})
+	msg := "the event stream is unavailable; retry later"
+	if errors.Is(err, bus.ErrStreamFull) {
+		msg = "the event stream is full; retry later (its operator must make room: see the orbitflow log)"
+	}
+	e.answer(w, http.StatusServiceUnavailable, "unavailable", reply{Error: msg})
 }
 
 func (e *endpoint) answer(w http.ResponseWriter, code int, outcome string, body reply) {

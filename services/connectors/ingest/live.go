@@ -154,7 +154,7 @@ func (l *Live) publish(ctx context.Context, src string, res source.Result, raw [
 				out.Published++
 			}
 		case err := <-f.Err():
-			return out, fmt.Errorf("publish %s: %w", id, err)
+			return out, fmt.Errorf("publish %s: %w", id, bus.Explain(f.Msg().Subject, err))
 		case <-ctx.Done():
 			return out, fmt.Errorf("publish %s: no acknowledgement within %s", id, l.Timeout)
 		}

@@ -87,7 +87,7 @@ func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, d DeadLetter
 		ack, err = js.PublishMsg(ctx, m) // same Nats-Msg-Id: the full payload's
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bus: dead-letter (%s, %s): %w", d.Stage, d.Source, err)
+		return nil, fmt.Errorf("bus: dead-letter (%s, %s): %w", d.Stage, d.Source, Explain(m.Subject, err))
 	}
 	return ack, nil
 }

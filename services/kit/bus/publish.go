@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orbitflow/orbitflow/schemas/subjects"
 )
 
 // Result is the outcome of one published message.
@@ -34,6 +37,10 @@ type Publisher struct {
 	ackWait  time.Duration
 	onResult func(Result)
 	pending  []inflight
+	// failed is the error that stopped publishing (connection closed,
+	// stream missing or full): every later Publish and Flush returns it at
+	// once instead of waiting out the pending messages' acks again.
+	failed error
 }
 
 type inflight struct {
@@ -84,15 +91,18 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, tag any) error {
 	if msg.Header.Get(jetstream.MsgIDHeader) == "" {
 		return ErrNoMsgID
 	}
+	if p.failed != nil {
+		return p.failed
+	}
 	for len(p.pending) >= p.window {
 		if err := p.resolveOldest(ctx); err != nil {
-			return err
+			return p.fail(ctx, err)
 		}
 	}
 	f := inflight{msg: msg, tag: tag}
 	if err := p.send(ctx, &f); err != nil {
 		if !Refused(err) {
-			return err
+			return p.fail(ctx, err)
 		}
 		f.refused = err // reported in order, like any other outcome
 	}
@@ -104,13 +114,28 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, tag any) error {
 func (p *Publisher) Pending() int { return len(p.pending) }
 
 // Flush blocks until every published message is resolved or ctx ends.
+// After an error that stopped publishing it returns that error at once: the
+// messages still pending may or may not be in the stream (their ids settle
+// it when they are published again).
 func (p *Publisher) Flush(ctx context.Context) error {
+	if p.failed != nil {
+		return p.failed
+	}
 	for len(p.pending) > 0 {
 		if err := p.resolveOldest(ctx); err != nil {
-			return err
+			return p.fail(ctx, err)
 		}
 	}
 	return nil
+}
+
+// fail records err as the end of publishing unless it is ctx's own end
+// (a later call with another context may go on), and returns it.
+func (p *Publisher) fail(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		p.failed = err
+	}
+	return err
 }
 
 // send starts one attempt, retrying transient errors of the send itself.
@@ -123,7 +148,7 @@ func (p *Publisher) send(ctx context.Context, f *inflight) error {
 			return nil
 		}
 		if !Transient(err) || f.attempts > p.retries {
-			return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, err)
+			return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, Explain(f.msg.Subject, err))
 		}
 		if err := sleep(ctx, backoff(f.attempts)); err != nil {
 			return err
@@ -177,7 +202,7 @@ func (p *Publisher) resolveOldest(ctx context.Context) error {
 			continue
 		}
 		if Fatal(err) || Transient(err) { // transient, but out of retries
-			return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, err)
+			return fmt.Errorf("bus: publish to %s: %w", f.msg.Subject, Explain(f.msg.Subject, err))
 		}
 		p.pop(Result{Tag: f.tag, Subject: f.msg.Subject, Err: err})
 		return nil
@@ -233,6 +258,55 @@ func Fatal(err error) bool {
 		}
 	}
 	return false
+}
+
+// ErrStreamFull matches (errors.Is) the publish errors of a stream that
+// refuses new messages because it holds all its limits allow, or the
+// server's storage is exhausted. It drops nothing it holds (discard new).
+var ErrStreamFull = errors.New("stream full")
+
+// Full reports whether err is the server refusing a message because the
+// stream or its storage is full.
+func Full(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == 10077 || apiErr.ErrorCode == 10047)
+}
+
+// StreamFullError is a publish refused by a full stream: which stream, and
+// what to do about it.
+type StreamFullError struct {
+	Stream string // e.g. ACTIVITIES
+	// BytesKey and AgeKey are the settings that bound the stream
+	// (nats.streams.activity_max_bytes, ...).
+	BytesKey, AgeKey string
+	Err              error // the server's answer
+}
+
+func (e *StreamFullError) Error() string {
+	return fmt.Sprintf("stream %s is full: it refuses new messages and keeps every one it holds (%v). "+
+		"It keeps messages until they are older than %s, whether the sink has written them to ClickHouse or not, so consuming frees nothing: "+
+		"raise %s (and the NATS server's storage: nats.embedded.max_store, the disk) or shorten %s, then publish again (duplicates are dropped)",
+		e.Stream, e.Err, e.AgeKey, e.BytesKey, e.AgeKey)
+}
+
+func (e *StreamFullError) Unwrap() error        { return e.Err }
+func (e *StreamFullError) Is(target error) bool { return target == ErrStreamFull }
+
+// Explain returns err as a *StreamFullError naming the stream of subject
+// when the stream is full (Full), and err unchanged otherwise.
+func Explain(subject string, err error) error {
+	if !Full(err) {
+		return err
+	}
+	e := &StreamFullError{Stream: subjects.ActivityStream, BytesKey: "nats.streams.activity_max_bytes", AgeKey: "nats.streams.activity_max_age", Err: err}
+	switch {
+	case strings.HasPrefix(subject, subjects.DeadLetterPrefix+"."):
+		e.Stream, e.BytesKey, e.AgeKey = subjects.DeadLetterStream, "nats.streams.dead_letter_max_bytes", "nats.streams.dead_letter_max_age"
+	case strings.HasPrefix(subject, "alerts."):
+		// The alert stream shares the dead-letter limits (subjects.Streams).
+		e.Stream, e.BytesKey, e.AgeKey = subjects.AlertStream, "nats.streams.dead_letter_max_bytes", "nats.streams.dead_letter_max_age"
+	}
+	return e
 }
 
 func backoff(attempt int) time.Duration {
