@@ -76,6 +76,8 @@ type Engine struct {
 	closed bool
 	out    int // sessions acquired and not released
 	all    map[*Session]struct{}
+	// defaults are the settings' default values, read once per name.
+	defaults map[string]string
 }
 
 // Option configures Open.
@@ -174,10 +176,33 @@ func (e *Engine) newSession() (*Session, error) {
 // Path returns the absolute storage path.
 func (e *Engine) Path() string { return e.path }
 
-// Acquire takes a session from the pool, blocking while all are busy until
-// ctx ends. The caller must Release it. It fails with ErrClosed once Close
-// has begun.
+// Acquire takes a session from the pool, in the default database with the
+// default settings, blocking while all are busy until ctx ends. The caller
+// must Release it. It fails with ErrClosed once Close has begun.
 func (e *Engine) Acquire(ctx context.Context) (*Session, error) {
+	return e.AcquireWith(ctx, "", nil)
+}
+
+// AcquireWith is Acquire for a session in database ("": default) with
+// exactly settings (every other setting at its default). Only what differs
+// from the session's state is changed.
+func (e *Engine) AcquireWith(ctx context.Context, database string, settings []Setting) (*Session, error) {
+	s, err := e.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]string, len(settings))
+	for _, kv := range settings {
+		want[kv.Name] = kv.Value
+	}
+	if err := s.restore(ctx, database, want); err != nil {
+		e.Release(s)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (e *Engine) take(ctx context.Context) (*Session, error) {
 	select {
 	case <-e.done:
 		return nil, ErrClosed
@@ -196,16 +221,16 @@ func (e *Engine) Acquire(ctx context.Context) (*Session, error) {
 	}
 }
 
-// Release restores the session's database and settings (see Session.Use
-// and Session.Set) and returns it to the pool. A session whose state cannot
-// be restored, or that ran a statement changing session state, is closed
-// and replaced by a fresh connection. Releasing nil or twice is a no-op.
+// Release returns the session to the pool; the next Acquire or
+// AcquireWith brings it to the state it asks for. A session whose state
+// cannot be restored, or that ran a statement changing session state, is
+// closed and replaced by a fresh connection. Releasing nil or twice is a
+// no-op.
 func (e *Engine) Release(s *Session) {
 	if s == nil || !s.acquired {
 		return
 	}
 	s.acquired = false
-	s.reset()
 	e.mu.Lock()
 	closed := e.closed
 	e.mu.Unlock()
@@ -274,16 +299,20 @@ func (e *Engine) Close() error {
 }
 
 // Session is one connection. It runs one statement at a time and is not
-// safe for concurrent use. State a request changes through Use and Set is
-// undone by Engine.Release.
+// safe for concurrent use. Use and Set change its database and settings;
+// the next Acquire finds it in the default state again, AcquireWith in the
+// state it asks for (changing only what differs: a pool serving the same
+// database and settings runs no extra statement per request).
 type Session struct {
 	e        *Engine
 	connp    *uintptr
 	conn     uintptr
 	acquired bool
 	dirty    bool              // state changed and not restorable: replace on release
-	usedDB   bool              // Use changed the current database
-	saved    map[string]string // setting name → value before Set
+	db       string            // the current database ("" = default)
+	set      map[string]string // settings applied by Set: name → value
+	// statements counts the statements run (tests: what a request costs).
+	statements int
 }
 
 // MarkDirty makes Release replace the session instead of reusing it.
@@ -294,82 +323,147 @@ type Setting struct{ Name, Value string }
 
 var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
-// Use makes database the session's current database until Release.
-// Blocking; "" is a no-op.
+// Use makes database the session's current database. Blocking; "" is a
+// no-op, as is the database already current.
 func (s *Session) Use(ctx context.Context, database string) error {
-	if database == "" {
+	if database == "" || database == s.db || database == "default" && s.db == "" {
 		return nil
 	}
-	s.usedDB = true
-	return s.exec(ctx, "USE "+QuoteIdent(database))
+	if err := s.exec(ctx, "USE "+QuoteIdent(database)); err != nil {
+		return err
+	}
+	s.db = database
+	return nil
 }
 
-// Set applies settings to the session until Release, which restores the
-// values they had before. Blocking.
+// Set applies settings to the session; a later Set adds to an earlier one.
+// The next Acquire restores the engine's defaults. Blocking.
 func (s *Session) Set(ctx context.Context, settings ...Setting) error {
-	if len(settings) == 0 {
-		return nil
-	}
-	var fresh []string
+	want := make(map[string]string, len(settings))
 	for _, kv := range settings {
-		if !settingName.MatchString(kv.Name) {
-			return &Exception{Code: 115, Name: "UNKNOWN_SETTING",
-				Message: fmt.Sprintf("Code: 115. DB::Exception: Setting name %q is not valid. (UNKNOWN_SETTING)", kv.Name)}
-		}
-		if _, ok := s.saved[kv.Name]; !ok {
-			fresh = append(fresh, kv.Name)
-		}
+		want[kv.Name] = kv.Value
 	}
-	if len(fresh) > 0 {
-		if err := s.capture(ctx, fresh); err != nil {
-			return err
-		}
-	}
-	var b strings.Builder
-	b.WriteString("SET ")
-	for i, kv := range settings {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(kv.Name + " = " + QuoteString(kv.Value))
-	}
-	return s.exec(ctx, b.String())
+	return s.apply(ctx, want, false)
 }
 
-// capture records the current values of names so reset can restore them.
-// A name the engine does not list (a custom setting) cannot be restored:
-// the session is then replaced on release.
-func (s *Session) capture(ctx context.Context, names []string) error {
-	if s.saved == nil {
-		s.saved = map[string]string{}
+// apply sets the settings of want that differ from the session's, and with
+// exact, reverts the session's settings want does not name to their
+// defaults: all in one SET.
+func (s *Session) apply(ctx context.Context, want map[string]string, exact bool) error {
+	var names []string
+	for n, v := range want {
+		if !settingName.MatchString(n) {
+			return &Exception{Code: 115, Name: "UNKNOWN_SETTING",
+				Message: fmt.Sprintf("Code: 115. DB::Exception: Setting name %q is not valid. (UNKNOWN_SETTING)", n)}
+		}
+		if cur, ok := s.set[n]; !ok || cur != v {
+			names = append(names, n)
+		}
 	}
-	quoted := make([]string, len(names))
-	for i, n := range names {
-		quoted[i] = QuoteString(n)
+	var revert []string
+	if exact {
+		for n := range s.set {
+			if _, ok := want[n]; !ok {
+				revert = append(revert, n)
+			}
+		}
 	}
-	out, err := s.query(ctx, "SELECT name, value FROM system.settings WHERE name IN ("+strings.Join(quoted, ", ")+")", "RowBinary", nil, false)
+	if len(names)+len(revert) == 0 {
+		return nil
+	}
+	// Every name set must be restorable: its default is known.
+	defaults, err := s.e.defaultsOf(ctx, s, names)
 	if err != nil {
 		return err
 	}
-	found := map[string]bool{}
-	for len(out) > 0 {
-		var name, value string
-		if name, out, err = readString(out); err == nil {
-			value, out, err = readString(out)
+	if len(defaults) < len(names) {
+		s.dirty = true // a custom setting: not restorable, replace on release
+	}
+	sort.Strings(names)
+	sort.Strings(revert)
+	var b strings.Builder
+	b.WriteString("SET ")
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
 		}
+		b.WriteString(n + " = " + QuoteString(want[n]))
+	}
+	if len(revert) > 0 {
+		d, err := s.e.defaultsOf(ctx, s, revert)
 		if err != nil {
-			s.dirty = true
 			return err
 		}
-		s.saved[name] = value
-		found[name] = true
-	}
-	for _, n := range names {
-		if !found[n] {
-			s.dirty = true
+		for i, n := range revert {
+			if i > 0 || len(names) > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(n + " = " + QuoteString(d[n]))
 		}
 	}
+	if err := s.exec(ctx, b.String()); err != nil {
+		// The SET is all or nothing, but be safe: the state is unknown.
+		s.dirty = true
+		return err
+	}
+	if s.set == nil {
+		s.set = map[string]string{}
+	}
+	for _, n := range names {
+		s.set[n] = want[n]
+	}
+	for _, n := range revert {
+		delete(s.set, n)
+	}
 	return nil
+}
+
+// defaultsOf returns the engine's default values of names, reading the
+// ones not yet known from system.settings (through s, a session in the
+// default profile: the values do not depend on the session). A name the
+// engine does not list (a custom setting) is left out.
+func (e *Engine) defaultsOf(ctx context.Context, s *Session, names []string) (map[string]string, error) {
+	out := make(map[string]string, len(names))
+	var missing []string
+	e.mu.Lock()
+	for _, n := range names {
+		if v, ok := e.defaults[n]; ok {
+			out[n] = v
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	e.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	quoted := make([]string, len(missing))
+	for i, n := range missing {
+		quoted[i] = QuoteString(n)
+	}
+	// The session has not changed these (it sets only names whose
+	// defaults are known): value is the profile's.
+	res, err := s.query(ctx, "SELECT name, value FROM system.settings WHERE name IN ("+strings.Join(quoted, ", ")+")", "RowBinary", nil, false)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.defaults == nil {
+		e.defaults = map[string]string{}
+	}
+	for len(res) > 0 {
+		var name, value string
+		if name, res, err = readString(res); err == nil {
+			value, res, err = readString(res)
+		}
+		if err != nil {
+			return nil, err
+		}
+		e.defaults[name] = value
+		out[name] = value
+	}
+	return out, nil
 }
 
 // readString decodes one RowBinary String.
@@ -389,40 +483,21 @@ func readString(b []byte) (string, []byte, error) {
 	return "", nil, errors.New("chdb: malformed RowBinary string")
 }
 
-// reset restores what Use and Set changed; on failure the session is
-// marked dirty.
-func (s *Session) reset() {
-	if s.dirty {
-		return
+// restore brings the session back to the default database and settings;
+// on failure the session is marked dirty.
+func (s *Session) restore(ctx context.Context, database string, want map[string]string) error {
+	if err := s.apply(ctx, want, true); err != nil {
+		s.dirty = true
+		return err
 	}
-	ctx := context.Background()
-	if len(s.saved) > 0 {
-		names := make([]string, 0, len(s.saved))
-		for n := range s.saved {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		var b strings.Builder
-		b.WriteString("SET ")
-		for i, n := range names {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(n + " = " + QuoteString(s.saved[n]))
-		}
-		if err := s.exec(ctx, b.String()); err != nil {
-			s.dirty = true
-			return
-		}
-		s.saved = nil
+	if database == "" {
+		database = "default"
 	}
-	if s.usedDB {
-		if err := s.exec(ctx, "USE default"); err != nil {
-			s.dirty = true
-			return
-		}
-		s.usedDB = false
+	if err := s.Use(ctx, database); err != nil {
+		s.dirty = true
+		return err
 	}
+	return nil
 }
 
 // QuoteIdent quotes a ClickHouse identifier with backticks.
@@ -536,6 +611,7 @@ func (s *Session) query(ctx context.Context, sql, format string, params map[stri
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	s.statements++
 	if note {
 		s.noteState(sql)
 	}

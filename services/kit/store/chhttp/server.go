@@ -296,17 +296,13 @@ func equal(a, b string) int {
 // session takes a pooled session and applies the request's database and
 // settings; Engine.Release restores both.
 func (s *Server) session(ctx context.Context, req *request) (*chdb.Session, *httpError) {
-	sess, err := s.engine.Acquire(ctx)
-	if err != nil {
+	sess, err := s.engine.AcquireWith(ctx, req.database, req.settings)
+	var ex *chdb.Exception
+	switch {
+	case errors.As(err, &ex):
+		return nil, toHTTPError(err) // an unknown database or setting
+	case err != nil:
 		return nil, newError(http.StatusServiceUnavailable, 202, "TOO_MANY_SIMULTANEOUS_QUERIES", "no engine session: %v", err)
-	}
-	if err := sess.Use(ctx, req.database); err != nil {
-		s.engine.Release(sess)
-		return nil, toHTTPError(err)
-	}
-	if err := sess.Set(ctx, req.settings...); err != nil {
-		s.engine.Release(sess)
-		return nil, toHTTPError(err)
 	}
 	return sess, nil
 }
