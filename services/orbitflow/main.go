@@ -8,6 +8,7 @@
 //	orbitflow sql       run SQL against the configured ClickHouse
 //	orbitflow streams   declare (apply) or check the NATS streams: the admin step of least-privilege NATS
 //	orbitflow demo      write a generated demo community as JSON lines
+//	orbitflow bench     drive the whole pipeline with generated load and measure it
 //
 // Configuration: one YAML file (--config, strict), then ORBITFLOW_* variables,
 // then flags. `orbitflow config` prints the effective configuration.
@@ -46,6 +47,7 @@ Usage:
   orbitflow alerts silences|rules [--json]                          active silences; rules and targets
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
+  orbitflow bench  [--duration 20s] [--rate max,50000] [--runs N] [--json]   load, ceilings, latency, CPU per component
   orbitflow streams apply|check [--config FILE]          declare the NATS streams as the admin user, or check them
   orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
   orbitflow version
@@ -84,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSQL(ctx, rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, rest, stdout, stderr)
 	case "streams":
 		err = cmdStreams(ctx, rest, stdout, stderr)
 	case "config":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -106,7 +107,11 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 	if p.ClickHouse {
 		var ep store.Endpoint
 		if cfg.ClickHouse.Mode == store.ModeEmbedded {
-			e, err := store.StartEmbedded(ctx, cfg.ClickHouse.Embedded, cfg.ClickHousePath(), s.set)
+			var e *store.Embedded
+			err := labelled(ctx, "clickhouse", func(ctx context.Context) (err error) {
+				e, err = store.StartEmbedded(ctx, cfg.ClickHouse.Embedded, cfg.ClickHousePath(), s.set)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -133,7 +138,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 	}
 	if p.Bus {
 		s.Bus = bus.New(cfg.NATS, cfg.DataDir, s.set)
-		if err := s.Bus.Start(ctx); err != nil {
+		if err := labelled(ctx, "bus", s.Bus.Start); err != nil {
 			return err
 		}
 	}
@@ -150,7 +155,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return err
 		}
 		s.Scoring = orbit.New(cfg.Scoring, sc, orbit.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry, Salt: salt}, s.set)
-		if err := s.Scoring.Start(ctx); err != nil {
+		if err := labelled(ctx, "scoring", s.Scoring.Start); err != nil {
 			return err
 		}
 	}
@@ -161,7 +166,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		ac := cfg.Alerts
 		ac.RulesFile = cfg.AlertRulesFile()
 		s.Alerts = alerts.New(ac, alerts.Deps{JS: s.Bus.JetStream(), CH: s.CH}, s.set)
-		if err := s.Alerts.Start(ctx); err != nil {
+		if err := labelled(ctx, "alerts", s.Alerts.Start); err != nil {
 			return err
 		}
 	}
@@ -171,7 +176,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return err
 		}
 		s.Sink = sink.New(cfg.Sink, sink.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry, Salt: salt}, s.set)
-		if err := s.Sink.Start(ctx); err != nil {
+		if err := labelled(ctx, "sink", s.Sink.Start); err != nil {
 			return err
 		}
 	}
@@ -185,7 +190,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			ac.APIKeys = []string{key}
 		}
 		s.API = api.New(ac, api.Deps{JS: s.Bus.JetStream(), CH: s.CH}, s.set)
-		if err := s.API.Start(ctx); err != nil {
+		if err := labelled(ctx, "api", s.API.Start); err != nil {
 			return err
 		}
 	}
@@ -194,12 +199,12 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return errors.New("app: the gateway needs the bus")
 		}
 		s.Gateway = gateway.New(cfg.Gateway, gateway.Deps{JS: s.Bus.JetStream(), Registry: s.Registry, Webhooks: webhooks, People: &cfg.People}, s.set)
-		if err := s.Gateway.Start(ctx); err != nil {
+		if err := labelled(ctx, "gateway", s.Gateway.Start); err != nil {
 			return err
 		}
 	}
 	if p.Gateway && cfg.Discord.Enabled() {
-		if err := s.startDiscord(ctx); err != nil {
+		if err := labelled(ctx, "gateway", s.startDiscord); err != nil {
 			return err
 		}
 	}
@@ -225,6 +230,15 @@ func (s *Stack) startDiscord(ctx context.Context) error {
 	}
 	s.Discord = discord.New(dc, s.set, env, handle, discord.WithReject(reject))
 	return s.Discord.Start(ctx)
+}
+
+// labelled runs start with the pprof label component=name: every goroutine
+// the part starts inherits it, so a CPU profile of the process tells the
+// parts apart (`orbitflow bench` reports CPU per component from it).
+func labelled(ctx context.Context, name string, start func(context.Context) error) error {
+	var err error
+	pprof.Do(ctx, pprof.Labels("component", name), func(ctx context.Context) { err = start(ctx) })
+	return err
 }
 
 // webhooks are the platforms the gateway serves, by HookConfig.Source.
