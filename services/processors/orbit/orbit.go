@@ -360,7 +360,8 @@ func (p *Processor) retry(ctx context.Context, what string, f func(context.Conte
 // apply scores one stream message; false when it could not be applied
 // (a rebuild cut short by shutdown: nothing after it is applied, and the
 // next start replays from the last checkpoint). Messages that are not
-// valid events are the sink's to dead-letter; here they are skipped.
+// valid events, or not on their own subject, are the sink's to
+// dead-letter; here they are skipped.
 func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	md, err := msg.Metadata()
 	if err != nil {
@@ -379,6 +380,11 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	p.lastActivitySeq = seq
 	ev, err := events.Decode(msg.Data()) // copies: ids outlive the message
 	if err != nil {
+		return true
+	}
+	// Score only what the sink writes (it dead-letters the rest): the scores
+	// must be those of the activities table, which rebuilds read again.
+	if p.deps.Registry.Validate(&ev) != nil || msg.Subject() != subjects.Activity(ev.Community, ev.Source) {
 		return true
 	}
 	weight, ok := p.deps.Registry.Weight(ev.Type)
