@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
@@ -107,4 +108,30 @@ func TestMediansAndVerdicts(t *testing.T) {
 	require.Contains(t, v[0], "NOT MET (60.0k)")
 	require.Contains(t, v[1], "NOT MET (0.30)")
 	require.Contains(t, v[2], "≤ 1s at 50.0k events/s: met (1s")
+}
+
+// TestCPUIsAttributedByLabelAndStack: the app's label wins; the NATS
+// server's own labels and the NATS client's frames are the bus; a stack
+// with no Go function (an engine thread: unnamed library frames under
+// runtime._ExternalCode) is the engine; other Go code is the runtime.
+func TestCPUIsAttributedByLabelAndStack(t *testing.T) {
+	fn := func(name string) *profile.Location {
+		return &profile.Location{Line: []profile.Line{{Function: &profile.Function{Name: name}}}}
+	}
+	lib := &profile.Location{Mapping: &profile.Mapping{File: "/root/.cache/orbitflow/chdb/libchdb.so"}, Line: []profile.Line{{Function: &profile.Function{}}}}
+	sample := func(v int64, labels map[string][]string, locs ...*profile.Location) *profile.Sample {
+		return &profile.Sample{Value: []int64{1, v}, Label: labels, Location: locs}
+	}
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		Sample: []*profile.Sample{
+			sample(40, map[string][]string{LabelKey: {"sink"}}, fn("github.com/orbitflow/orbitflow/services/sink.(*Sink).run")),
+			sample(10, map[string][]string{"account": {"$G"}}, fn("github.com/nats-io/nats-server/v2/server.(*client).readLoop")),
+			sample(10, nil, fn("github.com/nats-io/nats%2ego.(*Conn).readLoop")),
+			sample(30, nil, lib, fn("runtime._ExternalCode")),
+			sample(10, nil, fn("runtime.gcBgMarkWorker")),
+		},
+	}
+	got := sharesOf(p)
+	require.InDeltaMapValues(t, map[string]float64{"sink": 0.4, "bus": 0.2, Engine: 0.3, Unlabelled: 0.1}, got, 1e-9)
 }

@@ -123,6 +123,10 @@ func shares(data []byte) (map[string]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: parse CPU profile: %w", err)
 	}
+	return sharesOf(p), nil
+}
+
+func sharesOf(p *profile.Profile) map[string]float64 {
 	byName := map[string]int64{}
 	var total int64
 	vi := len(p.SampleType) - 1 // cpu nanoseconds
@@ -136,7 +140,7 @@ func shares(data []byte) (map[string]float64, error) {
 			out[k] = float64(v) / float64(total)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func component(s *profile.Sample) string {
@@ -148,17 +152,27 @@ func component(s *profile.Sample) string {
 			return "bus"
 		}
 	}
+	goCode := false
 	for _, loc := range s.Location {
 		for _, line := range loc.Line {
-			if f := line.Function; f != nil && !strings.HasPrefix(f.Name, "[") && f.Name != "runtime._ExternalCode" {
-				return Unlabelled // Go code: the runtime (GC, scheduler)
+			name := ""
+			if line.Function != nil {
+				name = line.Function.Name
+			}
+			switch {
+			case strings.HasPrefix(name, "github.com/nats-io/"):
+				// The NATS client's own goroutines (subscriptions, the
+				// async publish acks) start wherever they were first needed.
+				return "bus"
+			case name != "" && !strings.HasPrefix(name, "[") && name != "runtime._ExternalCode":
+				goCode = true
 			}
 		}
-		if len(loc.Line) == 0 && loc.Mapping != nil && !strings.Contains(loc.Mapping.File, "chdb") && !strings.Contains(loc.Mapping.File, "libc") {
-			return Unlabelled
-		}
 	}
-	return Engine
+	if goCode {
+		return Unlabelled // the runtime: GC, scheduler
+	}
+	return Engine // no Go frame: a thread of the engine
 }
 
 // rss returns VmRSS and VmHWM of this process in bytes.
