@@ -156,6 +156,8 @@ type Processor struct {
 	// not be checkpointed past it.
 	incomplete bool
 	out        outputs
+	// collect, during a flush, gathers the tables' batches (insert).
+	collect []pendingInsert
 
 	mu     sync.Mutex
 	cancel context.CancelFunc

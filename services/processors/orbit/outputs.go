@@ -2,6 +2,8 @@ package orbit
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/orbitflow/orbitflow/services/kit/store"
@@ -77,11 +79,18 @@ func (p *Processor) flush(ctx context.Context) error {
 	if o.empty() {
 		return nil
 	}
+	// The flushX functions build their rows from the state (on this
+	// goroutine); the inserts then run side by side.
+	p.collect = []pendingInsert{}
+	defer func() { p.collect = nil }()
 	for _, f := range []func(context.Context) error{p.flushMembers, p.flushEdges, p.flushLevels, p.flushRoles,
 		p.flushGravity, p.flushSegments, p.flushGraph, p.flushMoves, p.flushIdentities, p.flushMemberIdentities} {
 		if err := f(ctx); err != nil {
 			return err
 		}
+	}
+	if err := p.insertAll(ctx, p.collect); err != nil {
+		return err
 	}
 	clear(o.members)
 	clear(o.edges)
@@ -159,9 +168,45 @@ func (p *Processor) flushRoles(ctx context.Context) error {
 }
 
 // insert writes rows (values in the order of columns) into table, in one
-// batch; nothing for no rows.
+// batch; nothing for no rows. During a flush it only collects them.
 func (p *Processor) insert(ctx context.Context, table, columns string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if p.collect != nil {
+		p.collect = append(p.collect, pendingInsert{table, columns, rows})
+		return nil
+	}
 	return store.Insert(ctx, p.deps.CH, table, columns, rows)
+}
+
+// pendingInsert is one table's batch of a flush.
+type pendingInsert struct {
+	table, columns string
+	rows           [][]any
+}
+
+// flushParallel bounds the inserts of one flush in flight at once.
+const flushParallel = 4
+
+// insertAll writes the batches, flushParallel at a time: a flush takes
+// about as long as its slowest table, not the sum of all ten (each insert
+// waits on the engine: its parts, its materialized views). It returns the
+// first error once all have ended.
+func (p *Processor) insertAll(ctx context.Context, ins []pendingInsert) error {
+	errs := make([]error, len(ins))
+	sem := make(chan struct{}, flushParallel)
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = store.Insert(ctx, p.deps.CH, in.table, in.columns, in.rows)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // mergedInto is the member a merged-away member is part of now ("" for
