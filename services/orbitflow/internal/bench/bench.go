@@ -117,6 +117,32 @@ type Phase struct {
 	// last event.
 	ScoredAfter time.Duration `json:"scored_after_ns"`
 	Usage       Usage         `json:"usage"`
+	// Engine is what the ClickHouse engine counted during the phase
+	// (system.events): queries, their time, rows read, merged, inserted.
+	Engine map[string]uint64 `json:"engine"`
+}
+
+// engineEvents are the system.events counters a phase reports.
+var engineEvents = []string{"Query", "InsertQuery", "SelectQuery", "InsertQueryTimeMicroseconds", "SelectQueryTimeMicroseconds",
+	"MergesTimeMilliseconds", "Merge", "InsertedRows", "SelectedRows", "MergedRows"}
+
+// readEngineEvents reads the engine's cumulative counters.
+func readEngineEvents(ctx context.Context, ch driver.Conn) (map[string]uint64, error) {
+	rows, err := ch.Query(ctx, "SELECT event, value FROM system.events WHERE event IN {names:Array(String)}", clickhouse.Named("names", engineEvents))
+	if err != nil {
+		return nil, fmt.Errorf("bench: read system.events: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var name string
+		var v uint64
+		if err := rows.Scan(&name, &v); err != nil {
+			return nil, fmt.Errorf("bench: read system.events: %w", err)
+		}
+		out[name] = v
+	}
+	return out, rows.Err()
 }
 
 func (c Config) progress(format string, a ...any) {
@@ -331,18 +357,19 @@ func runPhase(ctx context.Context, cfg Config, d Deps, idx, rate int) (Phase, er
 		defer wg.Done()
 		t := time.NewTicker(cfg.Poll)
 		defer t.Stop()
+		var lastBlock uint64
 		for {
 			// Not cancelled by ctx: a poll in flight finishes (a cancelled
 			// query is an error in the engine's log).
 			qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			var seq uint64
-			err := d.CH.QueryRow(qctx, "SELECT max(stream_seq) FROM activities_raw WHERE community = {c:String}",
-				clickhouse.Named("c", Community)).Scan(&seq)
+			seq, block, err := pollQueryable(qctx, d.CH, lastBlock)
 			cancel()
 			if err != nil {
-				pollErr = fmt.Errorf("bench: poll ClickHouse: %w", err)
+				pollErr = err
 				return
 			}
+			seq = max(seq, queryable.Load())
+			lastBlock = max(lastBlock, block)
 			polls = append(polls, poll{at: time.Now(), maxSeq: seq})
 			queryable.Store(seq)
 			select {
@@ -372,6 +399,10 @@ func runPhase(ctx context.Context, cfg Config, d Deps, idx, rate int) (Phase, er
 	})
 	defer func() { stopSampling(); wg.Wait() }()
 
+	engineBefore, err := readEngineEvents(ctx, d.CH)
+	if err != nil {
+		return ph, err
+	}
 	m, err := startMeter()
 	if err != nil {
 		return ph, err
@@ -421,6 +452,14 @@ func runPhase(ctx context.Context, cfg Config, d Deps, idx, rate int) (Phase, er
 	if prof != nil {
 		cfg.Profile(name, prof.Bytes())
 	}
+	engineAfter, err := readEngineEvents(ctx, d.CH)
+	if err != nil {
+		return ph, err
+	}
+	ph.Engine = map[string]uint64{}
+	for k, v := range engineAfter {
+		ph.Engine[k] = v - engineBefore[k]
+	}
 	ph.ScoredAfter = scored.Sub(start)
 	ph.SinkLagMax, ph.ScoringLagMax = sinkLag.Load(), scoreLag.Load()
 	lat, done, err := latencies(pubs, polls)
@@ -435,6 +474,23 @@ func runPhase(ctx context.Context, cfg Config, d Deps, idx, rate int) (Phase, er
 	cfg.progress("pipeline at %s: sustained %.0f events/s end to end; p50 %s, p99 %s, max %s", name, ph.Sustained,
 		ph.P50.Round(time.Millisecond), ph.P99.Round(time.Millisecond), ph.Max.Round(time.Millisecond))
 	return ph, nil
+}
+
+// pollQueryable returns the highest stream sequence of the bench community
+// in the parts of activities_raw written since block afterBlock, and the
+// highest block number seen. Reading only new parts keeps the poll from
+// reading the whole table 50 times a second (it read ~400 rows per event
+// published and was most of what the engine read). A part's name is
+// partition_minblock_maxblock_level; block numbers grow across the table,
+// and a merged part holding a new block has that block as its max.
+func pollQueryable(ctx context.Context, ch driver.Conn, afterBlock uint64) (seq, block uint64, err error) {
+	err = ch.QueryRow(ctx, `SELECT max(stream_seq), max(toUInt64(splitByChar('_', _part)[3])) FROM activities_raw
+		WHERE toUInt64(splitByChar('_', _part)[3]) > {after:UInt64} AND community = {c:String}`,
+		clickhouse.Named("after", afterBlock), clickhouse.Named("c", Community)).Scan(&seq, &block)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: poll ClickHouse: %w", err)
+	}
+	return seq, block, nil
 }
 
 func prefix(idx int) string { return "bench-" + strconv.Itoa(idx) + "-" }

@@ -145,6 +145,12 @@ func WriteText(w io.Writer, s Summary) {
 			}
 		}
 		fmt.Fprintf(w, "  %s\n", strings.Join(parts, ", "))
+		if e := p.Engine; e != nil {
+			fmt.Fprintf(w, "  engine: %d queries (%d inserts: %.1f s, %d selects: %.1f s), %d merges: %.1f s; rows inserted %.1f, read %.1f, merged %.1f per event\n",
+				e["Query"], e["InsertQuery"], float64(e["InsertQueryTimeMicroseconds"])/1e6, e["SelectQuery"], float64(e["SelectQueryTimeMicroseconds"])/1e6,
+				e["Merge"], float64(e["MergesTimeMilliseconds"])/1e3, float64(e["InsertedRows"])/float64(p.Published),
+				float64(e["SelectedRows"])/float64(p.Published), float64(e["MergedRows"])/float64(p.Published))
+		}
 		fmt.Fprintf(w, "  memory: RSS %d MB (peak %d MB), of which Go %d MB, the rest the ClickHouse engine and its library\n",
 			p.Usage.RSSBytes>>20, p.Usage.PeakRSSBytes>>20, p.Usage.GoBytes>>20)
 	}
