@@ -8,6 +8,8 @@ CHDB_LIB := $(shell scripts/fetch-chdb.sh --print)
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -count 1
 SINK_BENCH_EVENTS ?= 500000
+PIPELINE_BENCH_RUNS ?= 3
+PIPELINE_BENCH_DURATION ?= 20s
 
 .PHONY: all build run test bench lint fuzz build-modules chdb compose-check clean help
 
@@ -16,7 +18,7 @@ all: build
 help:
 	@echo "make run            build, fetch the embedded ClickHouse engine, start orbitflow with a demo community"
 	@echo "make test           every module's tests with the race detector (real NATS and ClickHouse engine)"
-	@echo "make bench          benchmarks, figures printed"
+	@echo "make bench          benchmarks, figures printed; ends with orbitflow bench (pipeline vs ceilings)"
 	@echo "make lint           go vet + gofmt check"
 	@echo "make fuzz           every fuzz target for FUZZTIME (default 10s) each"
 	@echo "make build-modules  build each module alone (GOWORK=off)"
@@ -49,6 +51,8 @@ bench: chdb
 	$(GO) build -o $(BIN) ./services/orbitflow
 	scripts/bench-e2e.sh
 	scripts/bench-gateway.sh
+	@echo "== orbitflow bench: the whole pipeline against the ceilings of its parts, $(PIPELINE_BENCH_RUNS) runs (medians)"
+	$(BIN) bench --runs $(PIPELINE_BENCH_RUNS) --duration $(PIPELINE_BENCH_DURATION)
 
 lint:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done

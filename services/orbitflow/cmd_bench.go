@@ -31,7 +31,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var c common
 	c.register(fs)
 	duration := fs.Duration("duration", 20*time.Second, "how long each pipeline phase publishes")
-	rates := fs.String("rate", "max,50000", "the phases' publish rates in events/s, comma-separated; max is flat out")
+	rates := fs.String("rate", "max,50000,10000", "the phases' publish rates in events/s, comma-separated; max is flat out")
 	runs := fs.Int("runs", 1, "repeat the whole bench this many times, each on a fresh data dir, and report medians")
 	ceiling := fs.Int("ceiling-events", 300_000, "messages the JetStream and ClickHouse ceilings measure")
 	members := fs.Int("members", 100_000, "members the load draws from (power law)")

@@ -47,7 +47,7 @@ Usage:
   orbitflow alerts silences|rules [--json]                          active silences; rules and targets
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
-  orbitflow bench  [--duration 20s] [--rate max,50000] [--runs N] [--json]   load, ceilings, latency, CPU per component
+  orbitflow bench  [--duration 20s] [--rate max,50000,10000] [--runs N] [--json]   load, ceilings, latency, CPU per component
   orbitflow streams apply|check [--config FILE]          declare the NATS streams as the admin user, or check them
   orbitflow config [--config FILE] [--data-dir DIR]     print the effective configuration
   orbitflow version
