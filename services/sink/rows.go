@@ -35,7 +35,12 @@ func (r *Rows) Len() int { return r.w.len() }
 
 // Insert writes the rows to activities_raw with one batch, as a flush does.
 // The rows stay buffered (Insert again writes them again).
-func (r *Rows) Insert(ctx context.Context, conn driver.Conn) error { return r.w.send(ctx, conn) }
+func (r *Rows) Insert(ctx context.Context, conn driver.Conn) error { return r.w.sendRows(ctx, conn) }
+
+// InsertInto is Insert into another table with activities_raw's columns.
+func (r *Rows) InsertInto(ctx context.Context, conn driver.Conn, table string) error {
+	return r.w.sendRowsTo(ctx, conn, table)
+}
 
 // rowMsg is a message known only by its subject, data and sequence: what
 // activityWriter.add reads of a jetstream.Msg. Any other method panics

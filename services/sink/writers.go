@@ -202,13 +202,19 @@ func (w *activityWriter) send(ctx context.Context, conn driver.Conn) error {
 }
 
 func (w *activityWriter) sendRows(ctx context.Context, conn driver.Conn) error {
+	return w.sendRowsTo(ctx, conn, w.table())
+}
+
+// sendRowsTo writes the buffered rows into table (activities_raw, or a
+// table of the same columns).
+func (w *activityWriter) sendRowsTo(ctx context.Context, conn driver.Conn, table string) error {
 	cols := []any{
 		w.eventID, w.community, w.source, w.typ, w.occurredAt, w.memberID, w.identity,
 		w.channel, w.thread, w.par, w.targetIDs, w.targetKinds, w.weight,
 		w.isBot, w.receivedAt, w.username, w.displayName, w.email,
 		w.url, w.title, w.attributes, w.schemaVersion, w.streamSeq,
 	}
-	return sendColumns(ctx, conn, w.table(), activityColumns, cols)
+	return sendColumns(ctx, conn, table, activityColumns, cols)
 }
 
 // sendColumns writes whole columns with one batch.

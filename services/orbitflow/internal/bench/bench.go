@@ -87,7 +87,10 @@ type Ceilings struct {
 	// beforehand) in batches of BatchSize into activities_raw (with its
 	// materialized views).
 	ClickHouse float64 `json:"clickhouse_rows_per_s"`
-	BatchSize  int     `json:"batch_size"`
+	// ClickHousePlain is the same insert into a copy of activities_raw
+	// without its materialized views: what the rollups cost the insert.
+	ClickHousePlain float64 `json:"clickhouse_plain_rows_per_s"`
+	BatchSize       int     `json:"batch_size"`
 }
 
 // Lower is the lower of the two ceilings and its name.
@@ -165,10 +168,10 @@ func Run(ctx context.Context, cfg Config, d Deps) (Result, error) {
 		return res, err
 	}
 	cfg.progress("ceiling: JetStream %.0f events/s; ClickHouse bulk insert of the same %d rows ...", res.Ceilings.JetStream, len(corpus))
-	if res.Ceilings.ClickHouse, err = clickHouseCeiling(ctx, d.CH, d.Registry, corpus, cfg.BatchSize); err != nil {
+	if res.Ceilings.ClickHouse, res.Ceilings.ClickHousePlain, err = clickHouseCeiling(ctx, d.CH, d.Registry, corpus, cfg.BatchSize); err != nil {
 		return res, err
 	}
-	cfg.progress("ceiling: ClickHouse %.0f rows/s", res.Ceilings.ClickHouse)
+	cfg.progress("ceiling: ClickHouse %.0f rows/s (%.0f rows/s without the materialized views)", res.Ceilings.ClickHouse, res.Ceilings.ClickHousePlain)
 	corpus = nil
 	for i, rate := range cfg.Rates {
 		ph, err := runPhase(ctx, cfg, d, i, rate)
@@ -292,27 +295,44 @@ func jetStreamCeiling(ctx context.Context, js jetstream.JetStream, corpus []mess
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
+// plainTable is a copy of activities_raw without its materialized views.
+const plainTable = "bench_ceiling_plain"
+
 // clickHouseCeiling decodes the corpus into the sink's columns, batch by
 // batch, then times only the inserts, one after another as the sink makes
-// them.
-func clickHouseCeiling(ctx context.Context, ch driver.Conn, reg *events.Registry, corpus []message, batchSize int) (float64, error) {
+// them: into activities_raw (with its materialized views), then into a
+// copy without them.
+func clickHouseCeiling(ctx context.Context, ch driver.Conn, reg *events.Registry, corpus []message, batchSize int) (withViews, plain float64, err error) {
 	var batches []*sink.Rows
 	for i := 0; i < len(corpus); i += batchSize {
 		r := sink.NewRows(reg)
 		for j, m := range corpus[i:min(i+batchSize, len(corpus))] {
 			if err := r.Add(m.subject, m.data, uint64(i+j+1)); err != nil {
-				return 0, fmt.Errorf("bench: ceiling row %s: %w", m.id, err)
+				return 0, 0, fmt.Errorf("bench: ceiling row %s: %w", m.id, err)
 			}
 		}
 		batches = append(batches, r)
 	}
-	start := time.Now()
-	for _, r := range batches {
-		if err := r.Insert(ctx, ch); err != nil {
-			return 0, fmt.Errorf("bench: ceiling insert: %w", err)
+	timed := func(insert func(*sink.Rows) error) (float64, error) {
+		start := time.Now()
+		for _, r := range batches {
+			if err := insert(r); err != nil {
+				return 0, fmt.Errorf("bench: ceiling insert: %w", err)
+			}
 		}
+		return float64(len(corpus)) / time.Since(start).Seconds(), nil
 	}
-	return float64(len(corpus)) / time.Since(start).Seconds(), nil
+	if withViews, err = timed(func(r *sink.Rows) error { return r.Insert(ctx, ch) }); err != nil {
+		return 0, 0, err
+	}
+	if err := ch.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+plainTable+" AS activities_raw"); err != nil {
+		return 0, 0, fmt.Errorf("bench: %s: %w", plainTable, err)
+	}
+	defer func() { _ = ch.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+plainTable) }()
+	if plain, err = timed(func(r *sink.Rows) error { return r.InsertInto(ctx, ch, plainTable) }); err != nil {
+		return 0, 0, err
+	}
+	return withViews, plain, nil
 }
 
 // published is one acknowledged publish: its stream sequence and when
