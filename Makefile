@@ -11,7 +11,7 @@ SINK_BENCH_EVENTS ?= 500000
 PIPELINE_BENCH_RUNS ?= 3
 PIPELINE_BENCH_DURATION ?= 20s
 
-.PHONY: all build run test bench lint fuzz build-modules chdb compose-check clean help
+.PHONY: all build run test bench lint fuzz soak build-modules chdb compose-check clean help
 
 all: build
 
@@ -21,6 +21,7 @@ help:
 	@echo "make bench          benchmarks, figures printed; ends with orbitflow bench (pipeline vs ceilings)"
 	@echo "make lint           go vet + gofmt check"
 	@echo "make fuzz           every fuzz target for FUZZTIME (default 10s) each"
+	@echo "make soak           the long fault tests: 1M-event ingest under repeated SIGKILL, 30 s ClickHouse outage, restarts (scripts/soak.sh)"
 	@echo "make build-modules  build each module alone (GOWORK=off)"
 
 build:
@@ -60,6 +61,10 @@ lint:
 
 fuzz: chdb
 	scripts/fuzz.sh
+
+# Bounded in time: each step at most SOAK_STEP_MINUTES (default 90).
+soak: chdb
+	scripts/soak.sh
 
 build-modules:
 	@set -e; for m in $(MODULES); do echo "== GOWORK=off go build ./$$m/..."; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done

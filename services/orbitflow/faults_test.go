@@ -181,7 +181,13 @@ func TestSIGKILLDuringIngestLosesNothing(t *testing.T) {
 			killed := time.Now()
 			select {
 			case err := <-ingDone:
-				require.Error(t, err, "the ingest must not report success after losing its server; output:\n%s", ingOut)
+				// Success is the truth only if the ingest was done before
+				// the kill landed (the checker below holds it to its word).
+				if err == nil {
+					require.Contains(t, ingOut.String(), "all events are queryable", "the ingest reported success without its last line")
+					t.Logf("the ingest had finished as the kill landed")
+					break
+				}
 				t.Logf("the ingest failed %s after the kill: %s", time.Since(killed).Round(time.Millisecond), lastLine(ingOut.String()))
 			case <-time.After(3 * time.Minute):
 				_ = ing.Process.Signal(syscall.SIGQUIT) // goroutine dump into ingOut
