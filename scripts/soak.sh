@@ -47,7 +47,7 @@ step() {
   set +e
   (cd "$module" && env "$@" timeout --signal=QUIT --kill-after=1m "$((SOAK_STEP_MINUTES + 5))m" \
     go test -race -count=1 -v -timeout "${SOAK_STEP_MINUTES}m" -run "$run" "$pkg") 2>&1 |
-    grep -Ev '^\s+time=|^=== (RUN|PAUSE|CONT)'
+    grep --line-buffered -Ev '^\s+time=|^=== (RUN|PAUSE|CONT)'
   local rc=${PIPESTATUS[0]}
   set -e
   kill "$beat" 2>/dev/null || true

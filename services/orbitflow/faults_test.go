@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -108,26 +107,27 @@ func (in *instance) startIngest(ctx context.Context, file string) (*exec.Cmd, *s
 	return cmd, out, done
 }
 
-// killPoint is where one SIGKILL lands: once activities_raw holds rows
-// rows, then after delay more.
+// killPoint is where one SIGKILL lands: once activities_raw holds a
+// fraction of the rows still missing at the start of the round, then after
+// delay more.
 type killPoint struct {
-	rows  int
-	delay time.Duration
+	fraction float64
+	delay    time.Duration
 }
 
-// killPoints draws kills points, in increasing row counts between 5% and
-// 95% of n, each with a delay of up to 300 ms so the kill falls anywhere in
-// a flush cycle. Some kill points are at 0 rows: the run dies while the
-// ingest publishes and before the sink wrote anything of this round.
-func killPoints(rng *rand.Rand, kills, n int) []killPoint {
+// killPoints draws the kill points: each round is killed once 5% to 60% of
+// what it still has to write is written (one in five rounds at 0%: the run
+// dies while the ingest is still publishing, before the sink wrote any of
+// it), after a delay of up to 300 ms so the kill falls anywhere in a flush
+// cycle.
+func killPoints(rng *rand.Rand, kills int) []killPoint {
 	pts := make([]killPoint, kills)
 	for i := range pts {
-		pts[i] = killPoint{rows: int(float64(n) * (0.05 + 0.9*rng.Float64())), delay: time.Duration(rng.IntN(300)) * time.Millisecond}
-		if rng.IntN(4) == 0 {
-			pts[i].rows = 0
+		pts[i] = killPoint{fraction: 0.05 + 0.55*rng.Float64(), delay: time.Duration(rng.IntN(300)) * time.Millisecond}
+		if rng.IntN(5) == 0 {
+			pts[i].fraction = 0
 		}
 	}
-	slices.SortFunc(pts, func(a, b killPoint) int { return a.rows - b.rows })
 	return pts
 }
 
@@ -142,7 +142,7 @@ func TestSIGKILLDuringIngestLosesNothing(t *testing.T) {
 	n := killEvents(t)
 	kills := envInt(t, "ORBITFLOW_KILL_TEST_KILLS", 3)
 	rng := rand.New(rand.NewPCG(faultSeed(t), 7))
-	points := killPoints(rng, kills, n)
+	points := killPoints(rng, kills)
 	began := time.Now()
 
 	in := newInstance(t)
@@ -157,9 +157,10 @@ func TestSIGKILLDuringIngestLosesNothing(t *testing.T) {
 		ing, ingOut, ingDone := in.startIngest(ctx, file)
 		deadline := time.Now().Add(10 * time.Minute)
 		finished := false
-		rows := 0
+		rows := in.rawRows()
+		target := rows + int(pt.fraction*float64(n-min(rows, n)))
 		for !finished {
-			if rows = in.rawRows(); rows >= pt.rows {
+			if rows = in.rawRows(); rows >= target {
 				break
 			}
 			select {
@@ -170,12 +171,12 @@ func TestSIGKILLDuringIngestLosesNothing(t *testing.T) {
 				finished = true
 			case <-time.After(20 * time.Millisecond):
 			}
-			require.True(t, time.Now().Before(deadline), "activities_raw never reached %d rows (at %d); ingest:\n%s\nrun log:\n%s", pt.rows, rows, ingOut, in.runLog)
+			require.True(t, time.Now().Before(deadline), "activities_raw never reached %d rows (at %d); ingest:\n%s\nrun log:\n%s", target, rows, ingOut, in.runLog)
 		}
 		time.Sleep(pt.delay)
 		require.Error(t, in.stop(syscall.SIGKILL), "SIGKILL ends run with an error status")
-		t.Logf("kill %d/%d: %d rows in activities_raw (point %d, +%s), %s into the round",
-			k+1, kills, rows, pt.rows, pt.delay, time.Since(round).Round(time.Millisecond))
+		t.Logf("kill %d/%d: %d rows in activities_raw (point %d: %.0f%% of what was missing, +%s), %s into the round",
+			k+1, kills, rows, target, 100*pt.fraction, pt.delay, time.Since(round).Round(time.Millisecond))
 		if !finished {
 			// The ingest must notice that its server is gone and fail, not hang.
 			killed := time.Now()
