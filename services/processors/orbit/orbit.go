@@ -280,7 +280,8 @@ func (p *Processor) Seq() uint64 {
 }
 
 func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jetstream.ObjectStore) {
-	flushAt := time.Now().Add(p.cfg.FlushInterval)
+	lastFlush := time.Now()
+	flushAt := lastFlush.Add(p.cfg.FlushInterval)
 	checkpointAt := time.Now().Add(p.cfg.CheckpointInterval)
 	for {
 		if ctx.Err() != nil {
@@ -294,7 +295,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			return
 		}
 		wait := min(max(time.Until(flushAt), 20*time.Millisecond), 250*time.Millisecond)
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(wait))
+		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() == nil {
 				p.log.Warn("fetch failed; retrying", "err", err)
@@ -302,8 +303,9 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			}
 			continue
 		}
-		stopped := false
+		stopped, fetched := false, 0
 		for msg := range batch.Messages() {
+			fetched++
 			if stopped = !p.apply(ctx, msg); stopped {
 				break
 			}
@@ -316,9 +318,14 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			p.log.Warn("fetch ended with an error", "err", err)
 		}
 		now := time.Now()
-		if now.After(flushAt) {
+		due := flushAt
+		if fetched == fetchBatch {
+			// Behind the stream: let rows gather for longer (see catchUp).
+			due = lastFlush.Add(catchUp * p.cfg.FlushInterval)
+		}
+		if now.After(due) {
 			p.retry(ctx, "write scores", p.flush)
-			flushAt = now.Add(p.cfg.FlushInterval)
+			lastFlush, flushAt = now, now.Add(p.cfg.FlushInterval)
 		}
 		if now.After(checkpointAt) {
 			p.suggestAll()
@@ -328,6 +335,17 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 		}
 	}
 }
+
+// fetchBatch is the most messages one fetch asks for; a full fetch means
+// the processor is behind the stream.
+const fetchBatch = 1000
+
+// catchUp stretches the flush interval while the processor is behind: a
+// member touched many times is written once instead of once per interval,
+// and the engine's small inserts, most of what scoring costs ClickHouse,
+// come catchUp times less often, so the processor catches up sooner (rows
+// are at most catchUp intervals late, and were already late).
+const catchUp = 4
 
 // finish flushes and checkpoints at shutdown.
 func (p *Processor) finish(store jetstream.ObjectStore) {
