@@ -51,11 +51,14 @@ type Config struct {
 	RollupInterval time.Duration `yaml:"rollup_interval"`
 }
 
-// DefaultConfig returns the defaults: 20k rows or 1 s.
+// DefaultConfig returns the defaults: 20k rows or 500 ms. Under load the
+// batches fill by size; below it a row waits at most 500 ms (orbitflow
+// bench at 10k events/s: p99 publish → queryable 0.69 s, 1.38 s at 1 s,
+// for 2% more CPU).
 func DefaultConfig() Config {
 	return Config{
 		BatchSize:      20000,
-		FlushInterval:  time.Second,
+		FlushInterval:  500 * time.Millisecond,
 		FlushTimeout:   60 * time.Second,
 		RetryInitial:   200 * time.Millisecond,
 		RetryMax:       10 * time.Second,

@@ -93,13 +93,15 @@ func TestMediansAndVerdicts(t *testing.T) {
 	run := func(js, sustained float64, p99 time.Duration) Result {
 		return Result{Ceilings: Ceilings{JetStream: js, ClickHouse: 2 * js},
 			Phases: []Phase{{Rate: 0, Sustained: sustained, P99: 5 * time.Second},
-				{Rate: 50_000, Sustained: 50_000, P99: p99, Usage: Usage{CPU: map[string]float64{"sink": js / 1e5}}}}}
+				{Rate: 50_000, Sustained: 50_000, P99: p99, Usage: Usage{CPU: map[string]float64{"sink": js / 1e5}},
+					Engine: map[string]uint64{"InsertQuery": uint64(js / 1e3)}}}}
 	}
 	m := Medians([]Result{run(100e3, 40e3, 900*time.Millisecond), run(300e3, 90e3, 2*time.Second), run(200e3, 60e3, time.Second)})
 	require.Equal(t, 200e3, m.Ceilings.JetStream)
 	require.Equal(t, 60e3, m.Phases[0].Sustained)
 	require.Equal(t, time.Second, m.Phases[1].P99)
 	require.InDelta(t, 2.0, m.Phases[1].Usage.CPU["sink"], 1e-9)
+	require.Equal(t, uint64(200), m.Phases[1].Engine["InsertQuery"])
 	lower, which := m.Ceilings.Lower()
 	require.Equal(t, 200e3, lower)
 	require.Equal(t, "JetStream", which)

@@ -88,6 +88,12 @@ func Medians(runs []Result) Result {
 			for k := range ph(r).Usage.CPU {
 				mp.Usage.CPU[k] = f(func(r Result) float64 { return ph(r).Usage.CPU[k] })
 			}
+			for k := range ph(r).Engine {
+				if mp.Engine == nil {
+					mp.Engine = map[string]uint64{}
+				}
+				mp.Engine[k] = uint64(f(func(r Result) float64 { return float64(ph(r).Engine[k]) }))
+			}
 		}
 		m.Phases = append(m.Phases, mp)
 	}
