@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	poll := fs.Duration("poll", 20*time.Millisecond, "how often to ask ClickHouse what is queryable (the latency's resolution)")
 	drain := fs.Duration("drain", 3*time.Minute, "how long to wait, after publishing, for every event to be queryable and scored")
 	asJSON := fs.Bool("json", false, "print the figures as JSON (for comparing commits)")
-	profDir := fs.String("cpuprofile", "", "write each phase's CPU profile into this `directory` (go tool pprof)")
+	profDir := fs.String("cpuprofile", "", "write each phase's CPU profile, and a heap profile at the end of each run, into this `directory` (go tool pprof)")
 	keep := fs.Bool("keep", false, "keep the data dirs (printed) instead of removing them")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
@@ -109,7 +110,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				}
 			}
 		}
-		res, err := benchRun(ctx, cfg, dir, bc, stderr)
+		heapTo := ""
+		if *profDir != "" {
+			heapTo = filepath.Join(*profDir, fmt.Sprintf("heap-run%d.pprof", i+1))
+		}
+		res, err := benchRun(ctx, cfg, dir, bc, heapTo, stderr)
 		if !*keep {
 			_ = os.RemoveAll(dir)
 		} else {
@@ -133,7 +138,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // benchRun starts every part of `orbitflow run` on dir (no API, no
 // gateway: they listen, the load does not go through them) and runs the
 // bench on it.
-func benchRun(ctx context.Context, cfg app.Config, dir string, bc bench.Config, stderr io.Writer) (bench.Result, error) {
+func benchRun(ctx context.Context, cfg app.Config, dir string, bc bench.Config, heapTo string, stderr io.Writer) (bench.Result, error) {
 	cfg.DataDir = dir
 	cfg.NATS.Embedded.Listen = ""
 	cfg.NATS.Embedded.StoreDir = ""
@@ -164,6 +169,11 @@ func benchRun(ctx context.Context, cfg app.Config, dir string, bc bench.Config, 
 	if err != nil {
 		return res, err
 	}
+	if heapTo != "" {
+		if err := writeHeapProfile(heapTo); err != nil {
+			return res, err
+		}
+	}
 	// The scoring processor writes its checkpoint at shutdown: its size is
 	// the state the members cost.
 	sctx, cancel = context.WithTimeout(ctx, time.Minute)
@@ -181,4 +191,18 @@ func benchRun(ctx context.Context, cfg app.Config, dir string, bc bench.Config, 
 	}
 	res.StateBytes = int64(info.Size)
 	return res, nil
+}
+
+// writeHeapProfile writes what the heap holds now (after a collection).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: heap profile: %w", err)
+	}
+	return f.Close()
 }

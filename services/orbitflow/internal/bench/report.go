@@ -81,6 +81,7 @@ func Medians(runs []Result) Result {
 				RSSBytes:     uint64(f(func(r Result) float64 { return float64(ph(r).Usage.RSSBytes) })),
 				PeakRSSBytes: uint64(f(func(r Result) float64 { return float64(ph(r).Usage.PeakRSSBytes) })),
 				GoBytes:      uint64(f(func(r Result) float64 { return float64(ph(r).Usage.GoBytes) })),
+				GoLiveBytes:  uint64(f(func(r Result) float64 { return float64(ph(r).Usage.GoLiveBytes) })),
 				CPU:          map[string]float64{},
 			},
 		}
@@ -159,8 +160,8 @@ func WriteText(w io.Writer, s Summary) {
 				e["Merge"], float64(e["MergesTimeMilliseconds"])/1e3, float64(e["InsertedRows"])/float64(p.Published),
 				float64(e["SelectedRows"])/float64(p.Published), float64(e["MergedRows"])/float64(p.Published))
 		}
-		fmt.Fprintf(w, "  memory: RSS %d MB (peak %d MB), of which Go %d MB, the rest the ClickHouse engine and its library\n",
-			p.Usage.RSSBytes>>20, p.Usage.PeakRSSBytes>>20, p.Usage.GoBytes>>20)
+		fmt.Fprintf(w, "  memory: RSS %d MB (peak %d MB), of which Go %d MB (live heap after a collection %d MB), the rest the ClickHouse engine and its library\n",
+			p.Usage.RSSBytes>>20, p.Usage.PeakRSSBytes>>20, p.Usage.GoBytes>>20, p.Usage.GoLiveBytes>>20)
 	}
 	if m.Members > 0 {
 		fmt.Fprintf(w, "scoring state: %d members, checkpoint %d bytes = %.0f bytes per member\n", m.Members, m.StateBytes, float64(m.StateBytes)/float64(m.Members))
