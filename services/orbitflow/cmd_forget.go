@@ -147,31 +147,14 @@ func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // memberCommunity finds the one community an identity or member id is in.
 func memberCommunity(ctx context.Context, conn driver.Conn, id string) (string, error) {
-	rows, err := conn.Query(param(ctx, map[string]string{"i": id}), `SELECT DISTINCT community FROM (
+	cs, err := queryStrings(param(ctx, map[string]string{"i": id}), conn, `SELECT DISTINCT community FROM (
 		SELECT community FROM member_identities WHERE identity = {i:String} OR member_id = {i:String}
 		UNION ALL SELECT community FROM activities_raw WHERE identity = {i:String}) ORDER BY community`)
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	var cs []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return "", err
-		}
-		cs = append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return "", err
-	}
-	switch len(cs) {
-	case 0:
-		return "", fmt.Errorf("%q is no member or identity of any community: check the id (source:source_id, as in members.member_id or activities.identity)", id)
-	case 1:
-		return cs[0], nil
-	}
-	return "", usagef("%q is in communities %s: choose one with --community", id, strings.Join(cs, ", "))
+	return onlyCommunity(cs, fmt.Sprintf("%q", id),
+		fmt.Errorf("%q is no member or identity of any community: check the id (source:source_id, as in members.member_id or activities.identity)", id))
 }
 
 // memberKeys returns the member of id and every key activities may name

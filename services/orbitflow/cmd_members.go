@@ -128,27 +128,43 @@ func requester() string {
 
 // communityOf finds the one community an identity has activities in.
 func communityOf(ctx context.Context, conn driver.Conn, identity string) (string, error) {
-	rows, err := conn.Query(param(ctx, map[string]string{"i": identity}),
+	cs, err := queryStrings(param(ctx, map[string]string{"i": identity}), conn,
 		"SELECT DISTINCT community FROM activities WHERE identity = {i:String} ORDER BY community")
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	var cs []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return "", err
-		}
-		cs = append(cs, c)
-	}
+	return onlyCommunity(cs, fmt.Sprintf("identity %q", identity),
+		fmt.Errorf("identity %q has no activities: check the id (source:source_id, as in activities.identity)", identity))
+}
+
+// onlyCommunity is the one community of cs; for none it returns missing,
+// for several an error asking for --community. what names the id.
+func onlyCommunity(cs []string, what string, missing error) (string, error) {
 	switch len(cs) {
 	case 0:
-		return "", fmt.Errorf("identity %q has no activities: check the id (source:source_id, as in activities.identity)", identity)
+		return "", missing
 	case 1:
 		return cs[0], nil
 	}
-	return "", usagef("identity %q is in communities %s: choose one with --community", identity, strings.Join(cs, ", "))
+	return "", usagef("%s is in communities %s: choose one with --community", what, strings.Join(cs, ", "))
+}
+
+// queryStrings runs a query of one String column and returns its values.
+func queryStrings(ctx context.Context, conn driver.Conn, query string) ([]string, error) {
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // requireIdentity checks an identity has activities in the community.
