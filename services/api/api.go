@@ -145,9 +145,10 @@ type Deps struct {
 
 // Server is the HTTP API.
 type Server struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	metrics http.Handler // GET /metrics, if set
 
 	// keys are the SHA-256 of the accepted tokens (the tokens themselves
 	// are not kept) with their scopes and request budgets.
@@ -163,7 +164,7 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
 	if cfg.QueryTimeout == 0 {
 		cfg.QueryTimeout = DefaultConfig().QueryTimeout
 	}
-	s := &Server{cfg: cfg, deps: deps, log: set.Named("api").Logger}
+	s := &Server{cfg: cfg, deps: deps, log: set.Named("api").Logger, metrics: set.MetricsHandler}
 	for i, k := range cfg.APIKeys {
 		s.keys = append(s.keys, &credential{name: fmt.Sprintf("api_keys[%d]", i), sum: keyHash(k), scopes: allScopes,
 			bucket: newBucket(cfg.RateLimit)})
@@ -184,6 +185,10 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /v1/pipeline", s.auth(ScopeRead, http.HandlerFunc(s.pipeline)))
+	if s.metrics != nil {
+		// Prometheus: authorization: {credentials: <a read token>}.
+		mux.Handle("GET /metrics", s.auth(ScopeRead, s.metrics))
+	}
 	s.queryRoutes(mux)
 	s.alertRoutes(mux)
 	return http.MaxBytesHandler(mux, 64<<10)

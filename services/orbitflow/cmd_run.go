@@ -44,7 +44,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	set := telemetry.Settings{Logger: log}.WithDefaults()
+	metrics, err := telemetry.NewMetrics()
+	if err != nil {
+		return err
+	}
+	defer metrics.Shutdown(context.Background())
+	set := telemetry.Settings{Logger: log, MeterProvider: metrics.Provider(), MetricsHandler: metrics.Handler()}.WithDefaults()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(runGCPercent)
 	}

@@ -276,6 +276,18 @@ func TestRunIngestQuery(t *testing.T) {
 	resp.Body.Close()
 	require.NotEmpty(t, p.Consumers)
 
+	// Prometheus metrics from the services' instruments, behind the key:
+	// the sink's rows (3000 activities, and the 2 dead letters).
+	req, _ = http.NewRequest("GET", "http://"+in.apiAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(metricsText), `orbitflow_sink_rows_total{table="activities_raw"} 3000`)
+	require.Contains(t, string(metricsText), "go_goroutines")
+
 	// The query API answers from the health views: 3000 identities active
 	// on 2026-01-01, each with one contribution, once the sink's rollup
 	// refresher (every 5 s) has caught up.

@@ -7,6 +7,7 @@ package telemetry
 import (
 	"io"
 	"log/slog"
+	"net/http"
 
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -19,6 +20,9 @@ type Settings struct {
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// MetricsHandler, if set, serves what MeterProvider measured to a
+	// scrape (Metrics.Handler); the API serves it at GET /metrics.
+	MetricsHandler http.Handler
 }
 
 // Nop returns settings that discard everything; for tests and tools.
