@@ -286,6 +286,7 @@ func TestRunIngestQuery(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, string(metricsText), `orbitflow_sink_rows_total{table="activities_raw"} 3000`)
+	require.Contains(t, string(metricsText), `orbitflow_stream_lag{consumer="sink-activities",stream="ACTIVITIES"} 0`, "ingest --wait returned: the sink is caught up")
 	require.Contains(t, string(metricsText), "go_goroutines")
 
 	// The query API answers from the health views: 3000 identities active

@@ -112,6 +112,8 @@ type Sink struct {
 	met  metrics
 
 	forget *forgetter
+	meter  metric.Meter
+	lag    metric.Registration // the stream lag gauge, while started
 
 	mu       sync.Mutex
 	cancel   context.CancelFunc
@@ -139,7 +141,7 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Sink {
 	met.flushDur, _ = m.Float64Histogram("orbitflow.sink.flush_duration", metric.WithUnit("s"))
 	met.forgotten, _ = m.Int64Counter("orbitflow.sink.forgotten_dropped",
 		metric.WithDescription("Events of forgotten identities dropped (not stored, not dead-lettered)"))
-	return &Sink{cfg: cfg, deps: deps, log: set.Logger, met: met}
+	return &Sink{cfg: cfg, deps: deps, log: set.Logger, met: met, meter: m}
 }
 
 // Start declares the durable consumers and starts the loops. The loops run
@@ -178,6 +180,13 @@ func (s *Sink) Start(ctx context.Context) error {
 		}
 		loops = append(loops, loop{cons, writers[c.Durable]})
 	}
+	consumers := make([]jetstream.Consumer, len(loops))
+	for i, l := range loops {
+		consumers[i] = l.cons
+	}
+	if err := s.observeLag(consumers); err != nil {
+		return err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.done = make(chan struct{})
@@ -211,12 +220,44 @@ func (s *Sink) Dropped() int64 {
 	return s.forget.n.Load()
 }
 
+// observeLag reports, on each metrics collection, how many messages of its
+// stream each consumer has not processed: not yet delivered plus delivered
+// and not acknowledged (orbitflow.stream.lag{consumer}).
+func (s *Sink) observeLag(consumers []jetstream.Consumer) error {
+	gauge, err := s.meter.Int64ObservableGauge("orbitflow.stream.lag",
+		metric.WithDescription("Messages of the stream a consumer has not processed: pending delivery plus unacknowledged"))
+	if err != nil {
+		return fmt.Errorf("sink: lag gauge: %w", err)
+	}
+	s.lag, err = s.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		for _, c := range consumers {
+			info, err := c.Info(ctx)
+			if err != nil {
+				continue // no figure this time rather than a wrong one
+			}
+			o.ObserveInt64(gauge, int64(info.NumPending)+int64(info.NumAckPending),
+				metric.WithAttributes(attribute.String("consumer", info.Name), attribute.String("stream", info.Stream)))
+		}
+		return nil
+	}, gauge)
+	if err != nil {
+		return fmt.Errorf("sink: lag gauge: %w", err)
+	}
+	return nil
+}
+
 // Shutdown stops fetching, flushes and acks what the loops hold, and waits
 // for them, at most until ctx ends. Idempotent and safe without Start.
 func (s *Sink) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
 	cancel, done := s.cancel, s.done
+	if s.lag != nil {
+		_ = s.lag.Unregister()
+		s.lag = nil
+	}
 	s.mu.Unlock()
 	if done == nil {
 		return nil
