@@ -137,7 +137,8 @@ type Deps struct {
 // Bucket is the object store bucket that holds the checkpoint.
 const Bucket = "orbitflow-scoring"
 
-const checkpointObject = "checkpoint"
+// CheckpointObject is the name of the checkpoint in Bucket.
+const CheckpointObject = "checkpoint"
 
 // Processor is the scoring processor (Start, Shutdown).
 type Processor struct {
@@ -555,7 +556,7 @@ func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore)
 	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 		return err
 	}
-	if _, err := store.Put(ctx, jetstream.ObjectMeta{Name: checkpointObject,
+	if _, err := store.Put(ctx, jetstream.ObjectMeta{Name: CheckpointObject,
 		Description: fmt.Sprintf("stream seq %d, scoring config %s", st.Seq, st.Hash)}, &buf); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
@@ -563,7 +564,7 @@ func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore)
 }
 
 func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) error {
-	data, err := store.GetBytes(ctx, checkpointObject)
+	data, err := store.GetBytes(ctx, CheckpointObject)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil
 	}
@@ -572,12 +573,12 @@ func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) er
 	}
 	var st checkpointState
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
-		return fmt.Errorf("scoring: checkpoint is corrupt (%v); delete object %q of bucket %s to replay from the start", err, checkpointObject, Bucket)
+		return fmt.Errorf("scoring: checkpoint is corrupt (%v); delete object %q of bucket %s to replay from the start", err, CheckpointObject, Bucket)
 	}
 	if st.Salt != "" && st.Salt != p.deps.Salt.Fingerprint() {
 		return fmt.Errorf("scoring: the checkpoint's e-mail hashes were keyed with another salt (fingerprint %s, this one %s): "+
 			"set people.email_salt back to the salt of this data, or delete object %q of bucket %s to replay from the start",
-			st.Salt, p.deps.Salt.Fingerprint(), checkpointObject, Bucket)
+			st.Salt, p.deps.Salt.Fingerprint(), CheckpointObject, Bucket)
 	}
 	if st.Hash != p.hash || st.Model != scoring.ModelVersion {
 		p.log.Warn("the checkpoint is from another scoring config or model: replaying the stream from the start",

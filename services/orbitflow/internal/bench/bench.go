@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -224,16 +225,11 @@ const ceilingStream = "BENCH_CEILING"
 // while one pull consumer fetches and acks each message: events/s from the
 // first publish to the last ack sent.
 func jetStreamCeiling(ctx context.Context, js jetstream.JetStream, corpus []message) (float64, error) {
-	var decl subjects.Stream
-	for _, s := range subjects.Streams(subjects.DefaultLimits()) {
-		if s.Name == subjects.ActivityStream {
-			decl = s
-		}
+	act, err := js.Stream(ctx, subjects.ActivityStream)
+	if err != nil {
+		return 0, fmt.Errorf("bench: the activity stream: %w", err)
 	}
-	sc := bus.StreamConfig(decl)
-	if info, err := js.Stream(ctx, subjects.ActivityStream); err == nil {
-		sc = info.CachedInfo().Config // the limits in use, storage included
-	}
+	sc := act.CachedInfo().Config // the limits in use, storage included
 	sc.Name, sc.Subjects, sc.Description = ceilingStream, []string{"benchceiling.>"}, "orbitflow bench: the JetStream ceiling (deleted after)"
 	_ = js.DeleteStream(ctx, ceilingStream)
 	if _, err := js.CreateStream(ctx, sc); err != nil {
@@ -525,9 +521,9 @@ func publish(ctx context.Context, cfg Config, d Deps, idx, rate int, lastSeq *at
 	pub := bus.NewPublisher(d.JS, bus.WithOnResult(func(r bus.Result) {
 		switch {
 		case r.Err != nil:
-			refused = cmpOr(refused, fmt.Errorf("bench: the stream refused an event: %w", r.Err))
+			refused = cmp.Or(refused, fmt.Errorf("bench: the stream refused an event: %w", r.Err))
 		case r.Duplicate:
-			refused = cmpOr(refused, fmt.Errorf("bench: event %v was a duplicate: the bench needs a fresh data dir", r.Tag))
+			refused = cmp.Or(refused, fmt.Errorf("bench: event %v was a duplicate: the bench needs a fresh data dir", r.Tag))
 		default:
 			pubs = append(pubs, published{seq: r.Seq, at: r.Tag.(time.Time)})
 			lastSeq.Store(max(lastSeq.Load(), r.Seq))
@@ -577,13 +573,6 @@ func publish(ctx context.Context, cfg Config, d Deps, idx, rate int, lastSeq *at
 		return nil, errors.New("bench: nothing was published")
 	}
 	return pubs, nil
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // latencies pairs each publish with the first poll that saw its sequence
