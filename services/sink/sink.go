@@ -122,10 +122,17 @@ type Sink struct {
 }
 
 type metrics struct {
-	rows     metric.Int64Counter
-	rejected metric.Int64Counter
-	retries  metric.Int64Counter
-	flushDur metric.Float64Histogram
+	rows      metric.Int64Counter
+	rejected  metric.Int64Counter // the sink's own dead letters, by reason
+	retries   metric.Int64Counter
+	flushDur  metric.Float64Histogram
+	batchSize metric.Int64Histogram
+	// activities counts stored activities by source and type: what came
+	// in, each event once (duplicates are gone by then).
+	activities metric.Int64Counter
+	// deadLetters counts stored dead letters of every stage by stage,
+	// source and reason kind: what was rejected anywhere.
+	deadLetters metric.Int64Counter
 	// forgotten counts events of forgotten identities dropped.
 	forgotten metric.Int64Counter
 }
@@ -136,9 +143,17 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Sink {
 	m := set.MeterProvider.Meter("github.com/orbitflow/orbitflow/services/sink")
 	var met metrics
 	met.rows, _ = m.Int64Counter("orbitflow.sink.rows", metric.WithDescription("Rows written to ClickHouse"))
-	met.rejected, _ = m.Int64Counter("orbitflow.sink.dead_lettered", metric.WithDescription("Messages sent to the dead-letter stream"))
+	met.rejected, _ = m.Int64Counter("orbitflow.sink.dead_lettered",
+		metric.WithDescription("Messages the sink sent to the dead-letter stream, by reason kind"))
 	met.retries, _ = m.Int64Counter("orbitflow.sink.insert_retries", metric.WithDescription("Failed insert attempts that were retried"))
-	met.flushDur, _ = m.Float64Histogram("orbitflow.sink.flush_duration", metric.WithUnit("s"))
+	met.flushDur, _ = m.Float64Histogram("orbitflow.sink.flush_duration", metric.WithUnit("s"),
+		metric.WithDescription("Time to write one batch to ClickHouse (the insert with its materialized views), by table"))
+	met.batchSize, _ = m.Int64Histogram("orbitflow.sink.batch_size", metric.WithDescription("Rows per insert, by table"),
+		metric.WithExplicitBucketBoundaries(1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000, 50000))
+	met.activities, _ = m.Int64Counter("orbitflow.activities",
+		metric.WithDescription("Activities written to ClickHouse, by source and type (custom.* types as custom); each event counts once"))
+	met.deadLetters, _ = m.Int64Counter("orbitflow.rejected",
+		metric.WithDescription("Rejected inputs of every stage, counted as their dead letters are stored: by stage, source and reason kind"))
 	met.forgotten, _ = m.Int64Counter("orbitflow.sink.forgotten_dropped",
 		metric.WithDescription("Events of forgotten identities dropped (not stored, not dead-lettered)"))
 	return &Sink{cfg: cfg, deps: deps, log: set.Logger, met: met, meter: m}
@@ -220,31 +235,18 @@ func (s *Sink) Dropped() int64 {
 	return s.forget.n.Load()
 }
 
-// observeLag reports, on each metrics collection, how many messages of its
-// stream each consumer has not processed: not yet delivered plus delivered
-// and not acknowledged (orbitflow.stream.lag{consumer}).
+// observeLag reports each consumer's lag at every metrics collection
+// (bus.LagMetric, labelled with the durable name).
 func (s *Sink) observeLag(consumers []jetstream.Consumer) error {
-	gauge, err := s.meter.Int64ObservableGauge("orbitflow.stream.lag",
-		metric.WithDescription("Messages of the stream a consumer has not processed: pending delivery plus unacknowledged"))
-	if err != nil {
-		return fmt.Errorf("sink: lag gauge: %w", err)
+	named := make(map[string]jetstream.Consumer, len(consumers))
+	for _, c := range consumers {
+		named[c.CachedInfo().Name] = c
 	}
-	s.lag, err = s.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		for _, c := range consumers {
-			info, err := c.Info(ctx)
-			if err != nil {
-				continue // no figure this time rather than a wrong one
-			}
-			o.ObserveInt64(gauge, int64(info.NumPending)+int64(info.NumAckPending),
-				metric.WithAttributes(attribute.String("consumer", info.Name), attribute.String("stream", info.Stream)))
-		}
-		return nil
-	}, gauge)
+	reg, err := bus.ObserveLag(s.meter, named)
 	if err != nil {
-		return fmt.Errorf("sink: lag gauge: %w", err)
+		return fmt.Errorf("sink: %w", err)
 	}
+	s.lag = reg
 	return nil
 }
 
@@ -282,6 +284,9 @@ type tableWriter interface {
 	actions() int
 	// send writes the buffered rows with one batch, then does the actions.
 	send(ctx context.Context, conn driver.Conn) error
+	// tally counts the written rows in the writer's own metrics (after a
+	// successful send, before reset).
+	tally(ctx context.Context, m *metrics)
 	reset()
 }
 
@@ -382,8 +387,13 @@ func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, held 
 			err := w.send(ictx, s.deps.CH)
 			cancel()
 			if err == nil {
-				s.met.flushDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("table", w.table())))
-				s.met.rows.Add(ctx, int64(n), metric.WithAttributes(attribute.String("table", w.table())))
+				table := metric.WithAttributes(attribute.String("table", w.table()))
+				s.met.flushDur.Record(ctx, time.Since(start).Seconds(), table)
+				s.met.rows.Add(ctx, int64(n), table)
+				if n > 0 {
+					s.met.batchSize.Record(ctx, int64(n), table)
+				}
+				w.tally(ctx, &s.met)
 				break
 			}
 			s.met.retries.Add(ctx, 1)
@@ -416,7 +426,7 @@ func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, held 
 // deadLetter publishes dl, retrying until the stream takes it: the original
 // is acked (with its batch) only afterwards.
 func (s *Sink) deadLetter(ctx context.Context, log *slog.Logger, dl bus.DeadLetter) {
-	s.met.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("stage", dl.Stage)))
+	s.met.rejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", ReasonKind(dl.Reason))))
 	backoff := s.cfg.RetryInitial
 	for {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
