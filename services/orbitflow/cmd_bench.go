@@ -14,12 +14,14 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/bench"
+	"github.com/orbitflow/orbitflow/services/orbitflow/internal/progress"
 	"github.com/orbitflow/orbitflow/services/processors/orbit"
 )
 
@@ -86,8 +88,30 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return err
 	}
-	progress := func(format string, a ...any) {
+	// Lines and the publishing bar share stderr: a line clears the bar,
+	// the next tick draws a new one (on a terminal; plain output gets the
+	// bar's line every 5 s).
+	var (
+		mu       sync.Mutex
+		bar      *progress.Bar
+		barPhase string
+	)
+	logLine := func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if bar != nil {
+			bar.Finish()
+			bar = nil
+		}
 		fmt.Fprintf(stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+	}
+	tick := func(phase string, sent, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if bar == nil || barPhase != phase {
+			bar, barPhase = newBar(stderr, "bench: publishing at "+phase, "events"), phase
+		}
+		bar.Update(progress.State{Done: int64(sent), Total: int64(total)})
 	}
 	sum := bench.Summary{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Version: version, At: time.Now().UTC().Format(time.RFC3339)}
 	sum.Config.Duration, sum.Config.Rates, sum.Config.CeilingEvents, sum.Config.Members = duration.String(), rateList, *ceiling, *members
@@ -96,9 +120,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		progress("run %d of %d in %s", i+1, *runs, dir)
+		logLine("run %d of %d in %s", i+1, *runs, dir)
 		bc := bench.Config{Duration: *duration, Rates: rateList, CeilingEvents: *ceiling, Members: *members, Seed: *seed,
-			Poll: *poll, Drain: *drain, BatchSize: cfg.Sink.BatchSize, Progress: progress}
+			Poll: *poll, Drain: *drain, BatchSize: cfg.Sink.BatchSize, Progress: logLine, Tick: tick}
 		if *profDir != "" {
 			if err := os.MkdirAll(*profDir, 0o755); err != nil {
 				return err
@@ -106,7 +130,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			bc.Profile = func(phase string, data []byte) {
 				path := filepath.Join(*profDir, fmt.Sprintf("cpu-run%d-%s.pprof", i+1, phase))
 				if err := os.WriteFile(path, data, 0o644); err != nil {
-					progress("writing %s: %v", path, err)
+					logLine("writing %s: %v", path, err)
 				}
 			}
 		}
@@ -118,7 +142,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if !*keep {
 			_ = os.RemoveAll(dir)
 		} else {
-			progress("kept %s", dir)
+			logLine("kept %s", dir)
 		}
 		if err != nil {
 			return err

@@ -27,6 +27,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
+	"github.com/orbitflow/orbitflow/services/orbitflow/internal/progress"
 )
 
 var errStop = errors.New("stop")
@@ -135,7 +136,7 @@ func cmdIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return publishRecords(ctx, cfg, publishJob{
-		format: *format, community: *community, verb: "ingest", wait: *wait, waitTimeout: *waitTimeout,
+		format: *format, community: *community, verb: "ingest", wait: *wait, waitTimeout: *waitTimeout, files: files,
 		records: func(env source.Env, reg *events.Registry) iter.Seq[ingest.Record] { return src.read(files, env, reg) },
 	}, stdout, stderr)
 }
@@ -146,6 +147,9 @@ type publishJob struct {
 	wait                    bool
 	waitTimeout             time.Duration
 	records                 func(env source.Env, reg *events.Registry) iter.Seq[ingest.Record]
+	// files, when set, are the input files: progress shows the bytes read
+	// of their total size.
+	files []string
 	// rerun is the advice printed when the run stops with an error.
 	rerun string
 }
@@ -167,13 +171,18 @@ func publishRecords(ctx context.Context, cfg app.Config, job publishJob, stdout,
 	defer done()
 
 	env := source.Env{Community: job.community, People: &cfg.People}
-	stats, err := ingest.Run(ctx, js, job.records(env, reg), ingest.Options{
-		Community: job.community, Format: job.format, Registry: reg,
-		Window: cfg.NATS.PublishMaxPending, Progress: progressPrinter(stderr, job.verb),
-	})
-	if isTerminal(stderr) {
-		fmt.Fprintln(stderr)
+	records := job.records(env, reg)
+	var files *progress.Files
+	if len(job.files) > 0 {
+		files = progress.NewFiles(job.files)
+		records = trackFiles(records, files)
 	}
+	report, finish := progressPrinter(stderr, job.verb, files)
+	stats, err := ingest.Run(ctx, js, records, ingest.Options{
+		Community: job.community, Format: job.format, Registry: reg,
+		Window: cfg.NATS.PublishMaxPending, Progress: report, ProgressEvery: 1000,
+	})
+	finish()
 	fmt.Fprintln(stdout, stats.Summary())
 	if err != nil {
 		rerun := job.rerun
@@ -248,13 +257,13 @@ func waitQueryable(ctx context.Context, js jetstream.JetStream, st ingest.Stats,
 		{subjects.ActivityStream, subjects.SinkActivities, st.MaxSeq},
 		{subjects.DeadLetterStream, subjects.SinkDeadLetters, st.DeadMaxSeq},
 	}
-	term := isTerminal(stderr)
-	start := time.Now()
-	lastLog := time.Now()
 	for _, t := range targets {
 		if t.seq == 0 {
 			continue
 		}
+		bar := newBar(stderr, "waiting for ClickHouse: "+t.consumer, "messages")
+		first := true
+		var base uint64
 		for {
 			var floor uint64
 			cons, err := js.Consumer(ctx, t.stream, t.consumer)
@@ -265,51 +274,71 @@ func waitQueryable(ctx context.Context, js jetstream.JetStream, st ingest.Stats,
 				}
 			}
 			if err != nil && ctx.Err() != nil {
+				bar.Finish()
 				return fmt.Errorf("waiting for the sink: %w", ctx.Err())
 			}
 			if errors.Is(err, nats.ErrConnectionClosed) {
+				bar.Finish()
 				return fmt.Errorf("waiting for the sink: lost the connection to NATS (did orbitflow run stop?): %w", err)
 			}
 			if floor >= t.seq {
 				break
 			}
-			if term {
-				fmt.Fprintf(stderr, "\rwaiting for ClickHouse: %s written up to sequence %d of %d ", t.consumer, floor, t.seq)
-			} else if time.Since(lastLog) > 5*time.Second {
-				fmt.Fprintf(stderr, "waiting for ClickHouse: %s written up to sequence %d of %d (%s)\n", t.consumer, floor, t.seq, time.Since(start).Round(time.Second))
-				lastLog = time.Now()
+			if first && err == nil {
+				// Progress counts from where the sink was when the wait began.
+				base, first = floor, false
 			}
+			bar.Update(progress.State{Done: int64(floor - min(base, floor)), Total: int64(t.seq - base),
+				Detail: fmt.Sprintf("written up to sequence %d of %d", floor, t.seq)})
 			select {
 			case <-ctx.Done():
+				bar.Finish()
 				return fmt.Errorf("waiting for the sink (is `orbitflow run` up and ClickHouse reachable?): %w", ctx.Err())
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-	}
-	if term {
-		fmt.Fprintln(stderr)
+		bar.Finish()
 	}
 	return nil
 }
 
-// progressPrinter returns an ingest progress callback: a self-updating line
-// on a terminal, a line every few seconds otherwise.
-func progressPrinter(w io.Writer, label string) func(ingest.Stats) {
-	term := isTerminal(w)
-	start := time.Now()
-	var last time.Time
-	return func(s ingest.Stats) {
-		now := time.Now()
-		if !term && now.Sub(last) < 5*time.Second {
-			return
-		}
-		last = now
-		rate := float64(s.Read) / max(now.Sub(start).Seconds(), 1e-3)
-		line := fmt.Sprintf("%s: %d read, %d published, %d duplicates, %d rejected — %.0f events/s", label, s.Read, s.Published, s.Duplicates, s.Rejected, rate)
-		if term {
-			fmt.Fprintf(w, "\r%s ", line)
-		} else {
-			fmt.Fprintln(w, line)
+// newBar is a progress display on w: a bar when w is a terminal, a line
+// every 5 seconds otherwise.
+func newBar(w io.Writer, label, unit string) *progress.Bar {
+	return progress.New(w, progress.Options{Label: label, Unit: unit, Terminal: isTerminal(w), Width: termWidth(w)})
+}
+
+// trackFiles passes records through, telling files where the reader is.
+func trackFiles(records iter.Seq[ingest.Record], files *progress.Files) iter.Seq[ingest.Record] {
+	return func(yield func(ingest.Record) bool) {
+		for rec := range records {
+			files.At(rec.Pos)
+			if !yield(rec) {
+				return
+			}
 		}
 	}
+}
+
+// progressPrinter returns an ingest progress callback and the function
+// that ends the display (before the summary is printed): a bar redrawn in
+// place on a terminal, a line every few seconds otherwise. With files the
+// bar measures the bytes read of their total size; without, the events.
+func progressPrinter(w io.Writer, label string, files *progress.Files) (report func(ingest.Stats), finish func()) {
+	unit := "events"
+	if files != nil && files.Total() > 0 {
+		unit = "B"
+	}
+	bar := newBar(w, label, unit)
+	return func(s ingest.Stats) {
+		if !bar.Due() {
+			return
+		}
+		detail := fmt.Sprintf("%d published, %d duplicates, %d rejected", s.Published, s.Duplicates, s.Rejected)
+		if unit == "B" {
+			bar.Update(progress.State{Done: files.Done(), Total: files.Total(), Items: s.Read, ItemUnit: "events", Detail: detail})
+			return
+		}
+		bar.Update(progress.State{Done: s.Read, Detail: detail})
+	}, bar.Finish
 }

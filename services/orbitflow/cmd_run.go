@@ -171,14 +171,16 @@ func ingestDemo(ctx context.Context, stack *app.Stack, cfg app.Config, stderr io
 		})
 	}
 	fmt.Fprintf(stderr, "generating the demo community (%d members, ~%d events over %d days) ...\n", dc.Members, dc.Events, dc.Days)
+	report, finish := progressPrinter(stderr, "demo", nil)
 	stats, err := ingest.Run(ctx, stack.Bus.JetStream(), src, ingest.Options{
 		Community: dc.Community, Format: "demo", Registry: stack.Registry,
-		Progress: progressPrinter(stderr, "demo"), ProgressEvery: 5000,
+		Progress: report, ProgressEvery: 5000,
 	})
+	finish()
 	if err != nil {
 		return fmt.Errorf("demo ingest: %w", err)
 	}
-	fmt.Fprintf(stderr, "\ndemo: %s\n", stats.Summary())
+	fmt.Fprintf(stderr, "demo: %s\n", stats.Summary())
 	if err := waitQueryable(ctx, stack.Bus.JetStream(), stats, stderr); err != nil {
 		return err
 	}

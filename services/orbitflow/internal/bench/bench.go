@@ -47,6 +47,10 @@ type Config struct {
 	Drain time.Duration
 	// Progress receives a line now and then (nil: silent).
 	Progress func(format string, a ...any)
+	// Tick, if set, is called on the publishing goroutine every 1000
+	// events a phase publishes: the phase ("max", "50000"), the events sent
+	// so far and the number it will send (0 when flat out: unknown).
+	Tick func(phase string, sent, total int)
 	// Profile, if set, receives each phase's CPU profile.
 	Profile func(phase string, data []byte)
 }
@@ -559,6 +563,9 @@ func publish(ctx context.Context, cfg Config, d Deps, idx, rate int, lastSeq *at
 			return nil, fmt.Errorf("bench: publish: %w", err)
 		}
 		sent++
+		if cfg.Tick != nil && sent%1000 == 0 {
+			cfg.Tick(phaseName(rate), sent, int(float64(rate)*cfg.Duration.Seconds()))
+		}
 		if refused != nil {
 			return nil, refused
 		}

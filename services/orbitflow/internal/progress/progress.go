@@ -79,20 +79,28 @@ func New(w io.Writer, opts Options) *Bar {
 func (b *Bar) Update(s State) {
 	b.state = s
 	now := b.opts.Now()
-	gap := b.opts.Every
-	if b.opts.Terminal {
-		gap = b.opts.Redraw
-	}
-	if !b.last.IsZero() && now.Sub(b.last) < gap {
-		return
-	}
-	if b.last.IsZero() && !b.opts.Terminal && now.Sub(b.start) < gap {
-		// Plain lines start after the first interval: a short job prints
-		// only its summary.
+	if !b.due(now) {
 		return
 	}
 	b.last = now
 	b.draw(now)
+}
+
+// Due reports whether an Update now would draw: callers whose State is
+// costly to gather ask first.
+func (b *Bar) Due() bool { return b.due(b.opts.Now()) }
+
+func (b *Bar) due(now time.Time) bool {
+	if !b.opts.Terminal {
+		// Plain lines start after the first interval: a short job prints
+		// only its summary.
+		ref := b.last
+		if ref.IsZero() {
+			ref = b.start
+		}
+		return now.Sub(ref) >= b.opts.Every
+	}
+	return b.last.IsZero() || now.Sub(b.last) >= b.opts.Redraw
 }
 
 // Finish clears the bar from the terminal line (the caller prints its
