@@ -147,6 +147,7 @@ type Processor struct {
 	hash string
 	deps Deps
 	log  *slog.Logger
+	met  metrics
 
 	communities map[string]*community
 	seq         uint64 // the last stream sequence applied
@@ -206,6 +207,7 @@ type periodState struct {
 func New(cfg Config, sc scoring.Config, deps Deps, set telemetry.Settings) *Processor {
 	set = set.Named("scoring")
 	return &Processor{cfg: cfg, sc: sc, hash: sc.Hash(), deps: deps, log: set.Logger,
+		met:         newMetrics(set.MeterProvider.Meter("github.com/orbitflow/orbitflow/services/processors/orbit")),
 		communities: map[string]*community{}, out: newOutputs()}
 }
 
@@ -241,10 +243,14 @@ func (p *Processor) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scoring: consumer: %w", err)
 	}
+	if err := p.met.observeLag(cons); err != nil {
+		return fmt.Errorf("scoring: %w", err)
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel, p.done = cancel, make(chan struct{})
 	go func() {
 		defer close(p.done)
+		defer p.met.stopLag()
 		p.run(runCtx, cons, store)
 	}()
 	p.log.Info("scoring processor started", "from_seq", p.seq+1, "model", scoring.ModelVersion, "config", p.hash)
@@ -305,16 +311,27 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			continue
 		}
 		stopped, fetched := false, 0
+		var busy time.Duration // applying, not waiting for messages
+		var first time.Time
 		for msg := range batch.Messages() {
 			fetched++
+			start := time.Now()
+			if first.IsZero() {
+				if md, err := msg.Metadata(); err == nil {
+					first = md.Timestamp
+				}
+			}
 			if stopped = !p.apply(ctx, msg); stopped {
 				break
 			}
+			busy += time.Since(start)
 		}
 		if stopped {
 			return // no flush, no checkpoint past what could not be applied
 		}
+		start := time.Now()
 		p.drainAll()
+		p.met.applied(fetched, busy+time.Since(start), first)
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			p.log.Warn("fetch ended with an error", "err", err)
 		}

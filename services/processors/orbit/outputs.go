@@ -77,8 +77,10 @@ func (o *outputs) empty() bool {
 func (p *Processor) flush(ctx context.Context) error {
 	o := &p.out
 	if o.empty() {
+		p.met.oldest = time.Time{} // nothing of what was applied needed writing
 		return nil
 	}
+	start := time.Now()
 	// The flushX functions build their rows from the state (on this
 	// goroutine); the inserts then run side by side.
 	p.collect = []pendingInsert{}
@@ -97,6 +99,7 @@ func (p *Processor) flush(ctx context.Context) error {
 	clear(o.idents)
 	o.levels, o.roles, o.gravity, o.graph, o.moves = o.levels[:0], o.roles[:0], o.gravity[:0], o.graph[:0], o.moves[:0]
 	o.identities, o.suggestions, o.segments = o.identities[:0], o.suggestions[:0], o.segments[:0]
+	p.met.wrote(time.Since(start), time.Now())
 	if p.flushed != nil {
 		p.flushed(o.seq)
 	}
