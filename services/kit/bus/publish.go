@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 )
@@ -36,6 +37,7 @@ type Publisher struct {
 	retries  int
 	ackWait  time.Duration
 	onResult func(Result)
+	tracer   *Tracer // nil: tracing off
 	pending  []inflight
 	// failed is the error that stopped publishing (connection closed,
 	// stream missing or full): every later Publish and Flush returns it at
@@ -49,6 +51,7 @@ type inflight struct {
 	tag      any
 	attempts int
 	refused  error // set instead of fut when the message was refused on send
+	span     trace.Span // the producer span while tracing; ends with the outcome
 }
 
 // PublisherOption configures a Publisher.
@@ -69,6 +72,11 @@ func WithAckWait(d time.Duration) PublisherOption { return func(p *Publisher) { 
 // WithOnResult sets the callback that receives every outcome, in order.
 // It runs on the publishing goroutine.
 func WithOnResult(f func(Result)) PublisherOption { return func(p *Publisher) { p.onResult = f } }
+
+// WithTracer records a producer span per message (a child of the context
+// passed to Publish, ended with the stream's answer) and sends its context
+// in the message's headers. A nil tracer (tracing off) adds nothing.
+func WithTracer(t *Tracer) PublisherOption { return func(p *Publisher) { p.tracer = t } }
 
 // NewPublisher returns a Publisher on js.
 func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) *Publisher {
@@ -100,6 +108,9 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, tag any) error {
 		}
 	}
 	f := inflight{msg: msg, tag: tag}
+	if p.tracer != nil {
+		_, f.span = p.tracer.StartPublish(ctx, msg)
+	}
 	if err := p.send(ctx, &f); err != nil {
 		if !Refused(err) {
 			return p.fail(ctx, err)
@@ -134,6 +145,12 @@ func (p *Publisher) Flush(ctx context.Context) error {
 func (p *Publisher) fail(ctx context.Context, err error) error {
 	if ctx.Err() == nil {
 		p.failed = err
+		for i := range p.pending {
+			if span := p.pending[i].span; span != nil {
+				EndPublish(span, 0, false, err) // the outcome is unknown: not acknowledged
+				p.pending[i].span = nil
+			}
+		}
 	}
 	return err
 }
@@ -210,6 +227,9 @@ func (p *Publisher) resolveOldest(ctx context.Context) error {
 }
 
 func (p *Publisher) pop(r Result) {
+	if span := p.pending[0].span; span != nil {
+		EndPublish(span, r.Seq, r.Duplicate, r.Err)
+	}
 	p.pending[0] = inflight{}
 	p.pending = p.pending[1:]
 	p.onResult(r)
