@@ -50,7 +50,7 @@ type inflight struct {
 	fut      jetstream.PubAckFuture
 	tag      any
 	attempts int
-	refused  error // set instead of fut when the message was refused on send
+	refused  error      // set instead of fut when the message was refused on send
 	span     trace.Span // the producer span while tracing; ends with the outcome
 }
 
