@@ -191,6 +191,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.queryRoutes(mux)
 	s.alertRoutes(mux)
+	s.dashboardRoutes(mux)
 	return http.MaxBytesHandler(mux, 64<<10)
 }
 

@@ -39,6 +39,10 @@ var routes = []route{
 	{"/api/v1/communities/{community}/members", (*Server).members},
 	{"/api/v1/communities/{community}/members/{id}", (*Server).member},
 	{"/api/v1/communities/{community}/graph", (*Server).graph},
+	// dashboard_api.go
+	{"/api/v1/whoami", (*Server).whoami},
+	{"/api/v1/communities", (*Server).communities},
+	{"/api/v1/communities/{community}/members/{id}/activity", (*Server).memberActivity},
 }
 
 func (s *Server) queryRoutes(mux *http.ServeMux) {
