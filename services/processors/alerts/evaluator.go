@@ -103,6 +103,7 @@ type Evaluator struct {
 	log  *slog.Logger
 	rd   Reader
 	set  telemetry.Settings
+	met  metrics
 
 	mu      sync.Mutex // serializes evaluations, control requests and reloads
 	file    File
@@ -160,6 +161,7 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Evaluator {
 	}
 	set = set.Named("alerts")
 	return &Evaluator{cfg: cfg, deps: deps, log: set.Logger, set: set, rd: Reader{CH: deps.CH}, book: NewBook(),
+		met:      newMetrics(set.MeterProvider.Meter("github.com/orbitflow/orbitflow/services/processors/alerts")),
 		silences: map[string]Silence{}, live: map[string]map[string]time.Time{}, dirty: map[string]bool{},
 		lastEval: map[string]time.Time{}}
 }
@@ -343,18 +345,23 @@ func (e *Evaluator) evaluate(ctx context.Context, r Rule) {
 	now := e.deps.Now()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	start := time.Now()
 	ev, err := Evaluate(qctx, e.rd, r, now, Env{Live: e.liveSeen, Open: e.book.Keys(r.Name, r.Community)})
 	if err != nil {
+		e.met.evaluated(r.Detector.Type, "error", time.Since(start))
 		e.log.Warn("alert rule not evaluated; will retry on the next tick", "rule", r.Name, "err", err)
 		return
 	}
 	r = ev.Rule
 	ts := e.book.Apply(r, r.Community, ev.Decisions, now, false, func(key string) bool { return e.silenced(r.Name, r.Community, key, now) })
 	if len(ts) == 0 {
+		e.met.evaluated(r.Detector.Type, "unchanged", time.Since(start))
 		return
 	}
+	e.met.evaluated(r.Detector.Type, "changed", time.Since(start))
 	b := batch{transitions: ts, notification: notification(r, r.Community, ts, e.file.ExternalURL, now), targets: r.Targets}
 	for _, t := range ts {
+		e.met.changed(r.Name, t.Change.To)
 		e.log.Info("alert "+t.Change.To, "rule", r.Name, "community", r.Community, "key", t.Alert.Key, "alert", t.Alert.ID,
 			"value", t.Alert.Value, "baseline", t.Alert.Baseline, "notify", t.Notify)
 	}

@@ -118,7 +118,12 @@ rules:
 `, hook.URL)), 0o600))
 	cfg := DefaultConfig()
 	cfg.RulesFile, cfg.Interval, cfg.StreamDebounce, cfg.Backoff = rules, 500*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond
-	ev := New(cfg, Deps{JS: js, CH: ch}, telemetry.Nop())
+	met, err := telemetry.NewMetrics()
+	require.NoError(t, err)
+	defer met.Shutdown(context.Background())
+	set := telemetry.Nop()
+	set.MeterProvider = met.Provider()
+	ev := New(cfg, Deps{JS: js, CH: ch}, set)
 	require.NoError(t, ev.Start(ctx))
 	defer func() { require.NoError(t, ev.Shutdown(context.Background())) }()
 
@@ -134,6 +139,13 @@ rules:
 	require.Contains(t, n.Alerts[0].Summary, "slack")
 	require.Contains(t, n.URL, "http://orbitflow.example/")
 	require.Zero(t, rc.bad)
+
+	// The evaluations are counted: the one that fired, and the ones after.
+	scrape := httptest.NewRecorder()
+	met.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
+	require.Contains(t, scrape.Body.String(), `orbitflow_alerts_evaluations_total{detector="source_absence",outcome="changed"} 1`)
+	require.Contains(t, scrape.Body.String(), `orbitflow_alerts_transitions_total{rule="source-silent",to="firing"} 1`)
+	require.Contains(t, scrape.Body.String(), `orbitflow_alerts_evaluation_duration_seconds_count{detector="source_absence"}`)
 
 	list, err := ev.Control(ctx, alerts.ControlRequest{Op: alerts.OpList, State: alerts.StateFiring})
 	require.NoError(t, err)
