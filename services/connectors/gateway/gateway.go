@@ -36,6 +36,7 @@ import (
 	"github.com/segmentio/encoding/json"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
@@ -65,6 +66,8 @@ type Server struct {
 	log  *slog.Logger
 	met  metrics
 	live *ingest.Live
+	// tracer is nil when tracing is off.
+	tracer trace.Tracer
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -89,7 +92,8 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
 	met.deliveries, _ = m.Int64Counter("orbitflow.gateway.deliveries",
 		metric.WithDescription("Webhook deliveries by source and outcome (accepted, ignored, unauthorized, malformed, too_large, unavailable)"))
 	live := ingest.NewLive(deps.JS, deps.Registry, subjects.StageGateway, cfg.PublishTimeout, set)
-	return &Server{cfg: cfg, deps: deps, log: set.Logger, met: met, live: live}
+	return &Server{cfg: cfg, deps: deps, log: set.Logger, met: met, live: live,
+		tracer: telemetry.Tracer(set.TracerProvider, "github.com/orbitflow/orbitflow/services/connectors/gateway")}
 }
 
 // Handler returns the routes: one POST endpoint per hook.
@@ -109,7 +113,7 @@ func (s *Server) Handler() (http.Handler, error) {
 			secrets = append(secrets, []byte(v))
 		}
 		ep := &endpoint{s: s, hook: h, wh: wh, secrets: secrets}
-		mux.Handle(h.URLPath(), ep)
+		mux.Handle(h.URLPath(), s.traced(ep, h.URLPath(), h.Source, h.Community))
 	}
 	return mux, nil
 }
@@ -202,7 +206,7 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := s.deps.Now()
 	if err := e.verify(r.Header, body, now); err != nil {
 		// Never an event, and never the secret in the log.
-		s.log.Warn("delivery rejected: bad signature", "source", e.hook.Source, "path", e.hook.URLPath(),
+		s.log.WarnContext(ctx, "delivery rejected: bad signature", "source", e.hook.Source, "path", e.hook.URLPath(),
 			"remote", r.RemoteAddr, "reason", err.Error())
 		e.answer(w, http.StatusUnauthorized, "unauthorized", reply{Error: err.Error()})
 		return
@@ -222,8 +226,11 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ie = &source.InputError{Reason: err.Error()}
 		}
 		if dlErr := s.live.DeadLetter(ctx, e.hook.Source, body, deliveryHeader(r.Header), "malformed: "+ie.Error()); dlErr != nil {
-			e.unavailable(w, dlErr)
+			e.unavailable(ctx, w, dlErr)
 			return
+		}
+		if s.tracer != nil {
+			bus.Fail(trace.SpanFromContext(ctx), "malformed: "+ie.Error())
 		}
 		e.answer(w, http.StatusBadRequest, "malformed", reply{Error: ie.Reason, Field: ie.Field, Outcome: ingest.Outcome{DeadLettered: 1}})
 		return
@@ -240,9 +247,14 @@ func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.live.Publish(ctx, e.hook.Source, res, body, deliveryHeader(r.Header))
 	if err != nil {
-		e.unavailable(w, err)
+		e.unavailable(ctx, w, err)
 		return
 	}
+	if s.tracer != nil && out.DeadLettered > 0 {
+		bus.Fail(trace.SpanFromContext(ctx), out.Rejected[0])
+	}
+	s.log.DebugContext(ctx, "delivery stored", "source", e.hook.Source, "community", e.hook.Community,
+		"published", out.Published, "duplicates", out.Duplicates, "dead_lettered", out.DeadLettered, "ignored", out.Ignored)
 	outcome := "accepted"
 	switch {
 	case res.Unmapped != "":
@@ -284,8 +296,8 @@ func deliveryHeader(h http.Header) nats.Header {
 	return hdr
 }
 
-func (e *endpoint) unavailable(w http.ResponseWriter, err error) {
-	e.s.log.Error("delivery not stored; the platform will retry", "source", e.hook.Source, "err", err)
+func (e *endpoint) unavailable(ctx context.Context, w http.ResponseWriter, err error) {
+	e.s.log.ErrorContext(ctx, "delivery not stored; the platform will retry", "source", e.hook.Source, "err", err)
 	w.Header().Set("Retry-After", strconv.Itoa(int(e.s.cfg.RetryAfter/time.Second)))
 	msg := "the event stream is unavailable; retry later"
 	if errors.Is(err, bus.ErrStreamFull) {

@@ -18,11 +18,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
 // Record is one input item: a decoded event, or the error that kept it from
@@ -83,6 +87,12 @@ type Options struct {
 	// Progress, if set, is called about every ProgressEvery records and at the end.
 	Progress      func(Stats)
 	ProgressEvery int
+	// TracerProvider, if it records (telemetry.Settings.TracerProvider),
+	// traces the run: a span for the run ("ingest <format>") and, as its
+	// children, a producer span per published event whose context the
+	// event carries to the sink and the scoring processor. nil or the no-op
+	// provider: no tracing work at all.
+	TracerProvider trace.TracerProvider
 }
 
 // Stats summarize a run.
@@ -152,7 +162,7 @@ type tag struct {
 // Run publishes every record of src. It returns when all publishes are
 // acknowledged, or with the error that stopped it; stats count what was
 // settled before that.
-func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts Options) (Stats, error) {
+func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts Options) (_ Stats, err error) {
 	if opts.Registry == nil {
 		return Stats{}, errors.New("ingest: no registry")
 	}
@@ -166,8 +176,15 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 		opts.ProgressEvery = 10000
 	}
 	st := Stats{Reasons: map[string]int64{}, IgnoredReasons: map[string]int64{}}
+	tracer := bus.NewTracer(telemetry.Settings{TracerProvider: opts.TracerProvider}, "github.com/orbitflow/orbitflow/services/connectors/ingest")
+	if tracer != nil {
+		var span trace.Span
+		ctx, span = tracer.Start(ctx, "ingest "+opts.Format, trace.WithAttributes(
+			attribute.String("orbitflow.community", opts.Community), attribute.String("orbitflow.format", opts.Format)))
+		defer func() { endRun(span, st, err) }()
+	}
 	var refused []bus.Result // refused for good by the stream, not yet dead-lettered
-	pub := bus.NewPublisher(js, bus.WithWindow(opts.Window), bus.WithOnResult(func(r bus.Result) {
+	pub := bus.NewPublisher(js, bus.WithWindow(opts.Window), bus.WithTracer(tracer), bus.WithOnResult(func(r bus.Result) {
 		switch {
 		case r.Err != nil:
 			// The stream refused this one message for good (e.g. too
@@ -293,7 +310,24 @@ func message(ev *events.Event) (*nats.Msg, error) {
 	return m, nil
 }
 
+// endRun ends a run's span with its counts and, if it stopped, the error.
+func endRun(span trace.Span, st Stats, err error) {
+	span.SetAttributes(attribute.Int64("orbitflow.ingest.read", st.Read), attribute.Int64("orbitflow.ingest.published", st.Published),
+		attribute.Int64("orbitflow.ingest.duplicates", st.Duplicates), attribute.Int64("orbitflow.ingest.rejected", st.Rejected),
+		attribute.Int64("orbitflow.ingest.ignored", st.Ignored))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
 func reject(ctx context.Context, js jetstream.JetStream, st *Stats, rec Record, opts Options, reason string) error {
+	// The run's span (a no-op span when tracing is off) notes each
+	// dead letter; the SDK keeps the first 128 per span.
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("dead_letter", trace.WithAttributes(attribute.String("position", rec.Pos), attribute.String("reason", reason)))
+	}
 	st.Rejected++
 	st.Reasons[shorten(reason)]++
 	d := bus.DeadLetter{Stage: subjects.StageIngest, Source: opts.Format, Reason: rec.Pos + ": " + reason, Payload: rec.Raw}

@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
@@ -31,6 +34,7 @@ type Live struct {
 
 	events  metric.Int64Counter // by stage, source and outcome
 	ignored metric.Int64Counter // by stage, source and reason
+	tracer  *bus.Tracer         // nil: tracing off
 }
 
 // NewLive returns a Live publisher whose outcomes are counted in
@@ -38,7 +42,8 @@ type Live struct {
 // orbitflow.connectors.ignored (by reason).
 func NewLive(js jetstream.JetStream, reg *events.Registry, stage string, timeout time.Duration, set telemetry.Settings) *Live {
 	m := set.WithDefaults().MeterProvider.Meter("github.com/orbitflow/orbitflow/services/connectors/ingest")
-	l := &Live{JS: js, Registry: reg, Stage: stage, Timeout: timeout}
+	l := &Live{JS: js, Registry: reg, Stage: stage, Timeout: timeout,
+		tracer: bus.NewTracer(set.WithDefaults(), "github.com/orbitflow/orbitflow/services/connectors/ingest")}
 	l.events, _ = m.Int64Counter("orbitflow.connectors.events",
 		metric.WithDescription("Events from live sources (webhooks, gateways) by stage, source and outcome (published, duplicate, dead_lettered)"))
 	l.ignored, _ = m.Int64Counter("orbitflow.connectors.ignored",
@@ -123,10 +128,24 @@ func (l *Live) publish(ctx context.Context, src string, res source.Result, raw [
 		return out, nil
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(res.Events))
+	// spans[i] is futures[i]'s producer span, while tracing. Whatever
+	// returns early ends the spans still open, with the error.
+	var spans []trace.Span
+	var pubErr error
+	if l.tracer != nil {
+		defer func() {
+			for _, sp := range spans {
+				bus.EndPublish(sp, 0, false, cmp.Or(pubErr, errors.New("not acknowledged")))
+			}
+		}()
+	}
 	for i := range res.Events {
 		ev := &res.Events[i]
 		if err := l.Registry.Validate(ev); err != nil {
 			reason := fmt.Sprintf("invalid event %s: %v", ev.ID, err)
+			if l.tracer != nil {
+				trace.SpanFromContext(ctx).AddEvent("dead_letter", trace.WithAttributes(attribute.String("reason", reason)))
+			}
 			if err := l.deadLetter(ctx, src, raw, hdr, reason, ev.ID); err != nil {
 				return out, err
 			}
@@ -138,9 +157,14 @@ func (l *Live) publish(ctx context.Context, src string, res source.Result, raw [
 		if err != nil {
 			return out, fmt.Errorf("encode %s: %w", ev.ID, err)
 		}
+		if l.tracer != nil {
+			_, sp := l.tracer.StartPublish(ctx, m)
+			spans = append(spans, sp)
+		}
 		f, err := l.JS.PublishMsgAsync(m)
 		if err != nil {
-			return out, fmt.Errorf("publish %s: %w", ev.ID, err)
+			pubErr = fmt.Errorf("publish %s: %w", ev.ID, err)
+			return out, pubErr
 		}
 		futures = append(futures, f)
 	}
@@ -153,10 +177,16 @@ func (l *Live) publish(ctx context.Context, src string, res source.Result, raw [
 			} else {
 				out.Published++
 			}
+			if l.tracer != nil {
+				bus.EndPublish(spans[0], ack.Sequence, ack.Duplicate, nil)
+				spans = spans[1:]
+			}
 		case err := <-f.Err():
-			return out, fmt.Errorf("publish %s: %w", id, bus.Explain(f.Msg().Subject, err))
+			pubErr = fmt.Errorf("publish %s: %w", id, bus.Explain(f.Msg().Subject, err))
+			return out, pubErr
 		case <-ctx.Done():
-			return out, fmt.Errorf("publish %s: no acknowledgement within %s", id, l.Timeout)
+			pubErr = fmt.Errorf("publish %s: no acknowledgement within %s", id, l.Timeout)
+			return out, pubErr
 		}
 	}
 	return out, nil
