@@ -23,6 +23,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go/jetstream"
+	otelmetric "go.opentelemetry.io/otel/metric"
 
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/kit/config"
@@ -149,6 +150,7 @@ type Server struct {
 	deps    Deps
 	log     *slog.Logger
 	metrics http.Handler // GET /metrics, if set
+	meters  otelmetric.MeterProvider
 
 	// keys are the SHA-256 of the accepted tokens (the tokens themselves
 	// are not kept) with their scopes and request budgets.
@@ -164,7 +166,8 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
 	if cfg.QueryTimeout == 0 {
 		cfg.QueryTimeout = DefaultConfig().QueryTimeout
 	}
-	s := &Server{cfg: cfg, deps: deps, log: set.Named("api").Logger, metrics: set.MetricsHandler}
+	set = set.Named("api")
+	s := &Server{cfg: cfg, deps: deps, log: set.Logger, metrics: set.MetricsHandler, meters: set.MeterProvider}
 	for i, k := range cfg.APIKeys {
 		s.keys = append(s.keys, &credential{name: fmt.Sprintf("api_keys[%d]", i), sum: keyHash(k), scopes: allScopes,
 			bucket: newBucket(cfg.RateLimit)})
@@ -192,7 +195,7 @@ func (s *Server) Handler() http.Handler {
 	s.queryRoutes(mux)
 	s.alertRoutes(mux)
 	s.dashboardRoutes(mux)
-	return http.MaxBytesHandler(mux, 64<<10)
+	return http.MaxBytesHandler(telemetry.InstrumentHTTP("api", s.meters, mux), 64<<10)
 }
 
 // Start listens on cfg.Listen. The server runs on its own goroutine until
