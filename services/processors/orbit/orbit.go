@@ -46,9 +46,12 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/identity"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
@@ -171,6 +174,8 @@ type Processor struct {
 	flushed func(seq uint64)
 	// dropped counts events of forgotten identities dropped.
 	dropped atomic.Int64
+	// tracer is nil when tracing is off.
+	tracer *bus.Tracer
 }
 
 // community is one community's state.
@@ -208,7 +213,8 @@ func New(cfg Config, sc scoring.Config, deps Deps, set telemetry.Settings) *Proc
 	set = set.Named("scoring")
 	return &Processor{cfg: cfg, sc: sc, hash: sc.Hash(), deps: deps, log: set.Logger,
 		met:         newMetrics(set.MeterProvider.Meter("github.com/orbitflow/orbitflow/services/processors/orbit")),
-		communities: map[string]*community{}, out: newOutputs()}
+		communities: map[string]*community{}, out: newOutputs(),
+		tracer: bus.NewTracer(set, "github.com/orbitflow/orbitflow/services/processors/orbit")}
 }
 
 // Start loads the checkpoint and starts the loop on its own context.
@@ -321,7 +327,12 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 					first = md.Timestamp
 				}
 			}
-			if stopped = !p.apply(ctx, msg); stopped {
+			if p.tracer != nil {
+				stopped = !p.applyTraced(ctx, msg)
+			} else {
+				stopped = !p.apply(ctx, msg)
+			}
+			if stopped {
 				break
 			}
 			busy += time.Since(start)
@@ -472,6 +483,27 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	p.out.seq = seq
 	return true
 }
+
+// applyTraced is apply inside a consumer span ("process ACTIVITIES"), a
+// child of the context the message carries: the event's trace shows when
+// it was scored. The span covers applying the event to the model; its
+// rows are written by a later flush.
+func (p *Processor) applyTraced(ctx context.Context, msg jetstream.Msg) bool {
+	ctx, span := p.tracer.StartProcess(ctx, "", ConsumerGroup, msg.Subject(), msg.Headers())
+	defer span.End()
+	if md, err := msg.Metadata(); err == nil {
+		span.SetAttributes(attribute.Int64("messaging.nats.stream.sequence", int64(md.Sequence.Stream)))
+	}
+	ok := p.apply(ctx, msg)
+	if !ok {
+		span.SetStatus(codes.Error, "not applied: the processor stopped before an identity change was applied; the next start replays it")
+	}
+	return ok
+}
+
+// ConsumerGroup names the scoring processor in traces
+// (messaging.consumer.group.name).
+const ConsumerGroup = "scoring"
 
 func newCommunity(sc scoring.Config, partitions int) *community {
 	return &community{scorer: scoring.NewPartitioned(sc, partitions), ids: identity.New(), names: map[string]string{},
