@@ -41,10 +41,10 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	for i := range cfg.API.APIKeys {
-		hide(&cfg.API.APIKeys[i], "sha256:")
+		hide(&cfg.API.APIKeys[i], "sha256:", "env:", "file:")
 	}
 	for i := range cfg.API.Tokens {
-		hide(&cfg.API.Tokens[i].Key, "sha256:")
+		hide(&cfg.API.Tokens[i].Key, "sha256:", "env:", "file:")
 	}
 	for i := range cfg.Gateway.Hooks {
 		for j := range cfg.Gateway.Hooks[i].Secrets {

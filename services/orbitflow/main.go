@@ -6,6 +6,7 @@
 //	orbitflow members   show a member's scores and why; merge and unmerge identities
 //	orbitflow alerts    list, test, acknowledge and silence alerts
 //	orbitflow sql       run SQL against the configured ClickHouse
+//	orbitflow status    throughput, stream lag, dead letters, members, alerts and health at a glance
 //	orbitflow streams   declare (apply) or check the NATS streams: the admin step of least-privilege NATS
 //	orbitflow demo      write a generated demo community as JSON lines
 //	orbitflow bench     drive the whole pipeline with generated load and measure it
@@ -46,6 +47,7 @@ Usage:
   orbitflow alerts unsilence ID                                     end a silence now
   orbitflow alerts silences|rules [--json]                          active silences; rules and targets
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
+  orbitflow status [--config FILE] [--json] [--watch 2s] [--api URL] [--api-key KEY]   the running pipeline at a glance
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
   orbitflow bench  [--duration 20s] [--rate max,50000,10000] [--runs N] [--json]   load, ceilings, latency, CPU per component
   orbitflow streams apply|check [--config FILE]          declare the NATS streams as the admin user, or check them
@@ -84,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAlerts(ctx, rest, stdout, stderr)
 	case "sql":
 		err = cmdSQL(ctx, rest, stdout, stderr)
+	case "status":
+		err = cmdStatus(ctx, rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "bench":

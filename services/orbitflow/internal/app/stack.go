@@ -24,6 +24,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/connectors/slack"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/alerts"
@@ -181,7 +182,10 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.API && cfg.API.Listen != "" {
-		ac := cfg.API
+		ac, err := resolveAPIKeys(cfg.API)
+		if err != nil {
+			return err
+		}
 		if len(ac.APIKeys) == 0 {
 			key, err := LoadOrCreateAPIKey(cfg.DataDir)
 			if err != nil {
@@ -298,4 +302,28 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	s.lock.Release()
 	s.lock = nil
 	return errors.Join(errs...)
+}
+
+// resolveAPIKeys reads the keys written as "file:PATH" or "env:NAME"
+// (config.ResolveSecret), so that a key shared with a scraper (Prometheus's
+// credentials_file) stays out of the config. It returns a copy.
+func resolveAPIKeys(ac api.Config) (api.Config, error) {
+	keys := slices.Clone(ac.APIKeys)
+	for i, k := range keys {
+		v, err := config.ResolveSecret(k)
+		if err != nil {
+			return ac, fmt.Errorf("api.api_keys[%d]: %w (create it, or fix the reference)", i, err)
+		}
+		keys[i] = v
+	}
+	tokens := slices.Clone(ac.Tokens)
+	for i, t := range tokens {
+		v, err := config.ResolveSecret(t.Key)
+		if err != nil {
+			return ac, fmt.Errorf("api.tokens[%d].key: %w (create it, or fix the reference)", i, err)
+		}
+		tokens[i].Key = v
+	}
+	ac.APIKeys, ac.Tokens = keys, tokens
+	return ac, nil
 }
