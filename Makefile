@@ -11,7 +11,11 @@ SINK_BENCH_EVENTS ?= 500000
 PIPELINE_BENCH_RUNS ?= 3
 PIPELINE_BENCH_DURATION ?= 20s
 
-.PHONY: all build run test bench lint fuzz soak build-modules chdb compose-check clean help
+WEB := services/api/web
+# The dashboard's sources: the bundle is rebuilt only when one changes.
+WEB_SRC := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/vite.config.ts $(WEB)/tsconfig.json
+
+.PHONY: all build run test bench lint fuzz soak build-modules chdb compose-check clean help web
 
 all: build
 
@@ -23,8 +27,17 @@ help:
 	@echo "make fuzz           every fuzz target for FUZZTIME (default 10s) each"
 	@echo "make soak           the long fault tests: 1M-event ingest under repeated SIGKILL, 30 s ClickHouse outage, restarts (scripts/soak.sh)"
 	@echo "make build-modules  build each module alone (GOWORK=off)"
+	@echo "make web            the web dashboard's bundle (npm ci + vite build in services/api/web), embedded by the build"
 
-build:
+# The dashboard (services/api embeds web/dist): npm ci when the lock file
+# changed, vite build when a source did.
+web: $(WEB)/dist/index.html
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+$(WEB)/dist/index.html: $(WEB)/node_modules/.package-lock.json $(WEB_SRC)
+	cd $(WEB) && npm run build
+
+build: web
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./services/orbitflow
 
 # The engine library (~566 MB) lives in a cache dir, never in the repo.
@@ -35,7 +48,7 @@ $(CHDB_LIB):
 run: build chdb
 	$(BIN) run --demo
 
-test: chdb
+test: chdb web
 	@set -e; for m in $(MODULES); do \
 		echo "== go test $(TEST_FLAGS) ./$$m/..."; \
 		(cd $$m && $(GO) test $(TEST_FLAGS) ./...); \
@@ -55,7 +68,7 @@ bench: chdb
 	@echo "== orbitflow bench: the whole pipeline against the ceilings of its parts, $(PIPELINE_BENCH_RUNS) runs (medians)"
 	$(BIN) bench --runs $(PIPELINE_BENCH_RUNS) --duration $(PIPELINE_BENCH_DURATION)
 
-lint:
+lint: web
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
 	@out=$$(gofmt -l schemas services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
@@ -66,11 +79,11 @@ fuzz: chdb
 soak: chdb
 	scripts/soak.sh
 
-build-modules:
+build-modules: web
 	@set -e; for m in $(MODULES); do echo "== GOWORK=off go build ./$$m/..."; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q
 
 clean:
-	rm -rf bin
+	rm -rf bin $(WEB)/dist/assets $(WEB)/dist/index.html $(WEB)/dist/favicon.svg

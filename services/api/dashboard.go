@@ -67,9 +67,9 @@ func (d *dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	p := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-	// Unknown API paths stay JSON errors: only app routes fall back to
-	// the app.
-	if p == "api" || p == "v1" || strings.HasPrefix(p, "api/") || strings.HasPrefix(p, "v1/") {
+	// Unknown API paths (and /metrics when no metrics are served) stay
+	// JSON errors: only app routes fall back to the app.
+	if p == "api" || p == "v1" || p == "metrics" || strings.HasPrefix(p, "api/") || strings.HasPrefix(p, "v1/") {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint; see /api/v1/openapi.json"})
 		return
 	}

@@ -58,7 +58,7 @@ func TestDashboardServesTheBuiltApp(t *testing.T) {
 	resp, body = serveDashboard(t, d, "/assets/index-old999.js")
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "an asset of an older build is not the page")
 	require.Contains(t, body, "reload the page")
-	for _, path := range []string{"/api/v1/nothing", "/v1/nothing", "/api"} {
+	for _, path := range []string{"/api/v1/nothing", "/v1/nothing", "/api", "/metrics"} {
 		resp, body = serveDashboard(t, d, path)
 		require.Equal(t, http.StatusNotFound, resp.StatusCode, path)
 		require.Equal(t, "application/json", resp.Header.Get("Content-Type"), path)
