@@ -113,6 +113,19 @@ func (in *instance) waitLog(want string) {
 	}
 }
 
+// scrape reads the running instance's /metrics with the API key.
+func (in *instance) scrape() string {
+	in.t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+in.apiAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(in.t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(in.t, http.StatusOK, resp.StatusCode, string(body))
+	return string(body)
+}
+
 // apiKey is the API key of test instances; their config holds its SHA-256.
 const apiKey = "test-key-0123456789abcdef"
 
@@ -292,16 +305,12 @@ func TestRunIngestQuery(t *testing.T) {
 
 	// Prometheus metrics from the services' instruments, behind the key:
 	// the sink's rows (3000 activities, and the 2 dead letters).
-	req, _ = http.NewRequest("GET", "http://"+in.apiAddr+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err = http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	metricsText, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Contains(t, string(metricsText), `orbitflow_sink_rows_total{table="activities_raw"} 3000`)
-	require.Contains(t, string(metricsText), `orbitflow_stream_lag{consumer="sink-activities",stream="ACTIVITIES"} 0`, "ingest --wait returned: the sink is caught up")
-	require.Contains(t, string(metricsText), "go_goroutines")
+	metricsText := in.scrape()
+	require.Contains(t, metricsText, `orbitflow_sink_rows_total{table="activities_raw"} 3000`)
+	require.Contains(t, metricsText, `orbitflow_stream_lag{consumer="sink-activities",stream="ACTIVITIES"} 0`, "ingest --wait returned: the sink is caught up")
+	require.Contains(t, metricsText, `orbitflow_rejected_total{reason=`)
+	require.Contains(t, metricsText, `orbitflow_http_server_request_duration_seconds_count{code="200",method="GET",route="/v1/pipeline",server="api"}`)
+	require.Contains(t, metricsText, "go_goroutines")
 
 	// The query API answers from the health views: 3000 identities active
 	// on 2026-01-01, each with one contribution, once the sink's rollup
@@ -433,6 +442,13 @@ func TestWebhookDeliveryIsQueryable(t *testing.T) {
 	require.Equal(t, "0", in.sqlValue("SELECT count() FROM activities WHERE event_id = 'hook-forged'"))
 	require.Equal(t, "0", in.sqlValue("SELECT count() FROM dead_letters"), "a forged delivery is not stored, even as a dead letter")
 	in.waitLog("delivery rejected: bad signature")
+	metricsText := in.scrape()
+	require.Contains(t, metricsText, `orbitflow_http_server_request_duration_seconds_count{code="202",method="POST",route="/hooks/generic",server="gateway"} 1`)
+	require.Contains(t, metricsText, `orbitflow_http_server_request_duration_seconds_count{code="401",method="POST",route="/hooks/generic",server="gateway"} 1`)
+	// Counted right after the insert that made the row queryable.
+	require.Eventually(t, func() bool {
+		return strings.Contains(in.scrape(), `orbitflow_activities_total{source="product",type="custom"} 1`)
+	}, 10*time.Second, 50*time.Millisecond)
 	require.NotContains(t, in.runLog.String(), hookKey, "a secret reached the log")
 }
 

@@ -68,6 +68,7 @@ type Server struct {
 	live *ingest.Live
 	// tracer is nil when tracing is off.
 	tracer trace.Tracer
+	meters metric.MeterProvider
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -92,7 +93,7 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
 	met.deliveries, _ = m.Int64Counter("orbitflow.gateway.deliveries",
 		metric.WithDescription("Webhook deliveries by source and outcome (accepted, ignored, unauthorized, malformed, too_large, unavailable)"))
 	live := ingest.NewLive(deps.JS, deps.Registry, subjects.StageGateway, cfg.PublishTimeout, set)
-	return &Server{cfg: cfg, deps: deps, log: set.Logger, met: met, live: live,
+	return &Server{cfg: cfg, deps: deps, log: set.Logger, met: met, live: live, meters: set.MeterProvider,
 		tracer: telemetry.Tracer(set.TracerProvider, "github.com/orbitflow/orbitflow/services/connectors/gateway")}
 }
 
@@ -115,7 +116,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		ep := &endpoint{s: s, hook: h, wh: wh, secrets: secrets}
 		mux.Handle(h.URLPath(), s.traced(ep, h.URLPath(), h.Source, h.Community))
 	}
-	return mux, nil
+	return telemetry.InstrumentHTTP("gateway", s.meters, mux), nil
 }
 
 // Start listens on cfg.Listen; the server runs until Shutdown. With no
