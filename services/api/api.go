@@ -52,6 +52,11 @@ type Config struct {
 	QueryTimeout time.Duration `yaml:"query_timeout"`
 	// TLS serves HTTPS when a certificate is set.
 	TLS config.ServerTLS `yaml:"tls"`
+	// ReadyMaxLag is how many messages any consumer of the activity and
+	// dead-letter streams may have left to process (pending delivery plus
+	// unacknowledged) while /readyz still answers ready: beyond it the
+	// pipeline is catching up, and what the API serves is behind.
+	ReadyMaxLag int64 `yaml:"ready_max_lag"`
 }
 
 // Token is a bearer token with its scopes.
@@ -71,7 +76,7 @@ var allScopes = []string{ScopeRead, ScopeAdmin, ScopeIngest}
 
 // DefaultConfig listens on loopback.
 func DefaultConfig() Config {
-	return Config{Listen: "127.0.0.1:8080", RateLimit: 50, QueryTimeout: 10 * time.Second}
+	return Config{Listen: "127.0.0.1:8080", RateLimit: 50, QueryTimeout: 10 * time.Second, ReadyMaxLag: 10_000}
 }
 
 // Validate reports every problem, each prefixed with its path under prefix.
@@ -108,6 +113,9 @@ func (c Config) Validate(prefix string) error {
 	}
 	if c.QueryTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s.query_timeout: must not be negative, got %s", prefix, c.QueryTimeout))
+	}
+	if c.ReadyMaxLag < 0 {
+		errs = append(errs, fmt.Errorf("%s.ready_max_lag: must not be negative (0: ready only with nothing left to process), got %d", prefix, c.ReadyMaxLag))
 	}
 	return errors.Join(errs...)
 }
@@ -325,27 +333,76 @@ type check struct {
 	Error string `json:"error,omitempty"`
 }
 
+// ConsumerLag is one consumer's backlog in the readiness answer.
+type ConsumerLag struct {
+	Stream   string `json:"stream"`
+	Consumer string `json:"consumer"`
+	Lag      int64  `json:"lag"` // pending delivery plus unacknowledged
+}
+
+// Readiness is the body of GET /readyz: ready when NATS and ClickHouse
+// answer and no consumer of the activity or dead-letter stream has more
+// than api.ready_max_lag messages left to process.
+type Readiness struct {
+	Ready     bool          `json:"ready"`
+	Checks    []check       `json:"checks"`
+	Consumers []ConsumerLag `json:"consumers"`
+}
+
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	checks := []check{{Name: "nats"}, {Name: "clickhouse"}}
+	fail := func(err error) check { return check{Error: err.Error()} }
+	nats := check{OK: true}
 	if _, err := s.deps.JS.AccountInfo(ctx); err != nil {
-		checks[0].Error = err.Error()
-	} else {
-		checks[0].OK = true
+		nats = fail(err)
 	}
+	ch := check{OK: true}
 	if err := s.deps.CH.Ping(ctx); err != nil {
-		checks[1].Error = err.Error()
-	} else {
-		checks[1].OK = true
+		ch = fail(err)
 	}
-	status := http.StatusOK
-	for _, c := range checks {
-		if !c.OK {
-			status = http.StatusServiceUnavailable
+	lags, err := s.consumerLags(ctx)
+	caught := check{OK: true}
+	if err != nil {
+		caught = fail(err)
+	}
+	var behind []string
+	for _, l := range lags {
+		if l.Lag > s.cfg.ReadyMaxLag {
+			behind = append(behind, fmt.Sprintf("%s on %s is %d messages behind", l.Consumer, l.Stream, l.Lag))
 		}
 	}
-	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks})
+	if len(behind) > 0 && caught.OK {
+		caught = check{Error: strings.Join(behind, "; ") + fmt.Sprintf(" (api.ready_max_lag is %d): the pipeline is catching up; "+
+			"if the lag does not fall, see the logs of the consumer (orbitflow status shows its rate)", s.cfg.ReadyMaxLag)}
+	}
+	nats.Name, ch.Name, caught.Name = "nats", "clickhouse", "consumers"
+	body := Readiness{Ready: nats.OK && ch.OK && caught.OK, Checks: []check{nats, ch, caught}, Consumers: lags}
+	status := http.StatusOK
+	if !body.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, body)
+}
+
+// consumerLags lists every consumer of the activity and dead-letter
+// streams (durable and ordered ones) with its backlog.
+func (s *Server) consumerLags(ctx context.Context) ([]ConsumerLag, error) {
+	lags := []ConsumerLag{}
+	for _, name := range []string{subjects.ActivityStream, subjects.DeadLetterStream} {
+		st, err := s.deps.JS.Stream(ctx, name)
+		if err != nil {
+			return lags, fmt.Errorf("stream %s: %w", name, err)
+		}
+		list := st.ListConsumers(ctx)
+		for ci := range list.Info() {
+			lags = append(lags, ConsumerLag{Stream: name, Consumer: ci.Name, Lag: int64(ci.NumPending) + int64(ci.NumAckPending)})
+		}
+		if err := list.Err(); err != nil {
+			return lags, fmt.Errorf("consumers of %s: %w", name, err)
+		}
+	}
+	return lags, nil
 }
 
 // StreamStatus is one stream's depth.

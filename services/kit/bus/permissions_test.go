@@ -243,6 +243,13 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 			st, err := js.Stream(ctx, s)
 			require.NoError(t, err, "reads %s's state for /v1/pipeline", s)
 			require.Positive(t, st.CachedInfo().State.Msgs)
+			list := st.ListConsumers(ctx)
+			var n int
+			for range list.Info() {
+				n++
+			}
+			require.NoError(t, list.Err(), "lists %s's consumers for /readyz", s)
+			require.Positive(t, n, "the sink's consumer of %s", s)
 		}
 		c, cancel := short()
 		defer cancel()
