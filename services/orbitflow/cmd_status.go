@@ -493,7 +493,12 @@ func renderStatus(w io.Writer, rep statusReport, width int) {
 		for _, s := range rep.Streams {
 			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\n", s.Name, s.Messages, s.Bytes, s.LastSeq)
 		}
-		fmt.Fprintln(tw, "  \t\t\t")
+	})
+	section("CONSUMERS", func(tw *tabwriter.Writer) {
+		if len(rep.Consumers) == 0 {
+			fmt.Fprintln(tw, "  unknown (see problems)")
+			return
+		}
 		fmt.Fprintln(tw, "  CONSUMER\tPENDING\tACK PENDING\tSTATE")
 		for _, c := range rep.Consumers {
 			state := "caught up"

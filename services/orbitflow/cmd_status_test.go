@@ -92,10 +92,11 @@ func TestRenderStatusTables(t *testing.T) {
 	for _, want := range []string{
 		"  nats        ok\n",
 		"  clickhouse  DOWN: dial tcp 127.0.0.1:8123: connection refused\n",
-		"ACTIVITIES/sink-activities   0        0            caught up",
-		"DEADLETTER/sink-deadletters  7        3            behind by 10",
+		"  ACTIVITIES/sink-activities   0        0            caught up\n",
+		"  DEADLETTER/sink-deadletters  7        3            behind by 10\n",
+		"  ACTIVITIES  945       123456  945\n",
 		"12 in all, 2 in the last hour",
-		`got "github.nonsense"`, // the reason on one line
+		"type: want a registered activity type, got", // the reason on one line
 		"  1 open\n",
 		"PROBLEMS\n  - clickhouse is not healthy",
 	} {
@@ -125,7 +126,7 @@ func TestRenderStatusWithNothingKnown(t *testing.T) {
 	var b bytes.Buffer
 	renderStatus(&b, statusReport{At: time.Unix(0, 0).UTC(), Target: "x", Problems: []string{"the API at http://127.0.0.1:8080 does not answer"}}, 0)
 	out := b.String()
-	require.Equal(t, 4, strings.Count(out, "unknown (see problems)"), out)
+	require.Equal(t, 5, strings.Count(out, "unknown (see problems)"), out)
 	require.Contains(t, out, "nothing written in the last 15 minutes")
 	require.Contains(t, out, "PROBLEMS\n  - the API at http://127.0.0.1:8080 does not answer\n")
 }
