@@ -78,6 +78,7 @@ type instance struct {
 	gwAddr  string
 	run     *exec.Cmd
 	runLog  *syncBuffer
+	runArgs []string // after run --config, e.g. --demo
 }
 
 // syncBuffer is a bytes.Buffer that exec's copying goroutine may write
@@ -161,7 +162,7 @@ func (in *instance) start() {
 	t := in.t
 	t.Helper()
 	in.runLog = &syncBuffer{}
-	cmd := exec.Command(binary, "run", "--config", in.config)
+	cmd := exec.Command(binary, append([]string{"run", "--config", in.config}, in.runArgs...)...)
 	cmd.Stdout = in.runLog
 	cmd.Stderr = in.runLog
 	require.NoError(t, cmd.Start())

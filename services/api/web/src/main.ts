@@ -104,17 +104,18 @@ export async function render(): Promise<void> {
   const path = location.pathname;
   const params = new URLSearchParams(location.search);
   if (path === '/signin' || !getKey()) {
+    // Where to go once signed in: the page asked for, or ?next= of /signin.
+    const next = path === '/signin' ? params.get('next') : path + location.search;
     clear(app);
     const main = h('main', { id: 'main', tabindex: '-1', className: 'signin-main' });
     app.appendChild(main);
+    if (path !== '/signin') history.replaceState(null, '', '/signin' + (path !== '/' ? '?next=' + encodeURIComponent(next!) : ''));
     signinPage(main, params, async () => {
       scopes = null;
       communities = null;
-      const next = params.get('next');
       history.replaceState(null, '', next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
       await render();
-    }, path !== '/signin' && !getKey() ? null : params.get('reason'));
-    if (path !== '/signin') history.replaceState(null, '', '/signin' + (path !== '/' ? '?next=' + encodeURIComponent(path + location.search) : ''));
+    }, path === '/signin' ? params.get('reason') : null);
     return;
   }
   try {

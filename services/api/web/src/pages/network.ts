@@ -76,7 +76,7 @@ export async function networkPage(ctx: Ctx): Promise<void> {
     h('div', { className: 'card' },
       h('div', { className: 'filters' }, h('div', {}, h('label', { for: 'pocket' }, 'Highlight'), pocketSel), legend),
       box, info),
-    h('div', { className: 'card table-card' },
+    h('div', { className: 'card table-card scroll', tabindex: '0', role: 'region', 'aria-label': 'Members in the graph (scrollable)' },
       h('table', { 'data-testid': 'node-list' },
         h('caption', {}, 'Members in the graph, by PageRank'),
         h('thead', {}, h('tr', {}, ['Member', 'Level', 'Pocket', 'PageRank ‰', 'Reach', ''].map((t) => h('th', { scope: 'col' }, t)))),
@@ -88,8 +88,8 @@ export async function networkPage(ctx: Ctx): Promise<void> {
   const width = Math.max(320, box.clientWidth);
   const height = Math.min(640, Math.max(420, Math.round(width * 0.55)));
   const sim = forceSimulation(nodes)
-    .force('link', forceLink<Node, Link>(links).id((d) => d.id).distance(40).strength((l) => Math.min(1, 0.2 + l.strength / 200)))
-    .force('charge', forceManyBody().strength(-40))
+    .force('link', forceLink<Node, Link>(links).id((d) => d.id).distance(45).strength((l) => Math.min(1, 0.2 + l.strength / 200)))
+    .force('charge', forceManyBody().strength(-70))
     .force('collide', forceCollide<Node>((d) => d.r + 1.5))
     .force('center', forceCenter(width / 2, height / 2))
     .force('x', forceX(width / 2).strength(0.06))

@@ -37,7 +37,9 @@ export async function overviewPage(ctx: Ctx): Promise<void> {
   const lastTTFR = ttfr.rows.filter((r) => r.period_start === ttfr.rows[ttfr.rows.length - 1]?.period_start);
   const opened = lastTTFR.reduce((s, r) => s + r.opened, 0);
   const responded = lastTTFR.reduce((s, r) => s + r.responded, 0);
-  const open = alerts.alerts.filter((a) => a.state === 'firing' || a.state === 'pending');
+  const rank: Record<string, number> = { critical: 0, warning: 1, info: 2 };
+  const open = alerts.alerts.filter((a) => a.state === 'firing' || a.state === 'pending')
+    .sort((a, b) => (rank[a.severity] ?? 3) - (rank[b.severity] ?? 3) || String(b.started_at).localeCompare(String(a.started_at)));
   const delta = (k: string) => (prev && prev[k] ? `${last[k] >= prev[k] ? '+' : ''}${fmtInt(last[k] - prev[k])} vs the week before` : 'first week in range');
   append(main, [h('dl', { className: 'kpis', 'aria-label': `The week of ${last.period_start ?? '–'}` },
     kpi('kpi-active-members', 'Active members', fmtInt(last.active_members), `week of ${last.period_start ?? '–'} · ${delta('active_members')}`),
