@@ -110,6 +110,8 @@ type Sink struct {
 	deps Deps
 	log  *slog.Logger
 	met  metrics
+	// tracer is nil when tracing is off.
+	tracer *bus.Tracer
 
 	forget *forgetter
 	meter  metric.Meter
@@ -156,7 +158,8 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Sink {
 		metric.WithDescription("Rejected inputs of every stage, counted as their dead letters are stored: by stage, source and reason kind"))
 	met.forgotten, _ = m.Int64Counter("orbitflow.sink.forgotten_dropped",
 		metric.WithDescription("Events of forgotten identities dropped (not stored, not dead-lettered)"))
-	return &Sink{cfg: cfg, deps: deps, log: set.Logger, met: met, meter: m}
+	return &Sink{cfg: cfg, deps: deps, log: set.Logger, met: met, meter: m,
+		tracer: bus.NewTracer(set, "github.com/orbitflow/orbitflow/services/sink")}
 }
 
 // Start declares the durable consumers and starts the loops. The loops run
@@ -296,9 +299,10 @@ const maxPollWait = 250 * time.Millisecond
 
 // batch is the rows of one insert and the messages acked after it.
 type batch struct {
-	ctx  context.Context // ends the retries (the run's, or none at shutdown)
-	w    tableWriter
-	held []jetstream.Msg // taken and not yet acknowledged
+	ctx    context.Context // ends the retries (the run's, or none at shutdown)
+	w      tableWriter
+	held   []jetstream.Msg // taken and not yet acknowledged
+	traces *batchTrace     // the messages' spans; nil when tracing is off
 }
 
 // run is one consumer's loop: it fetches and decodes into one batch while
@@ -317,7 +321,11 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func(
 	go func() {
 		defer close(flushed)
 		for b := range full {
-			s.flush(b.ctx, log, b.w, b.held)
+			if b.traces != nil {
+				s.flushTraced(b, log)
+			} else {
+				s.flush(b.ctx, log, b.w, b.held)
+			}
 			clear(b.held) // drop references to the messages' data
 			b.held = b.held[:0]
 			free <- b
@@ -355,7 +363,9 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func(
 			continue
 		}
 		for msg := range msgs.Messages() {
-			if dl := cur.w.add(msg); dl != nil {
+			if s.tracer != nil {
+				s.addTraced(ctx, log, cur, msg)
+			} else if dl := cur.w.add(msg); dl != nil {
 				s.deadLetter(ctx, log, *dl)
 			}
 			cur.held = append(cur.held, msg)
@@ -377,14 +387,14 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func(
 // flush writes the buffered rows, retrying until it succeeds, then acks
 // every held message. When ctx ends during retries the messages stay
 // unacknowledged (redelivered after a restart).
-func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, held []jetstream.Msg) {
+func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, held []jetstream.Msg) (written bool) {
 	n := w.len()
 	if n > 0 || w.actions() > 0 {
 		backoff := s.cfg.RetryInitial
 		for attempt := 1; ; attempt++ {
 			start := time.Now()
 			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FlushTimeout)
-			err := w.send(ictx, s.deps.CH)
+			err := s.send(ictx, w, s.deps.CH, attempt)
 			cancel()
 			if err == nil {
 				table := metric.WithAttributes(attribute.String("table", w.table()))
@@ -397,11 +407,11 @@ func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, held 
 				break
 			}
 			s.met.retries.Add(ctx, 1)
-			log.Warn("insert failed; holding acks and retrying", "rows", n, "attempt", attempt, "retry_in", backoff, "err", err)
+			log.WarnContext(ctx, "insert failed; holding acks and retrying", "rows", n, "attempt", attempt, "retry_in", backoff, "err", err)
 			if ctx.Err() != nil && attempt >= 3 {
-				log.Error("giving up at shutdown; the rows stay in the stream and are written after restart", "rows", n)
+				log.ErrorContext(ctx, "giving up at shutdown; the rows stay in the stream and are written after restart", "rows", n)
 				w.reset()
-				return
+				return false
 			}
 			sleep(context.WithoutCancel(ctx), jitter(backoff))
 			backoff = min(2*backoff, s.cfg.RetryMax)
@@ -419,8 +429,9 @@ func (s *Sink) flush(ctx context.Context, log *slog.Logger, w tableWriter, held 
 	if failed > 0 {
 		// Not lost: the rows are written and the messages will be delivered
 		// again; ClickHouse collapses the copies.
-		log.Warn("acks failed; those messages will be redelivered and deduplicated", "failed", failed, "err", firstErr)
+		log.WarnContext(ctx, "acks failed; those messages will be redelivered and deduplicated", "failed", failed, "err", firstErr)
 	}
+	return true
 }
 
 // deadLetter publishes dl, retrying until the stream takes it: the original
@@ -433,10 +444,10 @@ func (s *Sink) deadLetter(ctx context.Context, log *slog.Logger, dl bus.DeadLett
 		_, err := bus.PublishDeadLetter(pctx, s.deps.JS, dl)
 		cancel()
 		if err == nil {
-			log.Debug("dead-lettered", "subject", dl.Subject, "seq", dl.Seq, "reason", dl.Reason)
+			log.DebugContext(ctx, "dead-lettered", "subject", dl.Subject, "seq", dl.Seq, "reason", dl.Reason)
 			return
 		}
-		log.Warn("dead-letter publish failed; retrying", "err", err)
+		log.WarnContext(ctx, "dead-letter publish failed; retrying", "err", err)
 		sleep(context.WithoutCancel(ctx), jitter(backoff))
 		backoff = min(2*backoff, s.cfg.RetryMax)
 	}

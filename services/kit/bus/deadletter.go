@@ -78,6 +78,10 @@ const TruncatedPayloadBytes = 512
 // the size of what was rejected.
 func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, d DeadLetter) (*jetstream.PubAck, error) {
 	m := d.Msg()
+	// A rejection on a traced path (a delivery, a sink write) continues its
+	// trace: whoever stores the dead letter is in the same trace. Without a
+	// span in ctx nothing is written.
+	Inject(ctx, m)
 	ack, err := js.PublishMsg(ctx, m)
 	if Refused(err) && len(d.Payload) > TruncatedPayloadBytes {
 		sum := sha256.Sum256(d.Payload)
