@@ -53,6 +53,10 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 	}
 	hide(&cfg.Discord.Token, "env:", "file:")
 	hide(&cfg.People.EmailSalt, "env:", "file:")
+	for k, v := range cfg.Telemetry.Traces.Headers {
+		hide(&v, "env:", "file:")
+		cfg.Telemetry.Traces.Headers[k] = v
+	}
 	enc := yaml.NewEncoder(stdout)
 	enc.SetIndent(2)
 	defer enc.Close()

@@ -20,13 +20,15 @@ gateway:
   hooks: [{source: generic, community: acme, secrets: ["raw-hook-secret-0123456", "env:OF_HOOK"]}]
 people:
   email_salt: raw-email-salt-0123456789
+telemetry:
+  traces: {otlp_endpoint: "https://otlp.example:4318", headers: {Authorization: "Bearer raw-otlp-token-0123", X-Tenant: "env:OF_HOOK"}}
 `), 0o600))
 	t.Setenv("OF_HOOK", "hook-secret-from-env-0123")
 	var out, errOut bytes.Buffer
 	require.NoError(t, cmdConfig([]string{"--config", path}, &out, &errOut), errOut.String())
 	s := out.String()
 	for _, secret := range []string{"raw-api-key-0123456789", "raw-token-0123456789ab", "raw-hook-secret-0123456", "hook-secret-from-env-0123",
-		"raw-email-salt-0123456789"} {
+		"raw-email-salt-0123456789", "raw-otlp-token-0123"} {
 		require.NotContains(t, s, secret)
 	}
 	require.Contains(t, s, "sha256:"+strings.Repeat("ab", 32), "a hash names no secret")

@@ -49,7 +49,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer metrics.Shutdown(context.Background())
-	set := telemetry.Settings{Logger: log, MeterProvider: metrics.Provider(), MetricsHandler: metrics.Handler()}.WithDefaults()
+	traces, err := telemetry.NewTraces(cfg.Telemetry.Traces, "orbitflow", version)
+	if err != nil {
+		return err
+	}
+	// Deferred before the stack starts, so it runs after the stack has
+	// shut down: the spans of the final flushes are exported too.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := traces.Shutdown(sctx); err != nil {
+			log.Warn("traces", "err", err)
+		}
+	}()
+	if cfg.Telemetry.Traces.Enabled() {
+		// The endpoint only: the headers may hold credentials.
+		log.Info("exporting traces", "otlp_endpoint", cfg.Telemetry.Traces.OTLPEndpoint, "sample_ratio", cfg.Telemetry.Traces.SampleRatio)
+	}
+	set := telemetry.Settings{Logger: log, TracerProvider: traces.Provider(), MeterProvider: metrics.Provider(), MetricsHandler: metrics.Handler()}.WithDefaults()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(runGCPercent)
 	}

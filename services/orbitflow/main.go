@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
 )
 
@@ -154,10 +155,12 @@ func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	// Lines logged on a traced path (log.InfoContext(ctx, ...) with a
+	// sampled span) carry trace_id and span_id.
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(telemetry.NewTraceHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(telemetry.NewTraceHandler(slog.NewTextHandler(w, opts)))
 }
 
 func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/config"
 	"github.com/orbitflow/orbitflow/services/kit/store"
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/alerts"
 	"github.com/orbitflow/orbitflow/services/processors/orbit"
 	"github.com/orbitflow/orbitflow/services/sink"
@@ -39,6 +40,8 @@ type Config struct {
 	People     source.People  `yaml:"people"`
 	Discord    DiscordConfig  `yaml:"discord"`
 	Events     EventsConfig   `yaml:"events"`
+	// Telemetry configures trace export (off by default).
+	Telemetry telemetry.Config `yaml:"telemetry"`
 }
 
 // LogConfig configures the process log (stderr).
@@ -122,6 +125,7 @@ func DefaultConfig() Config {
 		API:        api.DefaultConfig(),
 		Gateway:    gateway.DefaultConfig(),
 		Discord:    DiscordConfig{GatewayURL: discord.DefaultGatewayURL, Intents: discord.DefaultIntents},
+		Telemetry:  telemetry.DefaultConfig(),
 	}
 }
 
@@ -163,6 +167,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Discord.validate()...)
+	errs = append(errs, c.Telemetry.Validate("telemetry"))
 	if w := c.Events.CustomDefaultWeight; w != 0 && (w < 1 || w > 12) {
 		errs = append(errs, fmt.Errorf("events.custom_default_weight: must be 1..12 (or 0 for the registry default), got %g", w))
 	}
