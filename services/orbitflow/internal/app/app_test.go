@@ -126,6 +126,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	require.Equal(t, def.Scoring, cfg.Scoring)
 	require.Equal(t, def.Alerts, cfg.Alerts)
 	require.Equal(t, def.API.Listen, cfg.API.Listen)
+	require.Equal(t, def.Telemetry, cfg.Telemetry)
 }
 
 func TestGatewayHooksAreValidatedAgainstKnownSources(t *testing.T) {
