@@ -261,7 +261,7 @@ func waitQueryable(ctx context.Context, js jetstream.JetStream, st ingest.Stats,
 		if t.seq == 0 {
 			continue
 		}
-		bar := newBar(stderr, "waiting for ClickHouse: "+t.consumer, "messages")
+		bar := newBar(stderr, "waiting for ClickHouse: "+t.consumer, "")
 		first := true
 		var base uint64
 		for {

@@ -19,8 +19,9 @@ type Files struct {
 	abs   []string
 	sizes []int64
 	total int64
-	cur   int // index of the file being read
-	fd    int // its descriptor when found, else -1
+	cur   int   // index of the file being read
+	fd    int   // its descriptor when found, else -1
+	done  int64 // the most Done has reported: a closed file reads as 0
 }
 
 // NewFiles stats the files; "-" (standard input) and unreadable names
@@ -63,8 +64,14 @@ func (f *Files) At(pos string) {
 }
 
 // Done is the bytes read so far: the sizes of the passed files and the
-// offset of the current one.
+// offset of the current one. It never goes back (once the reader closed
+// the file its offset cannot be read).
 func (f *Files) Done() int64 {
+	f.done = max(f.done, f.measure())
+	return f.done
+}
+
+func (f *Files) measure() int64 {
 	var done int64
 	for i := 0; i < f.cur && i < len(f.sizes); i++ {
 		done += f.sizes[i]

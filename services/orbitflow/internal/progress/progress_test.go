@@ -151,7 +151,10 @@ func TestFilesFollowsTheReadOffsetOfTheCurrentFile(t *testing.T) {
 	require.GreaterOrEqual(t, done, int64(1000+20_000))
 	require.Less(t, done, int64(1000+20_000+4096+1), "the offset is what the reader took from the file")
 
-	// A position naming an earlier file does not go back.
+	// A position naming an earlier file does not go back, nor does a
+	// closed file.
 	f.At(a + ":3")
 	require.GreaterOrEqual(t, f.Done(), done)
+	require.NoError(t, file.Close())
+	require.GreaterOrEqual(t, f.Done(), done, "the reader closed the file: done stays")
 }
