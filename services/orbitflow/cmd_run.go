@@ -157,6 +157,7 @@ func printWelcome(w io.Writer, cfg app.Config, st app.RunState, apiAddr, hooksAd
 		fmt.Fprintf(w, "  NATS: %s (token in %s)\n", st.NATSURL, filepath.Join(cfg.DataDir, "run.json"))
 	}
 	if apiAddr != "" {
+		fmt.Fprintf(w, "  dashboard: http://%s/ (sign in with the API key)\n", apiAddr)
 		fmt.Fprintf(w, "  API: http://%s/v1/pipeline (Authorization: Bearer <key>; key in %s unless api.api_keys is set)\n", apiAddr, filepath.Join(cfg.DataDir, "api-key"))
 	}
 	if hooksAddr != "" {
