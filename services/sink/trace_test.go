@@ -146,3 +146,51 @@ func TestSinkSpansFollowEachMessageAndLinkTheFlush(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSinkTracing is BenchmarkSinkThroughput with tracing off (the
+// default: no tracer, nothing extracted or started) and on with every
+// trace sampled: the events carry a traceparent (published by a traced
+// publisher) and the sink records a sink.write span per event and the
+// flush and insert spans, batched to an exporter that drops them.
+func BenchmarkSinkTracing(b *testing.B) {
+	for _, mode := range []string{"off", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			e := newEnv(b)
+			ctx := context.Background()
+			set := telemetry.Nop()
+			if mode == "on" {
+				tr := telemetry.NewTracesWith(discard{}, 1, "orbitflow", "bench")
+				defer tr.Shutdown(ctx)
+				set.TracerProvider = tr.Provider()
+			}
+			p := bus.NewPublisher(e.js, bus.WithTracer(bus.NewTracer(set, "bench")))
+			for i := 0; i < b.N; i++ {
+				ev := event(i)
+				data, err := events.Encode(&ev)
+				require.NoError(b, err)
+				m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
+				m.Data = data
+				m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+				require.NoError(b, p.Publish(ctx, m, nil))
+			}
+			require.NoError(b, p.Flush(ctx))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			s := sink.New(sink.DefaultConfig(), sink.Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry(), Salt: testSalt}, set)
+			require.NoError(b, s.Start(ctx))
+			defer s.Shutdown(ctx)
+			for e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream).AckFloor.Stream < uint64(b.N) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
+
+// discard drops the spans it is given: the cost measured is the sink's.
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }

@@ -128,3 +128,17 @@ func TestPublisherWithoutTracerSendsNoTraceHeaders(t *testing.T) {
 	require.Empty(t, m.Headers().Get("traceparent"))
 	require.Empty(t, exp.GetSpans())
 }
+
+// TestTracingOffAllocatesNothing: what runs on the hot paths with tracing
+// off (a nil *Tracer is never called; dead letters and log lines still
+// look for a span in ctx) allocates nothing.
+func TestTracingOffAllocatesNothing(t *testing.T) {
+	ctx := context.Background()
+	m := msg(subjects.Activity("acme", "github"), "id-1", "{}")
+	allocs := testing.AllocsPerRun(1000, func() {
+		bus.Inject(ctx, m)
+		_ = bus.Extract(ctx, m.Header)
+	})
+	require.Zero(t, allocs)
+	require.Empty(t, m.Header.Get("traceparent"))
+}
