@@ -143,11 +143,44 @@ func TestPipelineDashboardUsesOrbitflowMetrics(t *testing.T) {
 			require.Equal(t, strings.Count(tg.Expr, "("), strings.Count(tg.Expr, ")"), "panel %s: unbalanced %s", p.Title, tg.Expr)
 		}
 	}
-	for _, want := range []string{"orbitflow_connectors_events_total", "orbitflow_sink_rows_total", "orbitflow_sink_dead_lettered_total",
-		"orbitflow_sink_flush_duration_seconds_bucket", "orbitflow_sink_batch_size_bucket", "orbitflow_stream_lag",
-		"orbitflow_scoring_process_duration_seconds_bucket", "orbitflow_alerts_evaluations_total",
+	for _, want := range []string{"orbitflow_activities_total", "orbitflow_rejected_total", "orbitflow_connectors_events_total",
+		"orbitflow_sink_rows_total", "orbitflow_sink_flush_duration_seconds_bucket", "orbitflow_sink_batch_size_bucket", "orbitflow_stream_lag",
+		"orbitflow_scoring_latency_seconds_bucket", "orbitflow_scoring_process_duration_seconds_bucket", "orbitflow_alerts_evaluations_total",
 		"orbitflow_http_server_request_duration_seconds_bucket", "go_memstats_heap_inuse_bytes", "process_cpu_seconds_total"} {
 		require.True(t, seen[want], "the pipeline dashboard shows no %s", want)
+	}
+
+	// Every orbitflow_ series it plots is an instrument the code declares
+	// (a renamed instrument must not leave an empty panel): the names
+	// passed to the meters are "orbitflow.<component>.<what>"; Prometheus
+	// adds _total to counters and _seconds to durations.
+	declared := map[string]bool{}
+	instrument := regexp.MustCompile(`"(orbitflow\.[a-z_.]+)"`)
+	require.NoError(t, filepath.WalkDir("..", func(path string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range instrument.FindAllStringSubmatch(string(b), -1) {
+			base := strings.ReplaceAll(m[1], ".", "_")
+			for _, suffix := range []string{"", "_total", "_seconds"} {
+				declared[base+suffix] = true
+			}
+		}
+		return nil
+	}))
+	for n := range seen {
+		if !strings.HasPrefix(n, "orbitflow_") {
+			continue
+		}
+		base := n
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			base = strings.TrimSuffix(base, suffix)
+		}
+		require.True(t, declared[base], "the pipeline dashboard plots %s, which no instrument in services/ declares", n)
 	}
 }
 
