@@ -11,6 +11,7 @@ replace (
 require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0
 	github.com/nats-io/nats.go v1.55.0
+	github.com/nats-io/nuid v1.0.1
 	github.com/orbitflow/orbitflow/schemas v0.0.0-00010101000000-000000000000
 	github.com/orbitflow/orbitflow/services/kit v0.0.0-00010101000000-000000000000
 	github.com/orbitflow/orbitflow/services/sink v0.0.0-00010101000000-000000000000
@@ -41,7 +42,6 @@ require (
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
-	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/paulmach/orb v0.13.0 // indirect
 	github.com/pierrec/lz4/v4 v4.1.27 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect

@@ -33,6 +33,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/orbitflow/orbitflow/schemas/alerts"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
@@ -187,7 +188,8 @@ func (e *Evaluator) Start(ctx context.Context) error {
 	}
 	e.sub = sub
 	cons, err := e.deps.JS.OrderedConsumer(ctx, subjects.ActivityStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subjects.ActivityFilter("")}, DeliverPolicy: jetstream.DeliverNewPolicy, HeadersOnly: true})
+		FilterSubjects: []string{subjects.ActivityFilter("")}, DeliverPolicy: jetstream.DeliverNewPolicy, HeadersOnly: true,
+		NamePrefix: "alerts-watch-" + nuid.Next()})
 	if err != nil {
 		return fmt.Errorf("alerts: watch %s: %w", subjects.ActivityStream, err)
 	}

@@ -46,6 +46,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 
@@ -241,7 +242,11 @@ func (p *Processor) Start(ctx context.Context) error {
 	if err := p.writeRoles(ctx); err != nil {
 		return err
 	}
-	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>", subjects.IdentityPrefix + ".>"}}
+	// The name prefix makes the consumer recognizable in consumer lists
+	// (/readyz, orbitflow status); the nuid keeps a restart's consumer
+	// apart from the one the server has not yet expired.
+	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>", subjects.IdentityPrefix + ".>"},
+		NamePrefix: "scoring-" + nuid.Next()}
 	if p.seq > 0 {
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.seq+1
 	}
