@@ -70,6 +70,54 @@ func TestDashboardInTheBrowser(t *testing.T) {
 		return pockets > 0 && len(a.Alerts) >= 2
 	})
 
+	// The scoring processor and the rollups follow the stream: wait until
+	// every consumer is caught up and the scores and rollups the pages
+	// show read the same twice, 5 s apart.
+	var last string
+	waitFor(t, 4*time.Minute, "the scores and rollups to settle", func() bool {
+		var p struct {
+			Consumers []struct {
+				Pending    uint64 `json:"pending"`
+				AckPending int    `json:"ack_pending"`
+			} `json:"consumers"`
+		}
+		if apiGet(base+"/v1/pipeline", &p) != nil {
+			return false
+		}
+		for _, c := range p.Consumers {
+			if c.Pending > 0 || c.AckPending > 0 {
+				return false
+			}
+		}
+		var now strings.Builder
+		for _, path := range []string{"/metrics/levels", "/metrics/gravity?period=week", "/health?period=week"} {
+			var v any
+			if apiGet(base+"/api/v1/communities/demo"+path, &v) != nil {
+				return false
+			}
+			b, _ := json.Marshal(v)
+			now.Write(b)
+		}
+		// Scores decay by the millisecond: their order, not their value.
+		var m struct {
+			Members []struct {
+				ID string `json:"member_id"`
+			} `json:"members"`
+		}
+		if apiGet(base+"/api/v1/communities/demo/members?sort=reach&limit=50", &m) != nil {
+			return false
+		}
+		for _, x := range m.Members {
+			now.WriteString(x.ID + ",")
+		}
+		same := now.String() == last
+		last = now.String()
+		if !same {
+			time.Sleep(5 * time.Second)
+		}
+		return same
+	})
+
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join(web, "e2e", "dashboard.mjs"),

@@ -10,7 +10,7 @@ export async function alertsPage(ctx: Ctx): Promise<void> {
   const state = STATES.some(([s]) => s === ctx.params.get('state')) ? ctx.params.get('state')! : 'open';
   const canAct = ctx.scopes.includes('admin');
   const [list, silences] = await Promise.all([
-    get<{ alerts: Row[] }>('/api/v1/alerts' + qs({ community: ctx.community, state: state === 'open' ? '' : state, limit: 200 })),
+    get<{ alerts: Row[] }>('/api/v1/alerts' + qs({ community: ctx.community, state: state === 'open' ? '' : state, limit: 1000 })),
     get<{ silences: Row[] }>('/api/v1/alerts/silences'),
   ]);
   const status = h('p', { className: 'action-status', role: 'status', 'aria-live': 'polite', 'data-testid': 'action-status' });
@@ -42,6 +42,9 @@ export async function alertsPage(ctx: Ctx): Promise<void> {
     b.addEventListener('click', () => void act(b, what, fn));
     return b;
   };
+  // The most severe first, then the newest.
+  const rank: Record<string, number> = { critical: 0, warning: 1, info: 2 };
+  list.alerts.sort((a, b) => (rank[a.severity] ?? 3) - (rank[b.severity] ?? 3) || String(b.started_at).localeCompare(String(a.started_at)));
   const rows = list.alerts.map((a) => {
     const acked = isSet(a.acknowledged_at);
     return h('tr', { 'data-alert': a.id },

@@ -23,7 +23,7 @@ export async function overviewPage(ctx: Ctx): Promise<void> {
     get<Metric>(communityPath(c, '/metrics/levels')),
     get<Metric>(communityPath(c, '/metrics/level_movement' + qs(range))),
     get<Metric>(communityPath(c, '/metrics/time_to_first_response' + qs({ ...range, period: 'week' }))),
-    get<{ alerts: Row[] }>('/api/v1/alerts' + qs({ community: c })).catch((err: Error) => ({ alerts: [] as Row[], error: err.message })),
+    get<{ alerts: Row[] }>('/api/v1/alerts' + qs({ community: c, limit: 1000 })).catch((err: Error) => ({ alerts: [] as Row[], error: err.message })),
   ]);
   const main = ctx.main;
   append(main, [h('div', { className: 'page-head' },
