@@ -86,4 +86,3 @@ func TestDeliverySpans(t *testing.T) {
 	require.Equal(t, codes.Error, failed.Status.Code)
 	require.True(t, strings.HasPrefix(failed.Status.Description, "malformed: "), failed.Status.Description)
 }
-
