@@ -159,7 +159,21 @@ type publishJob struct {
 // returns only when everything is queryable.
 func publishRecords(ctx context.Context, cfg app.Config, job publishJob, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
-	set := telemetry.Settings{Logger: log}.WithDefaults()
+	// With telemetry.traces set, the run is one trace ("ingest <format>",
+	// a publish span per event), continued by the sink and the scoring
+	// processor; exported before the command returns.
+	traces, err := telemetry.NewTraces(cfg.Telemetry.Traces, "orbitflow", version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := traces.Shutdown(sctx); err != nil {
+			log.Warn("traces", "err", err)
+		}
+	}()
+	set := telemetry.Settings{Logger: log, TracerProvider: traces.Provider()}.WithDefaults()
 	reg, err := cfg.Registry()
 	if err != nil {
 		return err
@@ -180,7 +194,7 @@ func publishRecords(ctx context.Context, cfg app.Config, job publishJob, stdout,
 	report, finish := progressPrinter(stderr, job.verb, files)
 	stats, err := ingest.Run(ctx, js, records, ingest.Options{
 		Community: job.community, Format: job.format, Registry: reg,
-		Window: cfg.NATS.PublishMaxPending, Progress: report, ProgressEvery: 1000,
+		Window: cfg.NATS.PublishMaxPending, Progress: report, ProgressEvery: 1000, TracerProvider: set.TracerProvider,
 	})
 	finish()
 	fmt.Fprintln(stdout, stats.Summary())
