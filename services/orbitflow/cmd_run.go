@@ -191,7 +191,7 @@ func ingestDemo(ctx context.Context, stack *app.Stack, cfg app.Config, stderr io
 	fmt.Fprintf(stderr, "generating the demo community (%d members, ~%d events over %d days) ...\n", dc.Members, dc.Events, dc.Days)
 	report, finish := progressPrinter(stderr, "demo", nil)
 	stats, err := ingest.Run(ctx, stack.Bus.JetStream(), src, ingest.Options{
-		Community: dc.Community, Format: "demo", Registry: stack.Registry,
+		Community: dc.Community, Format: "demo", Registry: stack.Registry, TracerProvider: stack.Telemetry().TracerProvider,
 		Progress: report, ProgressEvery: 5000,
 	})
 	finish()

@@ -68,6 +68,9 @@ type Stack struct {
 	ClickHouseAddr string
 }
 
+// Telemetry is the settings the parts were started with.
+func (s *Stack) Telemetry() telemetry.Settings { return s.set }
+
 // needsDataDir reports whether the parts open files under the data dir.
 func (c Config) needsDataDir(p Parts) bool {
 	return p.ClickHouse && c.ClickHouse.Mode == store.ModeEmbedded || p.Bus && c.NATS.Mode == bus.ModeEmbedded
