@@ -268,15 +268,23 @@ try {
   // Alerts: acknowledge one and silence another with the admin key.
   await page.getByRole('link', { name: 'Alerts', exact: true }).click();
   await ready(page);
-  const shownAlerts = () => page.locator('[data-testid="alerts-table"] tbody tr[data-alert]').evaluateAll((trs) => trs.map((t) => t.dataset.alert).sort());
+  // At most 50 shown (the most severe, then the newest); the caption counts them all.
+  const shownAlerts = () => page.locator('[data-testid="alerts-table"] tbody tr[data-alert]').evaluateAll((trs) => trs.map((t) => t.dataset.alert));
+  const shownCount = async () => Number(await page.locator('[data-testid="alerts-count"]').getAttribute('data-count'));
   let open = (await api(`/api/v1/alerts?community=${C}&limit=1000`)).alerts;
-  if (JSON.stringify(await shownAlerts()) !== JSON.stringify(open.map((a) => a.id).sort())) {
+  if (await shownCount() !== open.length) {
     await page.reload();
     await ready(page);
     open = (await api(`/api/v1/alerts?community=${C}&limit=1000`)).alerts;
   }
-  equal(await page.locator('[data-testid="alerts-table"] tbody tr[data-alert]').evaluateAll((trs) => trs.map((t) => t.dataset.alert).sort()),
-    open.map((a) => a.id).sort(), 'alerts: the open alerts equal the API\'s');
+  equal(await shownCount(), open.length, 'alerts: the number of open alerts equals the API\'s');
+  const ids = new Set(open.map((a) => a.id));
+  const shownIds = await shownAlerts();
+  check(shownIds.length === Math.min(50, open.length) && shownIds.every((id) => ids.has(id)), 'alerts: the alerts shown are the API\'s', `${shownIds.length} shown`);
+  const sevRank = { critical: 0, warning: 1, info: 2 };
+  const sevs = open.filter((a) => shownIds.includes(a.id)).map((a) => sevRank[a.severity] ?? 3);
+  check(Math.max(...sevs) <= Math.min(...open.filter((a) => !shownIds.includes(a.id)).map((a) => sevRank[a.severity] ?? 3), 9), 'alerts: the most severe are shown first');
+  open = open.filter((a) => shownIds.includes(a.id));
   const ackable = open.find((a) => a.acknowledged_at.startsWith('0001-'));
   check(!!ackable, 'alerts: there is an alert to acknowledge');
   if (ackable) {

@@ -45,7 +45,9 @@ export async function alertsPage(ctx: Ctx): Promise<void> {
   // The most severe first, then the newest.
   const rank: Record<string, number> = { critical: 0, warning: 1, info: 2 };
   list.alerts.sort((a, b) => (rank[a.severity] ?? 3) - (rank[b.severity] ?? 3) || String(b.started_at).localeCompare(String(a.started_at)));
-  const rows = list.alerts.map((a) => {
+  const SHOWN = 50;
+  const showAll = ctx.params.get('all') === '1';
+  const rows = list.alerts.slice(0, showAll ? undefined : SHOWN).map((a) => {
     const acked = isSet(a.acknowledged_at);
     return h('tr', { 'data-alert': a.id },
       h('td', {}, h('span', { className: `sev sev-${a.severity}` }, a.severity)),
@@ -80,9 +82,11 @@ export async function alertsPage(ctx: Ctx): Promise<void> {
     status,
     h('div', { className: 'card table-card' },
       h('table', { 'data-testid': 'alerts-table' },
-        h('caption', {}, `${list.alerts.length} ${state === 'open' ? 'open' : state} alerts`),
+        h('caption', { 'data-testid': 'alerts-count', 'data-count': list.alerts.length }, `${list.alerts.length} ${state === 'open' ? 'open' : state} alerts`),
         h('thead', {}, h('tr', {}, ['Severity', 'Rule', 'State', 'Since', 'Value', 'Summary', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 7, className: 'empty' }, `No ${state === 'open' ? 'open' : state} alerts.`))))),
+        h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 7, className: 'empty' }, `No ${state === 'open' ? 'open' : state} alerts.`)))),
+      rows.length < list.alerts.length ? h('div', { className: 'pager' }, h('span', { className: 'muted' }, `${rows.length} of ${list.alerts.length} shown, the most severe and newest first`),
+        h('button', { type: 'button', onclick: () => ctx.navigate('/alerts', { all: '1' }) }, `Show all ${list.alerts.length}`)) : null),
     h('div', { className: 'card table-card' },
       h('table', { 'data-testid': 'silences-table' },
         h('caption', {}, 'Active silences'),
