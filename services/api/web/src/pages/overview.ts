@@ -13,6 +13,18 @@ function kpi(testid: string, label: string, value: string, note: string): HTMLEl
 
 const LEVEL_ORDER = [1, 2, 3, 4, 0];
 
+// latestFullWeek is the index of the last weekly row whose week (Monday to
+// Sunday) ends on or before `to` (YYYY-MM-DD, inclusive); the last row when
+// none does.
+export function latestFullWeek(rows: Row[], to: string): number {
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const end = new Date(`${rows[i].period_start}T00:00:00Z`);
+    end.setUTCDate(end.getUTCDate() + 6);
+    if (end.toISOString().slice(0, 10) <= to) return i;
+  }
+  return rows.length - 1;
+}
+
 export async function overviewPage(ctx: Ctx): Promise<void> {
   const c = ctx.community;
   const range = { from: ctx.from, to: ctx.to };
@@ -30,11 +42,13 @@ export async function overviewPage(ctx: Ctx): Promise<void> {
     h('h1', {}, `Community overview: ${c}`),
     h('p', { className: 'sub' }, `${ctx.from} to ${ctx.to}, bots and teammates left out. Weeks start on Monday (UTC).`))]);
 
-  // Headline numbers: the latest week.
-  const last = week.rows[week.rows.length - 1] ?? {};
-  const prev = week.rows[week.rows.length - 2];
+  // Headline numbers: the latest full week in the range (the current week,
+  // a day old on a Monday, would compare a part with a whole).
+  const at = latestFullWeek(week.rows, ctx.to);
+  const last = week.rows[at] ?? {};
+  const prev = week.rows[at - 1];
   const g = gravity.rows[gravity.rows.length - 1];
-  const lastTTFR = ttfr.rows.filter((r) => r.period_start === ttfr.rows[ttfr.rows.length - 1]?.period_start);
+  const lastTTFR = ttfr.rows.filter((r) => r.period_start === last.period_start);
   const opened = lastTTFR.reduce((s, r) => s + r.opened, 0);
   const responded = lastTTFR.reduce((s, r) => s + r.responded, 0);
   const rank: Record<string, number> = { critical: 0, warning: 1, info: 2 };
@@ -46,7 +60,7 @@ export async function overviewPage(ctx: Ctx): Promise<void> {
     kpi('kpi-activities', 'Activities', fmtInt(last.activities), `week of ${last.period_start ?? '–'} · ${delta('activities')}`),
     kpi('kpi-new-members', 'New members', fmtInt(last.new_members), `returning: ${fmtInt((last.active_members ?? 0) - (last.new_members ?? 0))}`),
     kpi('kpi-gravity', 'Gravity', g ? fmt2(g.gravity) : '–', g ? `week of ${g.period_start} · ${fmtInt(g.members)} members in orbit` : 'no weekly gravity yet'),
-    kpi('kpi-response-rate', 'Questions answered', opened ? fmtPct(responded / opened) : '–', `${fmtInt(responded)} of ${fmtInt(opened)} opened in the latest week`),
+    kpi('kpi-response-rate', 'Questions answered', opened ? fmtPct(responded / opened) : '–', `${fmtInt(responded)} of ${fmtInt(opened)} opened in the week of ${last.period_start ?? '–'}`),
     kpi('kpi-open-alerts', 'Open alerts', fmtInt(open.length), open.length ? `${open.filter((a) => a.state === 'firing').length} firing` : 'all quiet'),
   )]);
 
