@@ -63,7 +63,7 @@ func TestSinkSpansFollowEachMessageAndLinkTheFlush(t *testing.T) {
 		m := nats.NewMsg(subjects.Activity("acme", "github"))
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, id)
-		_, span := tr.StartPublish(ctx, m)
+		_, span := tr.StartPublish(ctx, m, false)
 		_, err := e.js.PublishMsg(ctx, m)
 		require.NoError(t, err)
 		span.End()

@@ -88,9 +88,11 @@ type Options struct {
 	Progress      func(Stats)
 	ProgressEvery int
 	// TracerProvider, if it records (telemetry.Settings.TracerProvider),
-	// traces the run: a span for the run ("ingest <format>") and, as its
-	// children, a producer span per published event whose context the
-	// event carries to the sink and the scoring processor. nil or the no-op
+	// traces the run: a span for the run ("ingest <format>") and a producer
+	// span per published event, each the root of its own trace linked to
+	// the run's (a million-event run is a million small traces, not one no
+	// backend can show), whose context the event carries to the sink and
+	// the scoring processor. nil or the no-op
 	// provider: no tracing work at all.
 	TracerProvider trace.TracerProvider
 }
@@ -184,7 +186,7 @@ func Run(ctx context.Context, js jetstream.JetStream, src iter.Seq[Record], opts
 		defer func() { endRun(span, st, err) }()
 	}
 	var refused []bus.Result // refused for good by the stream, not yet dead-lettered
-	pub := bus.NewPublisher(js, bus.WithWindow(opts.Window), bus.WithTracer(tracer), bus.WithOnResult(func(r bus.Result) {
+	pub := bus.NewPublisher(js, bus.WithWindow(opts.Window), bus.WithTracer(tracer), bus.WithRootSpans(), bus.WithOnResult(func(r bus.Result) {
 		switch {
 		case r.Err != nil:
 			// The stream refused this one message for good (e.g. too

@@ -158,7 +158,7 @@ func (l *Live) publish(ctx context.Context, src string, res source.Result, raw [
 			return out, fmt.Errorf("encode %s: %w", ev.ID, err)
 		}
 		if l.tracer != nil {
-			_, sp := l.tracer.StartPublish(ctx, m)
+			_, sp := l.tracer.StartPublish(ctx, m, false)
 			spans = append(spans, sp)
 		}
 		f, err := l.JS.PublishMsgAsync(m)

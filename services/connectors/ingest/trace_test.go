@@ -20,8 +20,8 @@ import (
 )
 
 // TestRunIsTracedWhenAProviderIsGiven: one span for the run with its
-// counts, a producer span per published event as its child (duplicates
-// included), each event carrying its span's context, and the dead letters
+// counts, a producer span per published event as the root of its own
+// trace linked to the run's (duplicates included), each event carrying its span's context, and the dead letters
 // noted on the run's span.
 func TestRunIsTracedWhenAProviderIsGiven(t *testing.T) {
 	b := kittest.Bus(t)
@@ -50,12 +50,17 @@ func TestRunIsTracedWhenAProviderIsGiven(t *testing.T) {
 	}
 	require.Equal(t, "ingest jsonl", run.Name, "the run's span")
 	require.Len(t, pubs, 3, "two events and one duplicate published")
+	traces := map[trace.TraceID]bool{}
 	for _, p := range pubs {
-		require.Equal(t, run.SpanContext.TraceID(), p.SpanContext.TraceID())
-		require.Equal(t, run.SpanContext.SpanID(), p.Parent.SpanID(), "each publish is a child of the run")
+		require.NotEqual(t, run.SpanContext.TraceID(), p.SpanContext.TraceID(), "each event is a trace of its own")
+		require.False(t, p.Parent.IsValid(), "each publish is a root")
+		require.Len(t, p.Links, 1)
+		require.Equal(t, run.SpanContext.SpanID(), p.Links[0].SpanContext.SpanID(), "linked to the run")
+		traces[p.SpanContext.TraceID()] = true
 		require.Equal(t, trace.SpanKindProducer, p.SpanKind)
 		require.Equal(t, codes.Unset, p.Status.Code)
 	}
+	require.Len(t, traces, 3)
 	attrs := map[string]int64{}
 	for _, a := range run.Attributes {
 		attrs[string(a.Key)] = a.Value.AsInt64()

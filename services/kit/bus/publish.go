@@ -38,7 +38,10 @@ type Publisher struct {
 	ackWait  time.Duration
 	onResult func(Result)
 	tracer   *Tracer // nil: tracing off
-	pending  []inflight
+	// rootSpans: each message's producer span is a trace of its own,
+	// linked to the context passed to Publish (WithRootSpans).
+	rootSpans bool
+	pending   []inflight
 	// failed is the error that stopped publishing (connection closed,
 	// stream missing or full): every later Publish and Flush returns it at
 	// once instead of waiting out the pending messages' acks again.
@@ -78,6 +81,12 @@ func WithOnResult(f func(Result)) PublisherOption { return func(p *Publisher) { 
 // in the message's headers. A nil tracer (tracing off) adds nothing.
 func WithTracer(t *Tracer) PublisherOption { return func(p *Publisher) { p.tracer = t } }
 
+// WithRootSpans makes each message's producer span (WithTracer) the root
+// of a trace of its own, linked to the context passed to Publish instead
+// of its child: for bulk runs, whose one trace would otherwise hold a span
+// per message.
+func WithRootSpans() PublisherOption { return func(p *Publisher) { p.rootSpans = true } }
+
 // NewPublisher returns a Publisher on js.
 func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) *Publisher {
 	p := &Publisher{js: js, window: 4096, retries: 8, ackWait: time.Minute, onResult: func(Result) {}}
@@ -109,7 +118,7 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, tag any) error {
 	}
 	f := inflight{msg: msg, tag: tag}
 	if p.tracer != nil {
-		_, f.span = p.tracer.StartPublish(ctx, msg)
+		_, f.span = p.tracer.StartPublish(ctx, msg, p.rootSpans)
 	}
 	if err := p.send(ctx, &f); err != nil {
 		if !Refused(err) {

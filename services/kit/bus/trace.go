@@ -98,15 +98,23 @@ func Stream(subject string) string {
 // span, and injects its context into msg's headers: whoever consumes the
 // message continues this trace. End the span when the stream has
 // acknowledged (or refused) the message; EndPublish does both.
-func (t *Tracer) StartPublish(ctx context.Context, msg *nats.Msg) (context.Context, trace.Span) {
-	ctx, span := t.tr.Start(ctx, "publish "+Stream(msg.Subject), trace.WithSpanKind(trace.SpanKindProducer),
+//
+// With root, the span starts a trace of its own, linked to ctx's span: a
+// bulk run's millions of messages make millions of small traces, each
+// followable end to end, instead of one trace no backend can show.
+func (t *Tracer) StartPublish(ctx context.Context, msg *nats.Msg, root bool) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	if root {
+		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.LinkFromContext(ctx)))
+	}
+	ctx, span := t.tr.Start(ctx, "publish "+Stream(msg.Subject), append(opts,
 		trace.WithAttributes(
 			semconv.MessagingSystemKey.String("nats"),
 			semconv.MessagingOperationTypeSend,
 			semconv.MessagingOperationName("publish"),
 			semconv.MessagingDestinationName(msg.Subject),
 			semconv.MessagingMessageBodySize(len(msg.Data)),
-		))
+		))...)
 	if id := msg.Header.Get("Nats-Msg-Id"); id != "" {
 		span.SetAttributes(semconv.MessagingMessageID(id))
 	}
