@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/schemas/alerts"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	alertsp "github.com/orbitflow/orbitflow/services/processors/alerts"
 	"github.com/orbitflow/orbitflow/services/processors/alerts/notify"
 )
@@ -100,10 +101,10 @@ rules:
 	in.start()
 	defer func() { _ = in.stop(syscall.SIGTERM) }()
 
-	var logs []*syncBuffer
+	var logs []*kittest.SyncBuffer
 	feed := func(sources string) *exec.Cmd {
 		cmd := exec.Command(binary, "demo", "live", "--config", in.config, "--sources", sources, "--per-hour", "6000", "--since", "12m")
-		log := &syncBuffer{}
+		log := &kittest.SyncBuffer{}
 		logs = append(logs, log)
 		cmd.Stdout, cmd.Stderr = log, log
 		require.NoError(t, cmd.Start())

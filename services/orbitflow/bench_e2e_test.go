@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/bench"
 )
 
@@ -22,7 +23,7 @@ func TestBenchMeasuresThePipeline(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "bench", "--data-dir", t.TempDir(), "--duration", "2s", "--rate", "max,2000",
 		"--ceiling-events", "5000", "--members", "2000", "--json")
-	var stderr syncBuffer
+	var stderr kittest.SyncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	require.NoError(t, err, "stderr:\n%s", stderr.String())

@@ -159,20 +159,14 @@ type publishJob struct {
 // returns only when everything is queryable.
 func publishRecords(ctx context.Context, cfg app.Config, job publishJob, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
-	// With telemetry.traces set, the run is one trace ("ingest <format>",
-	// a publish span per event), continued by the sink and the scoring
-	// processor; exported before the command returns.
-	traces, err := telemetry.NewTraces(cfg.Telemetry.Traces, "orbitflow", version)
+	// With telemetry.traces set, the run has a span ("ingest <format>")
+	// and each event a trace of its own linked to it, continued by the
+	// sink and the scoring processor; exported before the command returns.
+	traces, stopTraces, err := startTraces(cfg, log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := traces.Shutdown(sctx); err != nil {
-			log.Warn("traces", "err", err)
-		}
-	}()
+	defer stopTraces()
 	set := telemetry.Settings{Logger: log, TracerProvider: traces.Provider()}.WithDefaults()
 	reg, err := cfg.Registry()
 	if err != nil {

@@ -49,23 +49,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer metrics.Shutdown(context.Background())
-	traces, err := telemetry.NewTraces(cfg.Telemetry.Traces, "orbitflow", version)
+	// Deferred before the stack starts, so it runs after the stack has
+	// shut down: the spans of the final flushes are exported too.
+	traces, stopTraces, err := startTraces(cfg, log)
 	if err != nil {
 		return err
 	}
-	// Deferred before the stack starts, so it runs after the stack has
-	// shut down: the spans of the final flushes are exported too.
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := traces.Shutdown(sctx); err != nil {
-			log.Warn("traces", "err", err)
-		}
-	}()
-	if cfg.Telemetry.Traces.Enabled() {
-		// The endpoint only: the headers may hold credentials.
-		log.Info("exporting traces", "otlp_endpoint", cfg.Telemetry.Traces.OTLPEndpoint, "sample_ratio", cfg.Telemetry.Traces.SampleRatio)
-	}
+	defer stopTraces()
 	set := telemetry.Settings{Logger: log, TracerProvider: traces.Provider(), MeterProvider: metrics.Provider(), MetricsHandler: metrics.Handler()}.WithDefaults()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(runGCPercent)
@@ -285,4 +275,24 @@ func writeDemoRules(cfg app.Config, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "demo alert rules written to %s\n", path)
 	return nil
+}
+
+// startTraces makes the tracer provider of cfg.Telemetry.Traces (the no-op
+// one when no endpoint is set); stop exports what is left, at most 10 s.
+func startTraces(cfg app.Config, log *slog.Logger) (*telemetry.Traces, func(), error) {
+	traces, err := telemetry.NewTraces(cfg.Telemetry.Traces, "orbitflow", version)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Telemetry.Traces.Enabled() {
+		// The endpoint only: the headers may hold credentials.
+		log.Info("exporting traces", "otlp_endpoint", cfg.Telemetry.Traces.OTLPEndpoint, "sample_ratio", cfg.Telemetry.Traces.SampleRatio)
+	}
+	return traces, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := traces.Shutdown(sctx); err != nil {
+			log.Warn("traces not all exported", "err", err)
+		}
+	}, nil
 }

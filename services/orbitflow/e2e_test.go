@@ -37,6 +37,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/services/connectors/github"
 	"github.com/orbitflow/orbitflow/services/connectors/source"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/store"
 )
 
@@ -77,27 +78,8 @@ type instance struct {
 	apiAddr string
 	gwAddr  string
 	run     *exec.Cmd
-	runLog  *syncBuffer
+	runLog  *kittest.SyncBuffer
 	runArgs []string // after run --config, e.g. --demo
-}
-
-// syncBuffer is a bytes.Buffer that exec's copying goroutine may write
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitLog waits until the run log holds want. A line the process wrote
@@ -161,7 +143,7 @@ gateway:
 func (in *instance) start() {
 	t := in.t
 	t.Helper()
-	in.runLog = &syncBuffer{}
+	in.runLog = &kittest.SyncBuffer{}
 	cmd := exec.Command(binary, append([]string{"run", "--config", in.config}, in.runArgs...)...)
 	cmd.Stdout = in.runLog
 	cmd.Stderr = in.runLog

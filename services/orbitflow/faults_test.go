@@ -30,6 +30,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 )
 
 // envInt is the integer in the environment variable name, or def.
@@ -96,10 +97,10 @@ func (in *instance) rawRows() int {
 }
 
 // startIngest starts `ingest --wait` of file in the background.
-func (in *instance) startIngest(ctx context.Context, file string) (*exec.Cmd, *syncBuffer, <-chan error) {
+func (in *instance) startIngest(ctx context.Context, file string) (*exec.Cmd, *kittest.SyncBuffer, <-chan error) {
 	in.t.Helper()
 	cmd := exec.CommandContext(ctx, binary, "ingest", "--config", in.config, "--source", "jsonl", "--community", "acme", "--wait", file)
-	out := &syncBuffer{}
+	out := &kittest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(in.t, cmd.Start())
 	done := make(chan error, 1)

@@ -1,11 +1,9 @@
 package sink_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,27 +19,10 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/sink"
 )
-
-// syncBuffer is a log destination safe for the sink's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSinkSpansFollowEachMessageAndLinkTheFlush: a good event and a
 // poison one, each published in its own trace. Each gets a sink.write span
@@ -54,7 +35,7 @@ func TestSinkSpansFollowEachMessageAndLinkTheFlush(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	defer tp.Shutdown(ctx)
-	var logs syncBuffer
+	var logs kittest.SyncBuffer
 	set := telemetry.Settings{TracerProvider: tp,
 		Logger: slog.New(telemetry.NewTraceHandler(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}.WithDefaults()
 	tr := bus.NewTracer(set, "test")

@@ -1,12 +1,10 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +16,6 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
-
-// lockedBuffer collects log lines from every goroutine of the stack.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestWebhookEventIsOneTraceEndToEnd is the "done when" of tracing: one
 // event POSTed to the running gateway, as curl would, shows up as one
@@ -56,7 +36,7 @@ func TestWebhookEventIsOneTraceEndToEnd(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	traces := telemetry.NewTracesWith(exp, 1, "orbitflow", "test")
 	defer traces.Shutdown(context.Background())
-	var logs lockedBuffer
+	var logs kittest.SyncBuffer
 	log := slog.New(telemetry.NewTraceHandler(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	set := telemetry.Settings{Logger: log, TracerProvider: traces.Provider()}.WithDefaults()
 
