@@ -6,12 +6,14 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
 )
@@ -59,4 +61,41 @@ func TestProcessorMetrics(t *testing.T) {
 
 	require.NoError(t, p.Shutdown(context.Background()))
 	require.NotContains(t, scrape(), "orbitflow_stream_lag")
+}
+
+// TestIdleProcessorKeepsItsConsumer: the processor reads with one
+// server-side consumer for as long as nothing goes wrong; with Fetch an
+// ordered consumer is deleted and created again at every fetch (its name's
+// serial counted ~4 a second while idle).
+func TestIdleProcessorKeepsItsConsumer(t *testing.T) {
+	e := newEnv(t)
+	e.publish(3000)
+	p := e.start(testConfig(2))
+	defer p.Shutdown(context.Background())
+	e.waitFor(p, 3000)
+	names := func() []string {
+		st, err := e.js.Stream(context.Background(), "ACTIVITIES")
+		require.NoError(t, err)
+		var out []string
+		for name := range st.ListConsumers(context.Background()).Info() {
+			out = append(out, name.Name)
+		}
+		return out
+	}
+	before := names()
+	require.Len(t, before, 1)
+	require.True(t, strings.HasPrefix(before[0], "scoring-"), before[0])
+	time.Sleep(2 * time.Second) // idle: eight fetches' worth
+	require.Equal(t, before, names(), "the same consumer, not a new one")
+
+	// And it still reads what comes next.
+	ctx := context.Background()
+	ev := e.evs[0]
+	ev.ID = "after-idle"
+	data, err := events.Encode(&ev)
+	require.NoError(t, err)
+	_, err = e.js.Publish(ctx, subjects.Activity(ev.Community, ev.Source), data)
+	require.NoError(t, err)
+	e.waitFor(p, 3001)
+	require.Equal(t, before, names())
 }

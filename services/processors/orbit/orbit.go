@@ -297,10 +297,21 @@ func (p *Processor) Seq() uint64 {
 	return p.seq
 }
 
+// run applies the stream in order and writes on schedule. It reads with
+// the ordered consumer's message iterator, not Fetch: an ordered consumer
+// deletes and recreates its server-side consumer at every Fetch (four
+// times a second while idle, once per 1000 messages while busy); the
+// iterator keeps one until a gap or a lost heartbeat.
 func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jetstream.ObjectStore) {
 	lastFlush := time.Now()
 	flushAt := lastFlush.Add(p.cfg.FlushInterval)
 	checkpointAt := time.Now().Add(p.cfg.CheckpointInterval)
+	var it jetstream.MessagesContext
+	defer func() {
+		if it != nil {
+			it.Stop()
+		}
+	}()
 	for {
 		if ctx.Err() != nil {
 			p.mu.Lock()
@@ -312,19 +323,30 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			p.finish(store)
 			return
 		}
-		wait := min(max(time.Until(flushAt), 20*time.Millisecond), 250*time.Millisecond)
-		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(wait))
-		if err != nil {
-			if ctx.Err() == nil {
-				p.log.Warn("fetch failed; retrying", "err", err)
+		if it == nil {
+			var err error
+			if it, err = cons.Messages(jetstream.PullMaxMessages(2 * fetchBatch)); err != nil {
+				p.log.Warn("reading the stream failed; retrying", "err", err)
+				it = nil
 				time.Sleep(200 * time.Millisecond)
+				continue
 			}
-			continue
 		}
+		// A batch: what arrives within the wait, at most fetchBatch.
+		deadline := time.Now().Add(min(max(time.Until(flushAt), 20*time.Millisecond), 250*time.Millisecond))
 		stopped, fetched := false, 0
 		var busy time.Duration // applying, not waiting for messages
 		var first time.Time
-		for msg := range batch.Messages() {
+		for fetched < fetchBatch {
+			msg, err := it.Next(jetstream.NextMaxWait(max(time.Until(deadline), time.Millisecond)))
+			if err != nil {
+				if !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+					p.log.Warn("reading the stream failed; retrying", "err", err)
+					it.Stop()
+					it = nil // a new iterator resumes after the last message applied
+				}
+				break
+			}
 			fetched++
 			start := time.Now()
 			if first.IsZero() {
@@ -341,6 +363,9 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 				break
 			}
 			busy += time.Since(start)
+			if !time.Now().Before(deadline) {
+				break
+			}
 		}
 		if stopped {
 			return // no flush, no checkpoint past what could not be applied
@@ -348,9 +373,6 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 		start := time.Now()
 		p.drainAll()
 		p.met.applied(fetched, busy+time.Since(start), first)
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			p.log.Warn("fetch ended with an error", "err", err)
-		}
 		now := time.Now()
 		due := flushAt
 		if fetched == fetchBatch {
@@ -370,8 +392,9 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 	}
 }
 
-// fetchBatch is the most messages one fetch asks for; a full fetch means
-// the processor is behind the stream.
+// fetchBatch is the most messages one batch takes before the processor
+// drains its partitions and considers a write; a full batch means it is
+// behind the stream.
 const fetchBatch = 1000
 
 // catchUp stretches the flush interval while the processor is behind: a
