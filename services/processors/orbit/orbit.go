@@ -332,11 +332,16 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 				continue
 			}
 		}
-		// A batch: what arrives within the wait, at most fetchBatch.
+		// A batch: at most fetchBatch messages, those that arrive within
+		// the wait and, past it, those already received (as Fetch would:
+		// the time spent applying does not cut a batch short, or a
+		// processor behind the stream would not see that it is and would
+		// write after every short batch).
 		deadline := time.Now().Add(min(max(time.Until(flushAt), 20*time.Millisecond), 250*time.Millisecond))
 		stopped, fetched := false, 0
 		var busy time.Duration // applying, not waiting for messages
 		var first time.Time
+		var last jetstream.Msg
 		for fetched < fetchBatch {
 			msg, err := it.Next(jetstream.NextMaxWait(max(time.Until(deadline), time.Millisecond)))
 			if err != nil {
@@ -348,6 +353,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 				break
 			}
 			fetched++
+			last = msg
 			start := time.Now()
 			if first.IsZero() {
 				if md, err := msg.Metadata(); err == nil {
@@ -363,9 +369,6 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 				break
 			}
 			busy += time.Since(start)
-			if !time.Now().Before(deadline) {
-				break
-			}
 		}
 		if stopped {
 			return // no flush, no checkpoint past what could not be applied
@@ -375,7 +378,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 		p.met.applied(fetched, busy+time.Since(start), first)
 		now := time.Now()
 		due := flushAt
-		if fetched == fetchBatch {
+		if fetched == fetchBatch || behind(last) {
 			// Behind the stream: let rows gather for longer (see catchUp).
 			due = lastFlush.Add(catchUp * p.cfg.FlushInterval)
 		}
@@ -390,6 +393,18 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			checkpointAt = now.Add(p.cfg.CheckpointInterval)
 		}
 	}
+}
+
+// behind tells whether the stream holds at least a batch more after msg
+// (its metadata counts what is pending after it): a batch cut short
+// because the iterator's buffer ran dry for a moment is no sign of being
+// caught up.
+func behind(msg jetstream.Msg) bool {
+	if msg == nil {
+		return false
+	}
+	md, err := msg.Metadata()
+	return err == nil && md.NumPending >= fetchBatch
 }
 
 // fetchBatch is the most messages one batch takes before the processor
