@@ -149,7 +149,13 @@ func keyHash(k string) [sha256.Size]byte {
 // Deps are what the API reads.
 type Deps struct {
 	JS jetstream.JetStream
-	CH driver.Conn
+	CH driver.Conn // nil: no ClickHouse (an ops server of the connectors)
+	// Consumers, if not nil, are the name prefixes of the consumers whose
+	// lag /readyz judges: the process's own (the sink's durables, the
+	// scoring processor's). nil judges every consumer of the activity and
+	// dead-letter streams (the API: what it serves is only as fresh as all
+	// of them); empty judges none.
+	Consumers []string
 }
 
 // Server is the HTTP API.
@@ -159,6 +165,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics http.Handler // GET /metrics, if set
 	meters  otelmetric.MeterProvider
+	// ops: only /healthz, /readyz and /metrics (NewOps).
+	ops bool
 
 	// keys are the SHA-256 of the accepted tokens (the tokens themselves
 	// are not kept) with their scopes and request budgets.
@@ -187,6 +195,16 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Server {
 	return s
 }
 
+// NewOps returns the operations server of a process that runs no API
+// (`orbitflow run --target sink`, ...): /healthz, /readyz and /metrics only,
+// /metrics behind a read key as on the API. cfg.Listen is where it listens.
+func NewOps(cfg Config, deps Deps, set telemetry.Settings) *Server {
+	s := New(cfg, deps, set)
+	s.ops = true
+	s.log = set.Named("ops").Logger
+	return s
+}
+
 // Handler returns the routes, for tests and embedding.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -199,6 +217,9 @@ func (s *Server) Handler() http.Handler {
 	if s.metrics != nil {
 		// Prometheus: authorization: {credentials: <a read token>}.
 		mux.Handle("GET /metrics", s.auth(ScopeRead, s.metrics))
+	}
+	if s.ops {
+		return http.MaxBytesHandler(telemetry.InstrumentHTTP("ops", s.meters, mux), 64<<10)
 	}
 	s.queryRoutes(mux)
 	s.alertRoutes(mux)
@@ -228,6 +249,10 @@ func (s *Server) Start(_ context.Context) error {
 			s.log.Error("api server stopped", "err", err)
 		}
 	}()
+	if s.ops {
+		s.log.Info("ops endpoints listening (/healthz, /readyz, /metrics)", "addr", s.addr, "tls", s.cfg.TLS.Enabled())
+		return nil
+	}
 	s.log.Info("API listening", "addr", s.addr, "tls", s.cfg.TLS.Enabled())
 	return nil
 }
@@ -358,8 +383,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		nats = fail(err)
 	}
 	ch := check{OK: true}
-	if err := s.deps.CH.Ping(ctx); err != nil {
-		ch = fail(err)
+	if s.deps.CH != nil {
+		if err := s.deps.CH.Ping(ctx); err != nil {
+			ch = fail(err)
+		}
 	}
 	lags, err := s.consumerLags(ctx)
 	caught := check{OK: true}
@@ -377,7 +404,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 			"if the lag does not fall, see the logs of the consumer (orbitflow status shows its rate)", s.cfg.ReadyMaxLag)}
 	}
 	nats.Name, ch.Name, caught.Name = "nats", "clickhouse", "consumers"
-	body := Readiness{Ready: nats.OK && ch.OK && caught.OK, Checks: []check{nats, ch, caught}, Consumers: lags}
+	checks := []check{nats, ch, caught}
+	if s.deps.CH == nil {
+		checks = []check{nats, caught}
+	}
+	body := Readiness{Ready: nats.OK && ch.OK && caught.OK, Checks: checks, Consumers: lags}
 	status := http.StatusOK
 	if !body.Ready {
 		status = http.StatusServiceUnavailable
@@ -385,10 +416,14 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, body)
 }
 
-// consumerLags lists every consumer of the activity and dead-letter
-// streams (durable and ordered ones) with its backlog.
+// consumerLags lists the consumers of the activity and dead-letter
+// streams (durable and ordered ones) that Deps.Consumers selects, with
+// their backlog.
 func (s *Server) consumerLags(ctx context.Context) ([]ConsumerLag, error) {
 	lags := []ConsumerLag{}
+	if s.deps.Consumers != nil && len(s.deps.Consumers) == 0 {
+		return lags, nil
+	}
 	for _, name := range []string{subjects.ActivityStream, subjects.DeadLetterStream} {
 		st, err := s.deps.JS.Stream(ctx, name)
 		if err != nil {
@@ -396,6 +431,9 @@ func (s *Server) consumerLags(ctx context.Context) ([]ConsumerLag, error) {
 		}
 		list := st.ListConsumers(ctx)
 		for ci := range list.Info() {
+			if s.deps.Consumers != nil && !slices.ContainsFunc(s.deps.Consumers, func(p string) bool { return strings.HasPrefix(ci.Name, p) }) {
+				continue
+			}
 			lags = append(lags, ConsumerLag{Stream: name, Consumer: ci.Name, Lag: int64(ci.NumPending) + int64(ci.NumAckPending)})
 		}
 		if err := list.Err(); err != nil {

@@ -79,3 +79,56 @@ func TestReadyMaxLagMustNotBeNegative(t *testing.T) {
 	cfg.ReadyMaxLag = -1
 	require.ErrorContains(t, cfg.Validate("api"), "api.ready_max_lag: must not be negative")
 }
+
+// TestOpsServerJudgesItsOwnConsumers: a split-mode process's ops server
+// answers /healthz, /readyz and /metrics only; its readiness counts its own
+// consumers (by name prefix), not the others', and needs no ClickHouse
+// when it has none (the connectors).
+func TestOpsServerJudgesItsOwnConsumers(t *testing.T) {
+	ctx := context.Background()
+	b := kittest.Bus(t)
+	js := b.JetStream()
+	for _, name := range []string{"sink-activities", "someone-else"} {
+		_, err := js.CreateOrUpdateConsumer(ctx, subjects.ActivityStream, jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy})
+		require.NoError(t, err)
+	}
+	for i := range 5 {
+		_, err := js.Publish(ctx, subjects.Activity("acme", "github"), []byte("{}"), jetstream.WithMsgID(fmt.Sprint("o-", i)))
+		require.NoError(t, err)
+	}
+	m, err := telemetry.NewMetrics()
+	require.NoError(t, err)
+	defer m.Shutdown(ctx)
+	set := telemetry.Nop()
+	set.MeterProvider, set.MetricsHandler = m.Provider(), m.Handler()
+	cfg := api.DefaultConfig()
+	cfg.APIKeys, cfg.ReadyMaxLag = []string{key}, 3
+	serve := func(consumers []string) *httptest.Server {
+		ts := httptest.NewServer(api.NewOps(cfg, api.Deps{JS: js, Consumers: consumers}, set).Handler())
+		t.Cleanup(ts.Close)
+		return ts
+	}
+
+	sinkOps := serve([]string{"sink-"})
+	resp, body := get(t, sinkOps.URL+"/readyz", "")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+	var r api.Readiness
+	require.NoError(t, json.Unmarshal([]byte(body), &r))
+	require.Equal(t, []api.ConsumerLag{{Stream: subjects.ActivityStream, Consumer: "sink-activities", Lag: 5}}, r.Consumers)
+	require.Len(t, r.Checks, 2, "nats and consumers: no ClickHouse here")
+
+	connectorOps := serve([]string{})
+	resp, body = get(t, connectorOps.URL+"/readyz", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, `"consumers":[]`)
+
+	resp, body = get(t, connectorOps.URL+"/metrics", key)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, "go_goroutines")
+	resp, _ = get(t, connectorOps.URL+"/metrics", "")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	resp, _ = get(t, connectorOps.URL+"/api/v1/alerts", key)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "no API on the ops server")
+	resp, _ = get(t, connectorOps.URL+"/healthz", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
