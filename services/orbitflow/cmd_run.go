@@ -33,17 +33,31 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var c common
 	c.register(fs)
+	targetName := fs.String("target", "all", "what this process runs: "+targetHelp())
 	withDemo := fs.Bool("demo", false, "on first start, ingest a generated demo community (90 days, several sources); then keep it talking live")
 	demoSources := fs.String("demo-sources", "", "with --demo: the sources that keep talking live (comma-separated; default all: "+
 		strings.Join(demo.Sources(), ",")+"; \"none\" for no live activity). Leave one out and demo-source-silent fires")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
+	target, ok := app.Targets[*targetName]
+	if !ok {
+		return usagef("--target: want one of %s, got %q", strings.Join(app.TargetNames(), ", "), *targetName)
+	}
+	if *withDemo && target.Name != "all" {
+		return usagef("--demo: only with --target all (the demo needs every part in one process)")
+	}
 	cfg, err := c.load()
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckTarget(target); err != nil {
+		return err
+	}
 	log := newLogger(cfg, stderr)
+	if target.Name != "all" {
+		log = log.With("target", target.Name)
+	}
 	metrics, err := telemetry.NewMetrics()
 	if err != nil {
 		return err
@@ -75,7 +89,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	stack, err := app.Start(startCtx, cfg, app.All, set)
+	stack, err := app.Start(startCtx, cfg, target.StartParts(), set)
 	if err != nil {
 		return err
 	}
@@ -89,12 +103,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		log.Info("stopped")
 	}()
 
-	natsURL, token := stack.Bus.ClientURL()
+	var natsURL, token string
+	if stack.Bus != nil {
+		natsURL, token = stack.Bus.ClientURL()
+	}
 	st := app.RunState{
 		PID: os.Getpid(), NATSURL: natsURL, NATSToken: token,
 		ClickHouseHTTP: stack.ClickHouseAddr, Database: cfg.ClickHouse.Database, StartedAt: time.Now().UTC(),
 	}
-	if cfg.NATS.Mode == "embedded" || cfg.ClickHouse.Mode == "embedded" {
+	if target.Name == "all" && (cfg.NATS.Mode == "embedded" || cfg.ClickHouse.Mode == "embedded") {
 		if err := app.WriteState(cfg.DataDir, st); err != nil {
 			return fmt.Errorf("write %s: %w", filepath.Join(cfg.DataDir, "run.json"), err)
 		}
@@ -107,7 +124,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if stack.Gateway != nil {
 		hooksAddr = stack.Gateway.Addr()
 	}
-	printWelcome(stdout, cfg, st, apiAddr, hooksAddr)
+	if target.Name != "all" {
+		printTarget(stdout, cfg, target, stack)
+	} else {
+		printWelcome(stdout, cfg, st, apiAddr, hooksAddr)
+	}
 
 	if *withDemo {
 		if err := ingestDemo(ctx, stack, cfg, stderr); err != nil {
@@ -135,6 +156,41 @@ func liveDemo(ctx context.Context, stack *app.Stack, sources []string, log *slog
 	err := feedDemo(ctx, stack.Bus.JetStream(), stack.Registry, lc, telemetry.Settings{Logger: log}.WithDefaults(), nil)
 	if err != nil && ctx.Err() == nil {
 		log.Error("the live demo feed stopped", "err", err)
+	}
+}
+
+// targetHelp lists the targets for --target's usage line.
+func targetHelp() string {
+	var b strings.Builder
+	for i, name := range app.TargetNames() {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s (%s)", name, app.Targets[name].Help)
+	}
+	return b.String()
+}
+
+// printTarget says what a split-mode process serves.
+func printTarget(w io.Writer, cfg app.Config, t app.Target, stack *app.Stack) {
+	fmt.Fprintf(w, "orbitflow %s is running --target %s: %s. Stop with Ctrl-C.\n", version, t.Name, t.Help)
+	if stack.ClickHouseAddr != "" {
+		fmt.Fprintf(w, "  ClickHouse HTTP interface: http://%s/ (database %s)\n", stack.ClickHouseAddr, cfg.ClickHouse.Database)
+	}
+	if t.Name == "nats" && stack.Bus != nil {
+		url, _ := stack.Bus.ClientURL()
+		fmt.Fprintf(w, "  NATS: %s\n", url)
+	}
+	if stack.API != nil {
+		fmt.Fprintf(w, "  API and dashboard: http://%s/ (/healthz, /readyz, /metrics)\n", stack.API.Addr())
+	}
+	if stack.Ops != nil {
+		fmt.Fprintf(w, "  ops: http://%s/healthz, /readyz, /metrics (a read key)\n", stack.Ops.Addr())
+	}
+	if stack.Gateway != nil {
+		for _, h := range cfg.Gateway.Hooks {
+			fmt.Fprintf(w, "  webhook: POST http://%s%s (%s, community %s)\n", stack.Gateway.Addr(), h.URLPath(), h.Source, h.Community)
+		}
 	}
 }
 

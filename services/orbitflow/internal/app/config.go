@@ -5,6 +5,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -42,6 +43,9 @@ type Config struct {
 	Events     EventsConfig   `yaml:"events"`
 	// Telemetry configures trace export (off by default).
 	Telemetry telemetry.Config `yaml:"telemetry"`
+	// Ops is the /healthz, /readyz and /metrics listener of split-mode
+	// targets without the API.
+	Ops OpsConfig `yaml:"ops"`
 }
 
 // LogConfig configures the process log (stderr).
@@ -126,6 +130,7 @@ func DefaultConfig() Config {
 		Gateway:    gateway.DefaultConfig(),
 		Discord:    DiscordConfig{GatewayURL: discord.DefaultGatewayURL, Intents: discord.DefaultIntents},
 		Telemetry:  telemetry.DefaultConfig(),
+		Ops:        OpsConfig{Listen: "127.0.0.1:9464"},
 	}
 }
 
@@ -168,6 +173,11 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Discord.validate()...)
 	errs = append(errs, c.Telemetry.Validate("telemetry"))
+	if c.Ops.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Ops.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("ops.listen: want host:port or empty, got %q", c.Ops.Listen))
+		}
+	}
 	if w := c.Events.CustomDefaultWeight; w != 0 && (w < 1 || w > 12) {
 		errs = append(errs, fmt.Errorf("events.custom_default_weight: must be 1..12 (or 0 for the registry default), got %g", w))
 	}

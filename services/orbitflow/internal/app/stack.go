@@ -41,6 +41,11 @@ type Parts struct {
 	Alerts     bool // the alert evaluator and notifier; needs ClickHouse and Bus
 	API        bool // needs ClickHouse and Bus
 	Gateway    bool // the webhook gateway; needs Bus
+	// Ops serves /healthz, /readyz and /metrics on ops.listen (split-mode
+	// targets without the API); OpsConsumers are the consumers its
+	// readiness judges (api.Deps.Consumers).
+	Ops          bool
+	OpsConsumers []string
 }
 
 // All is every part: what `orbitflow run` starts.
@@ -61,6 +66,7 @@ type Stack struct {
 	Scoring  *orbit.Processor
 	Alerts   *alerts.Evaluator
 	API      *api.Server
+	Ops      *api.Server
 	Gateway  *gateway.Server
 	Discord  *discord.Client
 	Registry *events.Registry
@@ -185,19 +191,26 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.API && cfg.API.Listen != "" {
-		ac, err := resolveAPIKeys(cfg.API)
+		ac, err := s.apiKeys()
 		if err != nil {
 			return err
 		}
-		if len(ac.APIKeys) == 0 {
-			key, err := LoadOrCreateAPIKey(cfg.DataDir)
-			if err != nil {
-				return err
-			}
-			ac.APIKeys = []string{key}
-		}
 		s.API = api.New(ac, api.Deps{JS: s.Bus.JetStream(), CH: s.CH}, s.set)
 		if err := labelled(ctx, "api", s.API.Start); err != nil {
+			return err
+		}
+	}
+	if p.Ops && cfg.Ops.Listen != "" {
+		if !p.Bus {
+			return errors.New("app: the ops endpoints need the bus")
+		}
+		ac, err := s.apiKeys()
+		if err != nil {
+			return err
+		}
+		ac.Listen = cfg.Ops.Listen
+		s.Ops = api.NewOps(ac, api.Deps{JS: s.Bus.JetStream(), CH: s.CH, Consumers: p.OpsConsumers}, s.set)
+		if err := labelled(ctx, "ops", s.Ops.Start); err != nil {
 			return err
 		}
 	}
@@ -216,6 +229,23 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	return nil
+}
+
+// apiKeys is the API config with its keys resolved; with none configured,
+// the key of <data_dir>/api-key (generated on first use).
+func (s *Stack) apiKeys() (api.Config, error) {
+	ac, err := resolveAPIKeys(s.cfg.API)
+	if err != nil {
+		return ac, err
+	}
+	if len(ac.APIKeys) == 0 {
+		key, err := LoadOrCreateAPIKey(s.cfg.DataDir)
+		if err != nil {
+			return ac, err
+		}
+		ac.APIKeys = []string{key}
+	}
+	return ac, nil
 }
 
 // startDiscord connects the bot: each dispatch is published (and
@@ -277,6 +307,10 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	if s.API != nil {
 		errs = append(errs, s.API.Shutdown(ctx))
 		s.API = nil
+	}
+	if s.Ops != nil {
+		errs = append(errs, s.Ops.Shutdown(ctx))
+		s.Ops = nil
 	}
 	if s.Alerts != nil {
 		errs = append(errs, s.Alerts.Shutdown(ctx))

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
+)
+
+// stage is one `orbitflow run --target` process of a split-mode test.
+type stage struct {
+	t      *testing.T
+	target string
+	config string
+	env    []string
+	cmd    *exec.Cmd
+	log    *kittest.SyncBuffer
+}
+
+// start runs the stage and waits for its banner; the test's cleanup kills
+// it (by its own pid) if the test did not stop it.
+func (s *stage) start() {
+	s.t.Helper()
+	s.log = &kittest.SyncBuffer{}
+	s.cmd = exec.Command(binary, "run", "--config", s.config, "--target", s.target)
+	s.cmd.Env = append(os.Environ(), s.env...)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	require.NoError(s.t, s.cmd.Start())
+	cmd := s.cmd
+	s.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	want := "is running --target " + s.target
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(s.log.String(), want); time.Sleep(50 * time.Millisecond) {
+		if cmd.ProcessState != nil || time.Now().After(deadline) {
+			s.t.Fatalf("--target %s did not come up; its log:\n%s", s.target, s.log.String())
+		}
+	}
+}
+
+// stop signals the stage and waits for it to exit; it returns the exit error.
+func (s *stage) stop(sig syscall.Signal) error {
+	s.t.Helper()
+	require.NoError(s.t, s.cmd.Process.Signal(sig))
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(90 * time.Second):
+		_ = s.cmd.Process.Kill()
+		s.t.Fatalf("--target %s did not stop within 90s after %v; log:\n%s", s.target, sig, s.log.String())
+		return nil
+	}
+}
+
+// get fetches an ops or API path with the API key.
+func (s *stage) get(url string) (int, string) {
+	s.t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestSplitModeStagesAsProcesses runs the pipeline as separate processes,
+// as a deployment on servers does: NATS and the ClickHouse engine each in
+// a process of their own, then the sink, the processors, the API and the
+// connectors, each a process with its own health, readiness and metrics.
+// What is ingested and posted is written exactly once and scored; a sink
+// SIGKILLed while events keep coming loses nothing and doubles nothing
+// after its restart; every stage stops cleanly.
+func TestSplitModeStagesAsProcesses(t *testing.T) {
+	dir := t.TempDir()
+	natsAddr, chAddr, apiAddr, gwAddr := freePort(t), freePort(t), freePort(t), freePort(t)
+	const natsToken = "split-nats-token-0123456789"
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	natsCfg := write("nats.yaml", fmt.Sprintf("data_dir: %s\nnats:\n  embedded: {listen: %q, token: %q}\n",
+		filepath.Join(dir, "nats-data"), natsAddr, natsToken))
+	chCfg := write("clickhouse.yaml", fmt.Sprintf("data_dir: %s\nclickhouse:\n  embedded: {listen: %q}\n",
+		filepath.Join(dir, "ch-data"), chAddr))
+	// One config for every stage, as a deployment shares one; each
+	// stage's ops port comes from its environment.
+	split := write("split.yaml", fmt.Sprintf(`data_dir: %s
+nats:
+  mode: external
+  external: {urls: ["nats://%s"], token: %q}
+clickhouse:
+  mode: external
+  external: {addrs: [%q], protocol: http}
+api:
+  listen: %q
+  api_keys: ["sha256:%x"]
+sink:
+  flush_interval: 200ms
+gateway:
+  listen: %q
+  hooks:
+    - {source: generic, community: acme, secrets: [%q]}
+people:
+  email_salt: "split-mode-test-salt-0123456789"
+`, filepath.Join(dir, "split-data"), natsAddr, natsToken, chAddr, apiAddr, sha256.Sum256([]byte(apiKey)), gwAddr, hookKey))
+
+	nats := &stage{t: t, target: "nats", config: natsCfg}
+	ch := &stage{t: t, target: "clickhouse", config: chCfg}
+	nats.start()
+	ch.start()
+	ops := map[string]string{}
+	stages := map[string]*stage{}
+	for _, target := range []string{"sink", "processors", "api", "connectors"} {
+		ops[target] = freePort(t)
+		stages[target] = &stage{t: t, target: target, config: split, env: []string{"ORBITFLOW_OPS_LISTEN=" + ops[target]}}
+		stages[target].start()
+	}
+
+	// A target that needs the shared servers says so when given embedded ones.
+	out, err := exec.Command(binary, "run", "--config", natsCfg, "--target", "sink").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "nats.mode: want external")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, binary, append([]string{args[0], "--config", split}, args[1:]...)...)
+		b, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%v: %s", args, b)
+		return string(b)
+	}
+	count := func(query string) string {
+		t.Helper()
+		return strings.TrimSpace(strings.Split(strings.TrimSpace(cli("sql", "--format", "TSV", query)), "\n")[1])
+	}
+	waitCount := func(query, want string) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); count(query) != want; time.Sleep(200 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "%s never reached %s (at %s)", query, want, count(query))
+		}
+	}
+
+	first := filepath.Join(dir, "first.jsonl")
+	writeEvents(t, first, 2000)
+	cli("ingest", "--source", "jsonl", "--community", "acme", first)
+	at := time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04:05.000Z")
+	req, _ := http.NewRequest(http.MethodPost, "http://"+gwAddr+"/hooks/generic", strings.NewReader(
+		`{"id":"hook-1","source":"product","type":"custom.signup","occurred_at":"`+at+`","actor":{"source":"product","source_id":"u1"}}`))
+	req.Header.Set("Authorization", "Bearer "+hookKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	waitCount("SELECT count() FROM activities WHERE community = 'acme'", "2001")
+
+	// The sink dies while events keep coming: they wait in the stream.
+	require.ErrorContains(t, stages["sink"].stop(syscall.SIGKILL), "killed")
+	second := filepath.Join(dir, "second.jsonl")
+	writeEvents(t, second, 3000) // e-0..e-1999 again (duplicates) and 1000 new
+	ingestOut := cli("ingest", "--source", "jsonl", "--community", "acme", second)
+	require.Contains(t, ingestOut, "published 1000")
+	require.Contains(t, ingestOut, "duplicates 2000")
+	stages["sink"] = &stage{t: t, target: "sink", config: split, env: []string{"ORBITFLOW_OPS_LISTEN=" + ops["sink"]}}
+	stages["sink"].start()
+	waitCount("SELECT count() FROM activities WHERE community = 'acme'", "3001")
+	ids := make([]string, 3000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("e-%d", i)
+	}
+	in := &instance{t: t, chAddr: chAddr}
+	report := in.exactlyOnce(ctx, "acme", append(ids, "hook-1"))
+	require.True(t, report.OK(), report.String())
+
+	// The processors scored every member (5000 actors at most, 3000 events
+	// of u0..u2999 here, plus the webhook's).
+	waitCount("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "3001")
+
+	// Each stage answers for itself: ready once its own consumers are
+	// caught up, and its own metrics.
+	for target, want := range map[string]string{
+		"sink":       `orbitflow_sink_rows_total{table="activities_raw"}`,
+		"processors": "orbitflow_scoring_events_total",
+		"connectors": `orbitflow_gateway_deliveries_total{outcome="accepted",source="generic"} 1`,
+	} {
+		s := stages[target]
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			code, body := s.get("http://" + ops[target] + "/readyz")
+			if code == http.StatusOK {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "%s never ready: %d %s", target, code, body)
+		}
+		code, body := s.get("http://" + ops[target] + "/metrics")
+		require.Equal(t, http.StatusOK, code, target)
+		require.Contains(t, body, want, target)
+	}
+	code, body := stages["api"].get("http://" + apiAddr + "/readyz")
+	require.Equal(t, http.StatusOK, code, body)
+
+	// Producers first, then consumers, then the servers: each exits 0.
+	for _, target := range []string{"connectors", "api", "processors", "sink"} {
+		require.NoError(t, stages[target].stop(syscall.SIGTERM), "%s; log:\n%s", target, stages[target].log.String())
+	}
+	require.NoError(t, ch.stop(syscall.SIGTERM), ch.log.String())
+	require.NoError(t, nats.stop(syscall.SIGTERM), nats.log.String())
+}
