@@ -20,7 +20,7 @@ import (
 )
 
 // The users of deploy/nats/nats.conf (server mode).
-var natsUsers = []string{"admin", "connectors", "sink", "processor", "alerts", "api"}
+var natsUsers = []string{"admin", "connectors", "sink", "processor", "alerts", "processors", "api"}
 
 // documentedNATS starts a real nats-server with deploy/nats/nats.conf as
 // documented (passwords from the environment), listening on loopback, and
@@ -151,6 +151,7 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		st, err := js.Stream(ctx, subjects.ActivityStream)
 		require.NoError(t, err)
 		require.NoError(t, st.SecureDeleteMsg(ctx, 1), "deletes a forgotten member's message")
+		listsConsumers(t, js, "the sink's /readyz")
 
 		c, cancel := short()
 		defer cancel()
@@ -235,6 +236,34 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		refused(t, js, err, "deadletter.gateway.github", "the alerts user dead-lettering as the gateway")
 	})
 
+	// --target processors: scoring and alerts in one process, one user.
+	t.Run("processors", func(t *testing.T) {
+		js := start("processors")
+		cons, err := js.OrderedConsumer(ctx, subjects.ActivityStream, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{subjects.ActivityPrefix + ".>", subjects.IdentityPrefix + ".>"}})
+		require.NoError(t, err, "reads ACTIVITIES in order")
+		_, err = cons.Next(jetstream.FetchMaxWait(2 * time.Second))
+		require.NoError(t, err)
+		store, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "orbitflow-scoring", Storage: jetstream.FileStorage})
+		require.NoError(t, err, "declares its checkpoint bucket")
+		_, err = store.PutBytes(ctx, "checkpoint-processors", []byte("state"))
+		require.NoError(t, err, "writes a checkpoint")
+		_, err = js.Publish(ctx, subjects.AlertChange("acme"), []byte("{}"), jetstream.WithMsgID("pc1"))
+		require.NoError(t, err, "publishes an alert change")
+		_, err = bus.EnsureConsumer(ctx, js, subjects.AlertConsumer(3))
+		require.NoError(t, err, "declares the notifier's durable")
+		listsConsumers(t, js, "the processors' /readyz")
+
+		c, cancel := short()
+		defer cancel()
+		_, err = js.Publish(c, subjects.Activity("acme", "github"), []byte(`{"id":"ps1"}`))
+		refused(t, js, err, "activities.acme.github", "the processors publishing an activity")
+		c2, cancel2 := short()
+		defer cancel2()
+		_, err = js.CreateOrUpdateConsumer(c2, subjects.ActivityStream, jetstream.ConsumerConfig{Durable: subjects.SinkActivities, AckPolicy: jetstream.AckExplicitPolicy})
+		refused(t, js, err, "$JS.API.CONSUMER.CREATE.ACTIVITIES.sink-activities", "the processors taking over the sink's durable")
+	})
+
 	t.Run("api", func(t *testing.T) {
 		js := start("api")
 		_, err := js.AccountInfo(ctx)
@@ -268,4 +297,20 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		}
 		refused(t, js, err, "control.alerts", "the API answering control.alerts in the evaluator's place")
 	})
+}
+
+// listsConsumers asserts that js may list the consumers of the activity and
+// dead-letter streams, as a split-mode target's /readyz does to judge lag.
+func listsConsumers(t *testing.T, js jetstream.JetStream, who string) {
+	t.Helper()
+	for _, s := range []string{subjects.ActivityStream, subjects.DeadLetterStream} {
+		c, cancel := short()
+		st, err := js.Stream(c, s)
+		require.NoError(t, err)
+		list := st.ListConsumers(c)
+		for range list.Info() {
+		}
+		require.NoError(t, list.Err(), "%s lists the consumers of %s", who, s)
+		cancel()
+	}
 }
