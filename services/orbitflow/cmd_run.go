@@ -15,6 +15,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/connectors/demo"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
 )
@@ -93,12 +94,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	var lease *bus.Lease // released after the parts it guards stopped
 	defer func() {
 		log.Info("shutting down: flushing the sink, draining NATS")
 		sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		if err := stack.Shutdown(sctx); err != nil {
 			log.Error("shutdown", "err", err)
+		}
+		if lease != nil {
+			if err := lease.Release(sctx); err != nil {
+				log.Warn("lease not released; a standby takes over when it expires", "err", err)
+			}
 		}
 		log.Info("stopped")
 	}()
@@ -128,6 +135,31 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		printTarget(stdout, cfg, target, stack)
 	} else {
 		printWelcome(stdout, cfg, st, apiAddr, hooksAddr)
+	}
+	if target.Lease != "" {
+		host, _ := os.Hostname()
+		lease, err = bus.AcquireLease(ctx, stack.Bus.JetStream(), target.Lease, fmt.Sprintf("%s pid %d", host, os.Getpid()), cfg.Scoring.LeaseTTL, log)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while standing by
+			}
+			return err
+		}
+		mctx, mcancel := context.WithTimeout(ctx, 2*time.Minute) // not startCtx: the wait may have been long
+		err := stack.StartMore(mctx, target.Guarded)
+		mcancel()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  active: holds the %s lease\n", target.Lease)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-lease.Lost():
+			// Another instance may be scoring already: stop at once; the
+			// supervisor restarts this one as a standby.
+			return fmt.Errorf("%w; exiting so that one instance alone scores (restart it: it waits as a standby)", lease.Err())
+		}
 	}
 
 	if *withDemo {

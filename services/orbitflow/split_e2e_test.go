@@ -83,29 +83,28 @@ func (s *stage) get(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestSplitModeStagesAsProcesses runs the pipeline as separate processes,
-// as a deployment on servers does: NATS and the ClickHouse engine each in
-// a process of their own, then the sink, the processors, the API and the
-// connectors, each a process with its own health, readiness and metrics.
-// What is ingested and posted is written exactly once and scored; a sink
-// SIGKILLed while events keep coming loses nothing and doubles nothing
-// after its restart; every stage stops cleanly.
-func TestSplitModeStagesAsProcesses(t *testing.T) {
-	dir := t.TempDir()
-	natsAddr, chAddr, apiAddr, gwAddr := freePort(t), freePort(t), freePort(t), freePort(t)
+// splitEnv is a split-mode deployment on loopback: NATS and the ClickHouse
+// engine each in a process of their own, and one config for the stages.
+type splitEnv struct {
+	t                *testing.T
+	dir              string
+	natsAddr, chAddr string
+	apiAddr, gwAddr  string
+	split            string // the stages' config
+	nats, ch         *stage
+	ctx              context.Context
+}
+
+func newSplitEnv(t *testing.T, extra string) *splitEnv {
+	e := &splitEnv{t: t, dir: t.TempDir(), natsAddr: freePort(t), chAddr: freePort(t), apiAddr: freePort(t), gwAddr: freePort(t)}
 	const natsToken = "split-nats-token-0123456789"
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
-		return p
-	}
-	natsCfg := write("nats.yaml", fmt.Sprintf("data_dir: %s\nnats:\n  embedded: {listen: %q, token: %q}\n",
-		filepath.Join(dir, "nats-data"), natsAddr, natsToken))
-	chCfg := write("clickhouse.yaml", fmt.Sprintf("data_dir: %s\nclickhouse:\n  embedded: {listen: %q}\n",
-		filepath.Join(dir, "ch-data"), chAddr))
+	natsCfg := e.write("nats.yaml", fmt.Sprintf("data_dir: %s\nnats:\n  embedded: {listen: %q, token: %q}\n",
+		filepath.Join(e.dir, "nats-data"), e.natsAddr, natsToken))
+	chCfg := e.write("clickhouse.yaml", fmt.Sprintf("data_dir: %s\nclickhouse:\n  embedded: {listen: %q}\n",
+		filepath.Join(e.dir, "ch-data"), e.chAddr))
 	// One config for every stage, as a deployment shares one; each
 	// stage's ops port comes from its environment.
-	split := write("split.yaml", fmt.Sprintf(`data_dir: %s
+	e.split = e.write("split.yaml", fmt.Sprintf(`data_dir: %s
 nats:
   mode: external
   external: {urls: ["nats://%s"], token: %q}
@@ -123,79 +122,111 @@ gateway:
     - {source: generic, community: acme, secrets: [%q]}
 people:
   email_salt: "split-mode-test-salt-0123456789"
-`, filepath.Join(dir, "split-data"), natsAddr, natsToken, chAddr, apiAddr, sha256.Sum256([]byte(apiKey)), gwAddr, hookKey))
+%s`, filepath.Join(e.dir, "split-data"), e.natsAddr, natsToken, e.chAddr, e.apiAddr, sha256.Sum256([]byte(apiKey)), e.gwAddr, hookKey, extra))
+	e.nats = &stage{t: t, target: "nats", config: natsCfg}
+	e.ch = &stage{t: t, target: "clickhouse", config: chCfg}
+	e.nats.start()
+	e.ch.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	e.ctx = ctx
+	return e
+}
 
-	nats := &stage{t: t, target: "nats", config: natsCfg}
-	ch := &stage{t: t, target: "clickhouse", config: chCfg}
-	nats.start()
-	ch.start()
+func (e *splitEnv) write(name, body string) string {
+	p := filepath.Join(e.dir, name)
+	require.NoError(e.t, os.WriteFile(p, []byte(body), 0o600))
+	return p
+}
+
+// stage returns a started stage of the split config with its ops port.
+func (e *splitEnv) stage(target, ops string) *stage {
+	s := &stage{t: e.t, target: target, config: e.split, env: []string{"ORBITFLOW_OPS_LISTEN=" + ops}}
+	s.start()
+	return s
+}
+
+// cli runs an orbitflow command with the stages' config.
+func (e *splitEnv) cli(args ...string) string {
+	e.t.Helper()
+	cmd := exec.CommandContext(e.ctx, binary, append([]string{args[0], "--config", e.split}, args[1:]...)...)
+	b, err := cmd.CombinedOutput()
+	require.NoError(e.t, err, "%v: %s", args, b)
+	return string(b)
+}
+
+func (e *splitEnv) value(query string) string {
+	e.t.Helper()
+	return strings.TrimSpace(strings.Split(strings.TrimSpace(e.cli("sql", "--format", "TSV", query)), "\n")[1])
+}
+
+func (e *splitEnv) waitValue(query, want string) {
+	e.t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); e.value(query) != want; time.Sleep(200 * time.Millisecond) {
+		require.True(e.t, time.Now().Before(deadline), "%s never reached %s (at %s)", query, want, e.value(query))
+	}
+}
+
+// stopServers stops ClickHouse and NATS, each cleanly.
+func (e *splitEnv) stopServers() {
+	require.NoError(e.t, e.ch.stop(syscall.SIGTERM), e.ch.log.String())
+	require.NoError(e.t, e.nats.stop(syscall.SIGTERM), e.nats.log.String())
+}
+
+// TestSplitModeStagesAsProcesses runs the pipeline as separate processes,
+// as a deployment on servers does: NATS and the ClickHouse engine each in
+// a process of their own, then the sink, the processors, the API and the
+// connectors, each a process with its own health, readiness and metrics.
+// What is ingested and posted is written exactly once and scored; a sink
+// SIGKILLed while events keep coming loses nothing and doubles nothing
+// after its restart; every stage stops cleanly.
+func TestSplitModeStagesAsProcesses(t *testing.T) {
+	e := newSplitEnv(t, "")
 	ops := map[string]string{}
 	stages := map[string]*stage{}
 	for _, target := range []string{"sink", "processors", "api", "connectors"} {
 		ops[target] = freePort(t)
-		stages[target] = &stage{t: t, target: target, config: split, env: []string{"ORBITFLOW_OPS_LISTEN=" + ops[target]}}
-		stages[target].start()
+		stages[target] = e.stage(target, ops[target])
 	}
 
 	// A target that needs the shared servers says so when given embedded ones.
-	out, err := exec.Command(binary, "run", "--config", natsCfg, "--target", "sink").CombinedOutput()
+	out, err := exec.Command(binary, "run", "--config", e.nats.config, "--target", "sink").CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "nats.mode: want external")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cli := func(args ...string) string {
-		t.Helper()
-		cmd := exec.CommandContext(ctx, binary, append([]string{args[0], "--config", split}, args[1:]...)...)
-		b, err := cmd.CombinedOutput()
-		require.NoError(t, err, "%v: %s", args, b)
-		return string(b)
-	}
-	count := func(query string) string {
-		t.Helper()
-		return strings.TrimSpace(strings.Split(strings.TrimSpace(cli("sql", "--format", "TSV", query)), "\n")[1])
-	}
-	waitCount := func(query, want string) {
-		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); count(query) != want; time.Sleep(200 * time.Millisecond) {
-			require.True(t, time.Now().Before(deadline), "%s never reached %s (at %s)", query, want, count(query))
-		}
-	}
-
-	first := filepath.Join(dir, "first.jsonl")
+	first := filepath.Join(e.dir, "first.jsonl")
 	writeEvents(t, first, 2000)
-	cli("ingest", "--source", "jsonl", "--community", "acme", first)
+	e.cli("ingest", "--source", "jsonl", "--community", "acme", first)
 	at := time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04:05.000Z")
-	req, _ := http.NewRequest(http.MethodPost, "http://"+gwAddr+"/hooks/generic", strings.NewReader(
+	req, _ := http.NewRequest(http.MethodPost, "http://"+e.gwAddr+"/hooks/generic", strings.NewReader(
 		`{"id":"hook-1","source":"product","type":"custom.signup","occurred_at":"`+at+`","actor":{"source":"product","source_id":"u1"}}`))
 	req.Header.Set("Authorization", "Bearer "+hookKey)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
-	waitCount("SELECT count() FROM activities WHERE community = 'acme'", "2001")
+	e.waitValue("SELECT count() FROM activities WHERE community = 'acme'", "2001")
 
 	// The sink dies while events keep coming: they wait in the stream.
 	require.ErrorContains(t, stages["sink"].stop(syscall.SIGKILL), "killed")
-	second := filepath.Join(dir, "second.jsonl")
+	second := filepath.Join(e.dir, "second.jsonl")
 	writeEvents(t, second, 3000) // e-0..e-1999 again (duplicates) and 1000 new
-	ingestOut := cli("ingest", "--source", "jsonl", "--community", "acme", second)
+	ingestOut := e.cli("ingest", "--source", "jsonl", "--community", "acme", second)
 	require.Contains(t, ingestOut, "published 1000")
 	require.Contains(t, ingestOut, "duplicates 2000")
-	stages["sink"] = &stage{t: t, target: "sink", config: split, env: []string{"ORBITFLOW_OPS_LISTEN=" + ops["sink"]}}
-	stages["sink"].start()
-	waitCount("SELECT count() FROM activities WHERE community = 'acme'", "3001")
+	stages["sink"] = e.stage("sink", ops["sink"])
+	e.waitValue("SELECT count() FROM activities WHERE community = 'acme'", "3001")
 	ids := make([]string, 3000)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("e-%d", i)
 	}
-	in := &instance{t: t, chAddr: chAddr}
-	report := in.exactlyOnce(ctx, "acme", append(ids, "hook-1"))
+	in := &instance{t: t, chAddr: e.chAddr}
+	report := in.exactlyOnce(e.ctx, "acme", append(ids, "hook-1"))
 	require.True(t, report.OK(), report.String())
 
-	// The processors scored every member (5000 actors at most, 3000 events
-	// of u0..u2999 here, plus the webhook's).
-	waitCount("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "3001")
+	// The processors scored every member: 3000 actors of the files and the
+	// webhook's.
+	e.waitValue("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "3001")
 
 	// Each stage answers for itself: ready once its own consumers are
 	// caught up, and its own metrics.
@@ -216,13 +247,56 @@ people:
 		require.Equal(t, http.StatusOK, code, target)
 		require.Contains(t, body, want, target)
 	}
-	code, body := stages["api"].get("http://" + apiAddr + "/readyz")
+	code, body := stages["api"].get("http://" + e.apiAddr + "/readyz")
 	require.Equal(t, http.StatusOK, code, body)
 
 	// Producers first, then consumers, then the servers: each exits 0.
 	for _, target := range []string{"connectors", "api", "processors", "sink"} {
 		require.NoError(t, stages[target].stop(syscall.SIGTERM), "%s; log:\n%s", target, stages[target].log.String())
 	}
-	require.NoError(t, ch.stop(syscall.SIGTERM), ch.log.String())
-	require.NoError(t, nats.stop(syscall.SIGTERM), nats.log.String())
+	e.stopServers()
+}
+
+// TestProcessorsFailOverToAStandby: of two processors instances one scores
+// and the other stands by; SIGKILL the active one and the standby takes
+// the lease once it expires, resumes from the checkpoint and scores what
+// came meanwhile; a clean stop hands the lease over at once.
+func TestProcessorsFailOverToAStandby(t *testing.T) {
+	e := newSplitEnv(t, "scoring: {lease_ttl: 2s, checkpoint_interval: 1s}\n")
+	sink := e.stage("sink", freePort(t))
+	a := e.stage("processors", freePort(t))
+	waitLog(t, a, "active: holds the processors lease")
+	b := e.stage("processors", freePort(t))
+	waitLog(t, b, "standby")
+	require.NotContains(t, b.log.String(), "active: holds")
+
+	first := filepath.Join(e.dir, "first.jsonl")
+	writeEvents(t, first, 1000)
+	e.cli("ingest", "--source", "jsonl", "--community", "acme", first)
+	e.waitValue("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "1000")
+	require.NotContains(t, b.log.String(), "active: holds", "the standby stays a standby while the active one lives")
+
+	require.ErrorContains(t, a.stop(syscall.SIGKILL), "killed")
+	second := filepath.Join(e.dir, "second.jsonl")
+	writeEvents(t, second, 2000) // 1000 new
+	e.cli("ingest", "--source", "jsonl", "--community", "acme", second)
+	waitLog(t, b, "active: holds the processors lease")
+	e.waitValue("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "2000")
+
+	// A clean stop releases the lease: a new instance takes it at once.
+	c := e.stage("processors", freePort(t))
+	waitLog(t, c, "standby")
+	require.NoError(t, b.stop(syscall.SIGTERM), b.log.String())
+	waitLog(t, c, "active: holds the processors lease")
+	require.NoError(t, c.stop(syscall.SIGTERM), c.log.String())
+	require.NoError(t, sink.stop(syscall.SIGTERM), sink.log.String())
+	e.stopServers()
+}
+
+// waitLog waits until the stage's log holds want.
+func waitLog(t *testing.T, s *stage, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.log.String(), want); time.Sleep(50 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "--target %s never said %q; log:\n%s", s.target, want, s.log.String())
+	}
 }

@@ -109,10 +109,19 @@ func Start(ctx context.Context, cfg Config, p Parts, set telemetry.Settings) (*S
 	return s, nil
 }
 
+// StartMore starts parts on a started stack (what waited for a lease).
+// On error the stack is as it was, plus what started; Shutdown stops all.
+func (s *Stack) StartMore(ctx context.Context, p Parts) error {
+	if p.ClickHouse || p.Bus {
+		return errors.New("app: StartMore: ClickHouse and the bus start with the stack")
+	}
+	return s.start(ctx, p)
+}
+
 func (s *Stack) start(ctx context.Context, p Parts) error {
 	cfg := s.cfg
-	if (p.Sink || p.API) && !(p.ClickHouse && p.Bus) {
-		return errors.New("app: the sink and the API need ClickHouse and the bus")
+	if (p.Sink || p.API) && !(p.ClickHouse || s.CH != nil) || (p.Sink || p.API || p.Scoring || p.Alerts) && !(p.Bus || s.Bus != nil) {
+		return errors.New("app: the sink, the API and the processors need ClickHouse and the bus")
 	}
 	if p.ClickHouse {
 		var ep store.Endpoint
@@ -153,7 +162,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.Scoring {
-		if !(p.ClickHouse && p.Bus) {
+		if s.CH == nil || s.Bus == nil {
 			return errors.New("app: the scoring processor needs ClickHouse and the bus")
 		}
 		sc, err := cfg.Scoring.Scoring()
@@ -170,7 +179,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.Alerts {
-		if !(p.ClickHouse && p.Bus) {
+		if s.CH == nil || s.Bus == nil {
 			return errors.New("app: the alert evaluator needs ClickHouse and the bus")
 		}
 		ac := cfg.Alerts
@@ -201,7 +210,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.Ops && cfg.Ops.Listen != "" {
-		if !p.Bus {
+		if s.Bus == nil {
 			return errors.New("app: the ops endpoints need the bus")
 		}
 		ac, err := s.apiKeys()
@@ -215,7 +224,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.Gateway && cfg.Gateway.Listen != "" && len(cfg.Gateway.Hooks) > 0 {
-		if !p.Bus {
+		if s.Bus == nil {
 			return errors.New("app: the gateway needs the bus")
 		}
 		s.Gateway = gateway.New(cfg.Gateway, gateway.Deps{JS: s.Bus.JetStream(), Registry: s.Registry, Webhooks: webhooks, People: &cfg.People}, s.set)

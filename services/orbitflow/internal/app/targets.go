@@ -30,7 +30,11 @@ type Target struct {
 	// Consumers are the name prefixes of the consumers whose lag the
 	// target's /readyz judges (api.Deps.Consumers; nil: all of them).
 	Consumers []string
-	Help      string
+	// Lease, if set, is the key of the lease the target's guarded parts
+	// (Guarded) wait for: one process at a time runs them.
+	Lease   string
+	Guarded Parts
+	Help    string
 }
 
 // Targets are the values of `orbitflow run --target`.
@@ -38,8 +42,12 @@ var Targets = map[string]Target{
 	"all": {Name: "all", Parts: All, Help: "every part in one process (the default)"},
 	"connectors": {Name: "connectors", Parts: Parts{Bus: true, Gateway: true}, Split: true, Consumers: []string{},
 		Help: "the webhook gateway and the Discord gateway client: they publish to the activity stream"},
-	"processors": {Name: "processors", Parts: Parts{ClickHouse: true, Bus: true, Scoring: true, Alerts: true}, Split: true,
-		Consumers: []string{"scoring-", "alerts-watch-"}, Help: "the scoring processor and the alert evaluator and notifier"},
+	// The scoring processor reads the whole stream in order and the alert
+	// evaluator notifies once: one processors instance runs them, the
+	// others stand by for the lease.
+	"processors": {Name: "processors", Parts: Parts{ClickHouse: true, Bus: true}, Split: true,
+		Consumers: []string{"scoring-", "alerts-watch-"}, Lease: "processors", Guarded: Parts{Scoring: true, Alerts: true},
+		Help: "the scoring processor and the alert evaluator and notifier (one instance active, the others standby)"},
 	"sink": {Name: "sink", Parts: Parts{ClickHouse: true, Bus: true, Sink: true}, Split: true,
 		Consumers: []string{subjects.SinkActivities, subjects.SinkDeadLetters}, Help: "the ClickHouse writer and the health rollup refresher"},
 	"api": {Name: "api", Parts: Parts{ClickHouse: true, Bus: true, API: true}, Split: true, Help: "the query API and the dashboard"},

@@ -1,0 +1,152 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// LeaseBucket is the KV bucket that holds the leases.
+const LeaseBucket = "orbitflow-leases"
+
+// ErrLeaseLost: the holder could not renew in time, or another holder
+// took the key; whatever the lease guarded must stop at once.
+var ErrLeaseLost = errors.New("bus: lease lost")
+
+// Lease is an exclusive, expiring hold on a key of LeaseBucket: one
+// process at a time runs what it guards (the scoring processor, which must
+// see the stream in order, alone). The bucket's TTL is the lease's: a
+// holder renews every TTL/3 by a compare-and-set on the key's revision; a
+// holder that dies stops renewing, the key expires and a standby takes it.
+// A holder that cannot renew (partitioned from NATS) reports ErrLeaseLost
+// before the TTL ends, so two holders never run at once as long as clocks
+// run at the same rate.
+type Lease struct {
+	kv     jetstream.KeyValue
+	key    string
+	holder string
+	ttl    time.Duration
+	rev    uint64
+	lost   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// AcquireLease waits until it holds key for holder (a name for logs and
+// the standby's messages: host and pid), trying every ttl/3, then renews
+// it in the background until Release or ctx ends. It returns early with
+// ctx's error. The bucket is created with ttl if missing; an existing
+// bucket keeps its TTL, which then is the lease's.
+func AcquireLease(ctx context.Context, js jetstream.JetStream, key, holder string, ttl time.Duration, log *slog.Logger) (*Lease, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LeaseBucket, TTL: ttl, History: 1,
+		Description: "Orbitflow leases: which process runs what must run once"})
+	if err != nil {
+		return nil, fmt.Errorf("bus: lease bucket %s: %w", LeaseBucket, err)
+	}
+	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 {
+		ttl = st.TTL()
+	}
+	l := &Lease{kv: kv, key: key, holder: holder, ttl: ttl, lost: make(chan struct{}), done: make(chan struct{})}
+	waiting := false
+	for {
+		rev, err := kv.Create(ctx, key, []byte(holder))
+		if err == nil {
+			l.rev = rev
+			break
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			log.Warn("lease: cannot reach the lease bucket; retrying", "key", key, "err", err)
+		} else if !waiting {
+			other := "another process"
+			if e, err := kv.Get(ctx, key); err == nil {
+				other = string(e.Value())
+			}
+			log.Info("lease: standby; another process holds it (it expires when its holder stops renewing)", "key", key, "holder", other, "ttl", ttl)
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(ttl / 3):
+		}
+	}
+	log.Info("lease: acquired", "key", key, "holder", holder, "ttl", ttl)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
+	go l.renew(rctx, log)
+	return l, nil
+}
+
+// renew keeps the lease until ctx ends; it closes lost when a renewal
+// fails past the point where the key may have expired.
+func (l *Lease) renew(ctx context.Context, log *slog.Logger) {
+	defer close(l.done)
+	renewed := time.Now()
+	tick := time.NewTicker(l.ttl / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+		rev, err := l.kv.Update(rctx, l.key, []byte(l.holder), l.rev)
+		cancel()
+		if err == nil {
+			l.rev, renewed = rev, time.Now()
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// Another holder, or no renewal for two thirds of the TTL: the key
+		// may expire before the next try; stop now rather than overlap.
+		if errors.Is(err, jetstream.ErrKeyExists) || time.Since(renewed) >= 2*l.ttl/3 {
+			l.err = fmt.Errorf("%w: %s: %v", ErrLeaseLost, l.key, err)
+			log.Error("lease: lost; stopping what it guards", "key", l.key, "err", err)
+			close(l.lost)
+			return
+		}
+		log.Warn("lease: renewal failed; retrying", "key", l.key, "err", err)
+	}
+}
+
+// Lost is closed when the lease is lost; Err then says why.
+func (l *Lease) Lost() <-chan struct{} { return l.lost }
+
+// Err is why the lease was lost (nil while held).
+func (l *Lease) Err() error {
+	select {
+	case <-l.lost:
+		return l.err
+	default:
+		return nil
+	}
+}
+
+// Release stops renewing and deletes the key if still held, so a standby
+// takes over at once instead of after the TTL. Idempotent.
+func (l *Lease) Release(ctx context.Context) error {
+	if l.cancel == nil {
+		return nil
+	}
+	l.cancel()
+	<-l.done
+	l.cancel = nil
+	if l.Err() != nil {
+		return nil // not ours any more
+	}
+	if err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev)); err != nil {
+		return fmt.Errorf("bus: release lease %s: %w", l.key, err)
+	}
+	return nil
+}
