@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -253,6 +254,11 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		_, err = bus.EnsureConsumer(ctx, js, subjects.AlertConsumer(3))
 		require.NoError(t, err, "declares the notifier's durable")
 		listsConsumers(t, js, "the processors' /readyz")
+		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer lcancel()
+		lease, err := bus.AcquireLease(lctx, js, "processors", "test", 3*time.Second, slog.New(slog.DiscardHandler))
+		require.NoError(t, err, "takes the processors lease")
+		require.NoError(t, lease.Release(ctx), "releases it")
 
 		c, cancel := short()
 		defer cancel()
