@@ -153,6 +153,7 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, st.SecureDeleteMsg(ctx, 1), "deletes a forgotten member's message")
 		listsConsumers(t, js, "the sink's /readyz")
+		takesLease(t, js, "sink")
 
 		c, cancel := short()
 		defer cancel()
@@ -254,11 +255,11 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		_, err = bus.EnsureConsumer(ctx, js, subjects.AlertConsumer(3))
 		require.NoError(t, err, "declares the notifier's durable")
 		listsConsumers(t, js, "the processors' /readyz")
-		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
-		defer lcancel()
-		lease, err := bus.AcquireLease(lctx, js, "processors", "test", 3*time.Second, slog.New(slog.DiscardHandler))
-		require.NoError(t, err, "takes the processors lease")
-		require.NoError(t, lease.Release(ctx), "releases it")
+		takesLease(t, js, "processors")
+		c0, cancel0 := short()
+		defer cancel0()
+		_, err = bus.AcquireLease(c0, js, "sink", "test", 3*time.Second, slog.New(slog.DiscardHandler))
+		require.Error(t, err, "the processors taking the sink's lease must be refused")
 
 		c, cancel := short()
 		defer cancel()
@@ -319,4 +320,15 @@ func listsConsumers(t *testing.T, js jetstream.JetStream, who string) {
 		require.NoError(t, list.Err(), "%s lists the consumers of %s", who, s)
 		cancel()
 	}
+}
+
+// takesLease asserts that js may take and release the lease key, as a
+// split-mode target with one active instance does at start.
+func takesLease(t *testing.T, js jetstream.JetStream, key string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lease, err := bus.AcquireLease(ctx, js, key, "test", 3*time.Second, slog.New(slog.DiscardHandler))
+	require.NoError(t, err, "takes the %s lease", key)
+	require.NoError(t, lease.Release(ctx), "releases the %s lease", key)
 }
