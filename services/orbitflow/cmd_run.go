@@ -138,7 +138,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if target.Lease != "" {
 		host, _ := os.Hostname()
-		lease, err = bus.AcquireLease(ctx, stack.Bus.JetStream(), target.Lease, fmt.Sprintf("%s pid %d", host, os.Getpid()), cfg.Scoring.LeaseTTL, log)
+		lease, err = bus.AcquireLease(ctx, stack.Bus.JetStream(), target.Lease, fmt.Sprintf("%s pid %d", host, os.Getpid()), cfg.Ops.LeaseTTL, log)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped while standing by

@@ -243,9 +243,16 @@ func TestSplitModeStagesAsProcesses(t *testing.T) {
 			}
 			require.True(t, time.Now().Before(deadline), "%s never ready: %d %s", target, code, body)
 		}
-		code, body := s.get("http://" + ops[target] + "/metrics")
-		require.Equal(t, http.StatusOK, code, target)
-		require.Contains(t, body, want, target)
+		// A row is queryable a moment before its writer hears the insert
+		// succeeded and counts it.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			code, body := s.get("http://" + ops[target] + "/metrics")
+			require.Equal(t, http.StatusOK, code, target)
+			if strings.Contains(body, want) {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "%s's metrics lack %s; log:\n%s", target, want, s.log.String())
+		}
 	}
 	code, body := stages["api"].get("http://" + e.apiAddr + "/readyz")
 	require.Equal(t, http.StatusOK, code, body)
@@ -262,7 +269,7 @@ func TestSplitModeStagesAsProcesses(t *testing.T) {
 // the lease once it expires, resumes from the checkpoint and scores what
 // came meanwhile; a clean stop hands the lease over at once.
 func TestProcessorsFailOverToAStandby(t *testing.T) {
-	e := newSplitEnv(t, "scoring: {lease_ttl: 2s, checkpoint_interval: 1s}\n")
+	e := newSplitEnv(t, "scoring: {checkpoint_interval: 1s}\nops: {lease_ttl: 2s}\n")
 	sink := e.stage("sink", freePort(t))
 	a := e.stage("processors", freePort(t))
 	waitLog(t, a, "active: holds the processors lease")

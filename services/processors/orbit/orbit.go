@@ -78,11 +78,6 @@ type Config struct {
 	// MaxSegments bounds the segments tracked per community; activity in
 	// further ones counts under "<kind>:(other)".
 	MaxSegments int `yaml:"max_segments"`
-	// LeaseTTL bounds how long the processors of split mode stay without
-	// a scoring processor when the active one dies: one instance holds the
-	// lease and scores, the others wait as standbys and take over once it
-	// expires (`orbitflow run --target processors`).
-	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // DefaultConfig flushes every 250 ms (BenchmarkLatency: p99 from publish to
@@ -90,7 +85,7 @@ type Config struct {
 // checkpoints every 30 seconds.
 func DefaultConfig() Config {
 	return Config{FlushInterval: 250 * time.Millisecond, CheckpointInterval: 30 * time.Second, Partitions: 2,
-		Segments: []string{"source", "channel"}, MaxSegments: 1000, LeaseTTL: 10 * time.Second}
+		Segments: []string{"source", "channel"}, MaxSegments: 1000}
 }
 
 // Validate reports every problem with its path under prefix.
@@ -101,9 +96,6 @@ func (c Config) Validate(prefix string) error {
 	}
 	if c.CheckpointInterval < c.FlushInterval {
 		errs = append(errs, fmt.Errorf("%s.checkpoint_interval: must be at least flush_interval, got %s", prefix, c.CheckpointInterval))
-	}
-	if c.LeaseTTL < time.Second {
-		errs = append(errs, fmt.Errorf("%s.lease_ttl: must be at least 1s (renewed every third of it), got %s", prefix, c.LeaseTTL))
 	}
 	if c.Partitions < 1 || c.Partitions > 256 {
 		errs = append(errs, fmt.Errorf("%s.partitions: must be 1..256, got %d", prefix, c.Partitions))

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/services/api"
@@ -130,7 +131,7 @@ func DefaultConfig() Config {
 		Gateway:    gateway.DefaultConfig(),
 		Discord:    DiscordConfig{GatewayURL: discord.DefaultGatewayURL, Intents: discord.DefaultIntents},
 		Telemetry:  telemetry.DefaultConfig(),
-		Ops:        OpsConfig{Listen: "127.0.0.1:9464"},
+		Ops:        OpsConfig{Listen: "127.0.0.1:9464", LeaseTTL: 10 * time.Second},
 	}
 }
 
@@ -177,6 +178,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Ops.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("ops.listen: want host:port or empty, got %q", c.Ops.Listen))
 		}
+	}
+	if c.Ops.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("ops.lease_ttl: must be at least 1s (renewed every third of it), got %s", c.Ops.LeaseTTL))
 	}
 	if w := c.Events.CustomDefaultWeight; w != 0 && (w < 1 || w > 12) {
 		errs = append(errs, fmt.Errorf("events.custom_default_weight: must be 1..12 (or 0 for the registry default), got %g", w))

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
@@ -18,6 +19,11 @@ type OpsConfig struct {
 	// Listen is host:port; "" disables it. The api and all targets serve
 	// the same paths on api.listen instead.
 	Listen string `yaml:"listen"`
+	// LeaseTTL bounds how long a stage that runs once (processors, sink)
+	// is without an active instance when it dies: one instance holds the
+	// stage's lease, the others wait as standbys and take over once it
+	// expires. Renewed every third of it.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // Target is what one `orbitflow run --target` process runs.
@@ -48,8 +54,12 @@ var Targets = map[string]Target{
 	"processors": {Name: "processors", Parts: Parts{ClickHouse: true, Bus: true}, Split: true,
 		Consumers: []string{"scoring-", "alerts-watch-"}, Lease: "processors", Guarded: Parts{Scoring: true, Alerts: true},
 		Help: "the scoring processor and the alert evaluator and notifier (one instance active, the others standby)"},
-	"sink": {Name: "sink", Parts: Parts{ClickHouse: true, Bus: true, Sink: true}, Split: true,
-		Consumers: []string{subjects.SinkActivities, subjects.SinkDeadLetters}, Help: "the ClickHouse writer and the health rollup refresher"},
+	// The sink applies forget commands in stream order to the events it
+	// writes: a second instance, fed the other half of the messages, would
+	// not see them. One instance writes, the others stand by.
+	"sink": {Name: "sink", Parts: Parts{ClickHouse: true, Bus: true}, Split: true,
+		Consumers: []string{subjects.SinkActivities, subjects.SinkDeadLetters}, Lease: "sink", Guarded: Parts{Sink: true},
+		Help: "the ClickHouse writer and the health rollup refresher (one instance active, the others standby)"},
 	"api": {Name: "api", Parts: Parts{ClickHouse: true, Bus: true, API: true}, Split: true, Help: "the query API and the dashboard"},
 	// For a machine without servers (and the tests of split mode): the
 	// embedded servers alone, for other processes to connect to.
