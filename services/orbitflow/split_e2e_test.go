@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
@@ -33,6 +35,13 @@ type stage struct {
 // it (by its own pid) if the test did not stop it.
 func (s *stage) start() {
 	s.t.Helper()
+	s.launch()
+	s.waitUp()
+}
+
+// launch starts the process without waiting for it.
+func (s *stage) launch() {
+	s.t.Helper()
 	s.log = &kittest.SyncBuffer{}
 	s.cmd = exec.Command(binary, "run", "--config", s.config, "--target", s.target)
 	s.cmd.Env = append(os.Environ(), s.env...)
@@ -45,9 +54,14 @@ func (s *stage) start() {
 			_ = cmd.Wait()
 		}
 	})
+}
+
+// waitUp waits for the banner the process prints once started.
+func (s *stage) waitUp() {
+	s.t.Helper()
 	want := "is running --target " + s.target
 	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(s.log.String(), want); time.Sleep(50 * time.Millisecond) {
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
+		if s.cmd.ProcessState != nil || time.Now().After(deadline) {
 			s.t.Fatalf("--target %s did not come up; its log:\n%s", s.target, s.log.String())
 		}
 	}
@@ -306,4 +320,131 @@ func waitLog(t *testing.T, s *stage, want string) {
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.log.String(), want); time.Sleep(50 * time.Millisecond) {
 		require.True(t, time.Now().Before(deadline), "--target %s never said %q; log:\n%s", s.target, want, s.log.String())
 	}
+}
+
+// TestNATSClusterOfThreeNodes: three `--target nats` processes form a
+// JetStream cluster with the streams replicated on all three; the sink and
+// the processors reach it through every node's address; what is ingested
+// is written exactly once and scored.
+func TestNATSClusterOfThreeNodes(t *testing.T) {
+	dir := t.TempDir()
+	const token = "cluster-nats-token-0123456789"
+	var clients, routes []string
+	for range 3 {
+		clients, routes = append(clients, freePort(t)), append(routes, freePort(t))
+	}
+	nodes := make([]*stage, 3)
+	for i := range nodes {
+		cfg := filepath.Join(dir, fmt.Sprintf("nats-%d.yaml", i))
+		require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`data_dir: %s
+nats:
+  embedded:
+    listen: %q
+    token: %q
+    cluster: {name: test, node: n%d, listen: %q, routes: [%s]}
+  streams: {replicas: 3}
+`, filepath.Join(dir, fmt.Sprintf("nats-%d-data", i)), clients[i], token, i, routes[i], strings.Join(routes, ", "))), 0o600))
+		nodes[i] = &stage{t: t, target: "nats", config: cfg}
+		nodes[i].launch() // together: each waits for a quorum to declare the streams
+	}
+	for _, n := range nodes {
+		n.waitUp()
+	}
+	chAddr := freePort(t)
+	chCfg := filepath.Join(dir, "clickhouse.yaml")
+	require.NoError(t, os.WriteFile(chCfg, []byte(fmt.Sprintf("data_dir: %s\nclickhouse:\n  embedded: {listen: %q}\n", filepath.Join(dir, "ch-data"), chAddr)), 0o600))
+	ch := &stage{t: t, target: "clickhouse", config: chCfg}
+	ch.start()
+	urls := make([]string, 3)
+	for i, c := range clients {
+		urls[i] = `"nats://` + c + `"`
+	}
+	split := filepath.Join(dir, "split.yaml")
+	require.NoError(t, os.WriteFile(split, []byte(fmt.Sprintf(`data_dir: %s
+nats:
+  mode: external
+  external: {urls: [%s], token: %q}
+  streams: {replicas: 3}
+clickhouse:
+  mode: external
+  external: {addrs: [%q], protocol: http}
+api: {api_keys: ["sha256:%x"]}
+sink: {flush_interval: 200ms}
+people: {email_salt: "cluster-test-salt-0123456789"}
+`, filepath.Join(dir, "split-data"), strings.Join(urls, ", "), token, chAddr, sha256.Sum256([]byte(apiKey)))), 0o600))
+	e := &splitEnv{t: t, dir: dir, split: split, chAddr: chAddr}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e.ctx = ctx
+	sink := e.stage("sink", freePort(t))
+	proc := e.stage("processors", freePort(t))
+
+	first := filepath.Join(dir, "first.jsonl")
+	writeEvents(t, first, 2000)
+	e.cli("ingest", "--source", "jsonl", "--community", "acme", first)
+	e.waitValue("SELECT count() FROM activities WHERE community = 'acme'", "2000")
+
+	// Replicated on the three nodes.
+	leader := streamLeader(t, ctx, clients, token, "")
+	require.Regexp(t, `^n[012]$`, leader)
+	require.Equal(t, 3, streamReplicas(t, ctx, clients, token))
+	ids := make([]string, 2000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("e-%d", i)
+	}
+	in := &instance{t: t, chAddr: chAddr}
+	report := in.exactlyOnce(ctx, "acme", ids)
+	require.True(t, report.OK(), report.String())
+	e.waitValue("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "2000")
+
+	require.NoError(t, proc.stop(syscall.SIGTERM), proc.log.String())
+	require.NoError(t, sink.stop(syscall.SIGTERM), sink.log.String())
+	require.NoError(t, ch.stop(syscall.SIGTERM), ch.log.String())
+	for _, n := range nodes {
+		require.NoError(t, n.stop(syscall.SIGTERM), n.log.String())
+	}
+}
+
+// streamLeader names the node leading the activity stream, asking any node
+// that answers, once it is another than not.
+func streamLeader(t *testing.T, ctx context.Context, clients []string, token, not string) string {
+	t.Helper()
+	urls := make([]string, len(clients))
+	for i, c := range clients {
+		urls[i] = "nats://" + c
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Token(token))
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := js.Stream(sctx, "ACTIVITIES")
+		cancel()
+		if err == nil && st.CachedInfo().Cluster != nil && st.CachedInfo().Cluster.Leader != "" && st.CachedInfo().Cluster.Leader != not {
+			return st.CachedInfo().Cluster.Leader
+		}
+		require.True(t, time.Now().Before(deadline), "no leader of ACTIVITIES: %v", err)
+	}
+}
+
+// streamReplicas is how many servers hold the activity stream: its leader
+// and its current replicas.
+func streamReplicas(t *testing.T, ctx context.Context, clients []string, token string) int {
+	t.Helper()
+	urls := make([]string, len(clients))
+	for i, c := range clients {
+		urls[i] = "nats://" + c
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Token(token))
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "ACTIVITIES")
+	require.NoError(t, err)
+	info := st.CachedInfo()
+	require.Equal(t, 3, info.Config.Replicas)
+	return 1 + len(info.Cluster.Replicas)
 }

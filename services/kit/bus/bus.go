@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -82,11 +83,37 @@ func (b *Bus) Start(ctx context.Context) error {
 	if b.cfg.Mode == ModeExternal && !b.cfg.External.ManageStreams {
 		declare = LookupStreams
 	}
-	if err := declare(ctx, js, b.cfg.Streams.Limits()); err != nil {
-		b.stopLocked()
-		return err
+	clustered := b.cfg.Mode == ModeEmbedded && b.cfg.Embedded.Cluster.Name != ""
+	for {
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if clustered {
+			// Before the cluster elects its meta leader, a request can go
+			// unanswered: bound each try.
+			dctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		}
+		err := declare(dctx, js, b.cfg.Streams.Limits())
+		cancel()
+		if err == nil {
+			break
+		}
+		// A cluster node that starts first has no quorum yet: the streams
+		// wait for the others (as long as ctx allows).
+		if !clustered || ctx.Err() != nil {
+			b.stopLocked()
+			return err
+		}
+		b.log.Info("waiting for the cluster's other nodes to declare the streams", "err", err)
+		select {
+		case <-ctx.Done():
+			b.stopLocked()
+			return fmt.Errorf("%w (the cluster has no quorum: start the other nodes of embedded.cluster.routes)", err)
+		case <-time.After(time.Second):
+		}
 	}
-	if b.cfg.Mode == ModeEmbedded {
+	// Only a server of this process's own whose clients are all gone (a
+	// single node just started) may give back what its consumers held: a
+	// cluster node restarts while the other nodes' clients hold theirs.
+	if b.cfg.Mode == ModeEmbedded && !clustered {
 		// The server is this process's own and no client has fetched yet:
 		// whatever its consumers count as delivered and unacknowledged was
 		// held by a process that died (SIGKILL, power loss). Give it back
@@ -149,8 +176,12 @@ func (b *Bus) startEmbedded() error {
 	if err != nil {
 		return fmt.Errorf("bus: embedded.sync_interval: %w", err)
 	}
+	name := "orbitflow"
+	if cl := ec.Cluster; cl.Name != "" {
+		name = cl.Node
+	}
 	opts := &server.Options{
-		ServerName:         "orbitflow",
+		ServerName:         name,
 		JetStream:          true,
 		StoreDir:           dir,
 		SyncInterval:       syncEvery,
@@ -177,6 +208,22 @@ func (b *Bus) startEmbedded() error {
 			b.token = randomToken()
 		}
 		opts.Authorization = b.token
+	}
+	if cl := ec.Cluster; cl.Name != "" {
+		host, port, err := net.SplitHostPort(cl.Listen)
+		if err != nil {
+			return fmt.Errorf("bus: embedded.cluster.listen: %w", err)
+		}
+		opts.Cluster.Name, opts.Cluster.Host = cl.Name, host
+		if opts.Cluster.Port, err = strconv.Atoi(port); err != nil {
+			return fmt.Errorf("bus: embedded.cluster.listen port: %w", err)
+		}
+		opts.Cluster.Username, opts.Cluster.Password = "route", b.token
+		var routes []string
+		for _, r := range cl.Routes {
+			routes = append(routes, "nats-route://route:"+url.QueryEscape(b.token)+"@"+r)
+		}
+		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -47,6 +47,25 @@ type EmbeddedConfig struct {
 	// 0 lets the server choose.
 	MaxMemory int64 `yaml:"max_memory"`
 	MaxStore  int64 `yaml:"max_store"`
+	// Cluster makes the server a node of a JetStream cluster
+	// (`orbitflow run --target nats` on each of three machines, for a
+	// deployment without NATS servers of its own; the tests of split mode).
+	Cluster ClusterConfig `yaml:"cluster"`
+}
+
+// ClusterConfig joins the embedded server to a cluster. The routes
+// authenticate with the client token (embedded.token, the same on every
+// node).
+type ClusterConfig struct {
+	// Name is the cluster's name; "" is no cluster.
+	Name string `yaml:"name"`
+	// Node is this server's name, unique in the cluster.
+	Node string `yaml:"node"`
+	// Listen is the host:port the other nodes' routes connect to.
+	Listen string `yaml:"listen"`
+	// Routes are the other nodes' listen addresses (host:port); listing
+	// this node's own too is fine.
+	Routes []string `yaml:"routes"`
 }
 
 // ExternalConfig reaches an existing NATS server or cluster.
@@ -153,6 +172,25 @@ func (c Config) Validate(prefix string) error {
 		if c.Embedded.Listen != "" {
 			if _, _, err := net.SplitHostPort(c.Embedded.Listen); err != nil {
 				add("embedded.listen", "want host:port (e.g. 127.0.0.1:4222) or empty; got %q", c.Embedded.Listen)
+			}
+		}
+		if cl := c.Embedded.Cluster; cl.Name != "" {
+			if cl.Node == "" {
+				add("embedded.cluster.node", "want this server's name, unique in the cluster")
+			}
+			if _, _, err := net.SplitHostPort(cl.Listen); err != nil {
+				add("embedded.cluster.listen", "want host:port for the other nodes' routes; got %q", cl.Listen)
+			}
+			if len(cl.Routes) == 0 {
+				add("embedded.cluster.routes", "want the other nodes' cluster.listen addresses")
+			}
+			for i, r := range cl.Routes {
+				if _, _, err := net.SplitHostPort(r); err != nil {
+					add(fmt.Sprintf("embedded.cluster.routes[%d]", i), "want host:port; got %q", r)
+				}
+			}
+			if c.Embedded.Listen == "" || c.Embedded.Token == "" {
+				add("embedded.cluster", "a cluster node needs embedded.listen (its clients) and embedded.token (the same on every node: the routes authenticate with it)")
 			}
 		}
 		if c.Embedded.MaxMemory < 0 || c.Embedded.MaxStore < 0 {
