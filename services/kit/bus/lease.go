@@ -110,7 +110,7 @@ func (l *Lease) renew(ctx context.Context, log *slog.Logger) {
 		}
 		// Another holder, or no renewal for two thirds of the TTL: the key
 		// may expire before the next try; stop now rather than overlap.
-		if errors.Is(err, jetstream.ErrKeyExists) || time.Since(renewed) >= 2*l.ttl/3 {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || time.Since(renewed) >= 2*l.ttl/3 {
 			l.err = fmt.Errorf("%w: %s: %v", ErrLeaseLost, l.key, err)
 			log.Error("lease: lost; stopping what it guards", "key", l.key, "err", err)
 			close(l.lost)
@@ -145,7 +145,17 @@ func (l *Lease) Release(ctx context.Context) error {
 	if l.Err() != nil {
 		return nil // not ours any more
 	}
-	if err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev)); err != nil {
+	err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		// A renewal cut short by the release may have landed after all:
+		// the key moved on, still ours. Delete it at its revision.
+		if e, gerr := l.kv.Get(ctx, l.key); gerr == nil && string(e.Value()) == l.holder {
+			err = l.kv.Delete(ctx, l.key, jetstream.LastRevision(e.Revision()))
+		} else {
+			err = nil // someone else's now (or gone)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("bus: release lease %s: %w", l.key, err)
 	}
 	return nil
