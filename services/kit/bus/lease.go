@@ -59,7 +59,7 @@ func AcquireLease(ctx context.Context, js jetstream.JetStream, key, holder strin
 			l.rev = rev
 			break
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
