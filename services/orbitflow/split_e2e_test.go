@@ -409,15 +409,7 @@ people: {email_salt: "cluster-test-salt-0123456789"}
 // that answers, once it is another than not.
 func streamLeader(t *testing.T, ctx context.Context, clients []string, token, not string) string {
 	t.Helper()
-	urls := make([]string, len(clients))
-	for i, c := range clients {
-		urls[i] = "nats://" + c
-	}
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Token(token))
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := clusterJS(t, clients, token)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		st, err := js.Stream(sctx, "ACTIVITIES")
@@ -433,18 +425,25 @@ func streamLeader(t *testing.T, ctx context.Context, clients []string, token, no
 // and its current replicas.
 func streamReplicas(t *testing.T, ctx context.Context, clients []string, token string) int {
 	t.Helper()
+	js := clusterJS(t, clients, token)
+	st, err := js.Stream(ctx, "ACTIVITIES")
+	require.NoError(t, err)
+	info := st.CachedInfo()
+	require.Equal(t, 3, info.Config.Replicas)
+	return 1 + len(info.Cluster.Replicas)
+}
+
+// clusterJS reaches the cluster through any of its nodes; closed with the test.
+func clusterJS(t *testing.T, clients []string, token string) jetstream.JetStream {
+	t.Helper()
 	urls := make([]string, len(clients))
 	for i, c := range clients {
 		urls[i] = "nats://" + c
 	}
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.Token(token))
 	require.NoError(t, err)
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	st, err := js.Stream(ctx, "ACTIVITIES")
-	require.NoError(t, err)
-	info := st.CachedInfo()
-	require.Equal(t, 3, info.Config.Replicas)
-	return 1 + len(info.Cluster.Replicas)
+	return js
 }
