@@ -299,6 +299,7 @@ func (s *Server) auth(scope string, next http.Handler) http.Handler {
 				}
 			}
 		}
+		r = r.WithContext(context.WithValue(r.Context(), credentialKey{}, found))
 		switch {
 		case found == nil:
 			s.log.Warn("unauthorized API request", "path", r.URL.Path, "remote", r.RemoteAddr)
@@ -316,6 +317,15 @@ func (s *Server) auth(scope string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// credentialKey holds, in a request's context, the credential auth found.
+type credentialKey struct{}
+
+// credentialOf is the credential auth let the request through with.
+func credentialOf(r *http.Request) *credential {
+	c, _ := r.Context().Value(credentialKey{}).(*credential)
+	return c
 }
 
 // bucket is a token bucket: rate per second, bursts of twice as many.

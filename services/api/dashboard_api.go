@@ -1,8 +1,6 @@
 package api
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"strings"
@@ -16,19 +14,7 @@ import (
 // whoami answers the calling key's scopes and where it is configured
 // (api_keys[0], tokens[2]: never the key).
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
-	var found *credential
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
-		sum := sha256.Sum256([]byte(tok))
-		for _, k := range s.keys {
-			if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 {
-				found = k
-			}
-		}
-	}
-	if found == nil { // auth let it through: only a concurrent reconfiguration could get here
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong API key: send Authorization: Bearer <key>"})
-		return
-	}
+	found := credentialOf(r) // behind auth: never nil
 	writeJSON(w, http.StatusOK, map[string]any{"key": found.name, "scopes": found.scopes})
 }
 

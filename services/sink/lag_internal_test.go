@@ -3,8 +3,6 @@ package sink
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -38,12 +36,7 @@ func TestStreamLagIsObservedPerConsumer(t *testing.T) {
 	set.MeterProvider = m.Provider()
 	s := New(DefaultConfig(), Deps{JS: js}, set)
 	require.NoError(t, s.observeLag([]jetstream.Consumer{cons}))
-	scrape := func() string {
-		rec := httptest.NewRecorder()
-		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		b, _ := io.ReadAll(rec.Body)
-		return string(b)
-	}
+	scrape := func() string { return kittest.Scrape(m) }
 	line := `orbitflow_stream_lag{consumer="` + decl.Durable + `",stream="ACTIVITIES"}`
 	require.Contains(t, scrape(), line+" 5")
 

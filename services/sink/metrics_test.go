@@ -2,8 +2,6 @@ package sink_test
 
 import (
 	"context"
-	"io"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/sink"
 )
@@ -41,12 +40,7 @@ func TestSinkCountsWhatCameInAndWhatWasRejected(t *testing.T) {
 	e.eventually("SELECT count() FROM activities", 31)
 	e.eventually("SELECT count() FROM dead_letters", 2)
 
-	scrape := func() string {
-		rec := httptest.NewRecorder()
-		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		b, _ := io.ReadAll(rec.Body)
-		return string(b)
-	}
+	scrape := func() string { return kittest.Scrape(m) }
 	want := []string{
 		`orbitflow_activities_total{source="github",type="github.issue.opened"} 30`,
 		`orbitflow_activities_total{source="github",type="custom"} 1`,

@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
 // propagator reads a W3C traceparent a sender may have set. Package-local,
@@ -38,26 +40,11 @@ func (s *Server) traced(h http.Handler, route, source, community string) http.Ha
 		}
 		ctx, span := s.tracer.Start(r.Context(), r.Method+" "+route, opts...)
 		defer span.End()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		rec := telemetry.NewStatusWriter(w)
 		h.ServeHTTP(rec, r.WithContext(ctx))
-		span.SetAttributes(semconv.HTTPResponseStatusCode(rec.code))
-		if rec.code >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(rec.code))
+		span.SetAttributes(semconv.HTTPResponseStatusCode(rec.Code()))
+		if rec.Code() >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(rec.Code()))
 		}
 	})
 }
-
-// statusRecorder remembers the status code written.
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.code = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the connection (the body
-// limit closes it past max_body_bytes).
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -21,8 +21,8 @@ import (
 
 // TestRunIsTracedWhenAProviderIsGiven: one span for the run with its
 // counts, a producer span per published event as the root of its own
-// trace linked to the run's (duplicates included), each event carrying its span's context, and the dead letters
-// noted on the run's span.
+// trace linked to the run's (duplicates included), each event carrying
+// its span's context, and the dead letters noted on the run's span.
 func TestRunIsTracedWhenAProviderIsGiven(t *testing.T) {
 	b := kittest.Bus(t)
 	js := b.JetStream()

@@ -33,7 +33,7 @@ func InstrumentHTTP(server string, mp metric.MeterProvider, mux *http.ServeMux) 
 	srv := attribute.String("server", server)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		sw := NewStatusWriter(w)
 		mux.ServeHTTP(sw, r)
 		route := r.Pattern
 		if _, path, ok := strings.Cut(route, " "); ok {
@@ -44,7 +44,7 @@ func InstrumentHTTP(server string, mp metric.MeterProvider, mux *http.ServeMux) 
 		}
 		hist.Record(r.Context(), time.Since(start).Seconds(), metric.WithAttributes(srv,
 			attribute.String("method", method(r.Method)), attribute.String("route", route),
-			attribute.String("code", strconv.Itoa(sw.code))))
+			attribute.String("code", strconv.Itoa(sw.Code()))))
 	})
 }
 
@@ -59,25 +59,34 @@ func method(m string) string {
 	return "other"
 }
 
-// statusWriter remembers the status code written.
-type statusWriter struct {
+// StatusWriter remembers the status code a handler answered (the first
+// one written; 200 when it wrote a body without one).
+type StatusWriter struct {
 	http.ResponseWriter
 	code        int
 	wroteHeader bool
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// NewStatusWriter wraps w.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter {
+	return &StatusWriter{ResponseWriter: w, code: http.StatusOK}
+}
+
+// Code is the status code answered.
+func (w *StatusWriter) Code() int { return w.code }
+
+func (w *StatusWriter) WriteHeader(code int) {
 	if !w.wroteHeader {
 		w.code, w.wroteHeader = code, true
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	w.wroteHeader = true
 	return w.ResponseWriter.Write(b)
 }
 
-// Unwrap lets http.ResponseController reach the writer's Flush and
-// deadlines.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// Unwrap lets http.ResponseController reach the writer's Flush, deadlines
+// and connection.
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

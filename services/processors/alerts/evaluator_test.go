@@ -141,11 +141,10 @@ rules:
 	require.Zero(t, rc.bad)
 
 	// The evaluations are counted: the one that fired, and the ones after.
-	scrape := httptest.NewRecorder()
-	met.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
-	require.Contains(t, scrape.Body.String(), `orbitflow_alerts_evaluations_total{detector="source_absence",outcome="changed"} 1`)
-	require.Contains(t, scrape.Body.String(), `orbitflow_alerts_transitions_total{rule="source-silent",to="firing"} 1`)
-	require.Contains(t, scrape.Body.String(), `orbitflow_alerts_evaluation_duration_seconds_count{detector="source_absence"}`)
+	scrape := kittest.Scrape(met)
+	require.Contains(t, scrape, `orbitflow_alerts_evaluations_total{detector="source_absence",outcome="changed"} 1`)
+	require.Contains(t, scrape, `orbitflow_alerts_transitions_total{rule="source-silent",to="firing"} 1`)
+	require.Contains(t, scrape, `orbitflow_alerts_evaluation_duration_seconds_count{detector="source_absence"}`)
 
 	list, err := ev.Control(ctx, alerts.ControlRequest{Op: alerts.OpList, State: alerts.StateFiring})
 	require.NoError(t, err)

@@ -2,8 +2,6 @@ package orbit
 
 import (
 	"context"
-	"io"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
 )
@@ -32,12 +31,7 @@ func TestProcessorMetrics(t *testing.T) {
 	p := New(testConfig(2), scoring.DefaultConfig(), Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry(), Salt: testSalt}, set)
 	require.NoError(t, p.Start(context.Background()))
 	e.waitFor(p, 2000)
-	scrape := func() string {
-		rec := httptest.NewRecorder()
-		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		b, _ := io.ReadAll(rec.Body)
-		return string(b)
-	}
+	scrape := func() string { return kittest.Scrape(m) }
 	value := func(body, series string) float64 {
 		got := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(body)
 		if got == nil {

@@ -120,8 +120,14 @@ func (s *Stack) StartMore(ctx context.Context, p Parts) error {
 
 func (s *Stack) start(ctx context.Context, p Parts) error {
 	cfg := s.cfg
-	if (p.Sink || p.API) && !(p.ClickHouse || s.CH != nil) || (p.Sink || p.API || p.Scoring || p.Alerts) && !(p.Bus || s.Bus != nil) {
+	// What each part needs, checked before anything starts: ClickHouse
+	// and the bus of this call or of the started stack (StartMore).
+	hasCH, hasBus := p.ClickHouse || s.CH != nil, p.Bus || s.Bus != nil
+	if (p.Sink || p.API || p.Scoring || p.Alerts) && !(hasCH && hasBus) {
 		return errors.New("app: the sink, the API and the processors need ClickHouse and the bus")
+	}
+	if (p.Gateway || p.Ops) && !hasBus {
+		return errors.New("app: the gateway and the ops endpoints need the bus")
 	}
 	if p.ClickHouse {
 		var ep store.Endpoint
@@ -162,9 +168,6 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.Scoring {
-		if s.CH == nil || s.Bus == nil {
-			return errors.New("app: the scoring processor needs ClickHouse and the bus")
-		}
 		sc, err := cfg.Scoring.Scoring()
 		if err != nil {
 			return fmt.Errorf("scoring.scoring_file: %w", err)
@@ -179,9 +182,6 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.Alerts {
-		if s.CH == nil || s.Bus == nil {
-			return errors.New("app: the alert evaluator needs ClickHouse and the bus")
-		}
 		ac := cfg.Alerts
 		ac.RulesFile = cfg.AlertRulesFile()
 		s.Alerts = alerts.New(ac, alerts.Deps{JS: s.Bus.JetStream(), CH: s.CH}, s.set)
@@ -210,9 +210,6 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.Ops && cfg.Ops.Listen != "" {
-		if s.Bus == nil {
-			return errors.New("app: the ops endpoints need the bus")
-		}
 		ac, err := s.apiKeys()
 		if err != nil {
 			return err
@@ -224,9 +221,6 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		}
 	}
 	if p.Gateway && cfg.Gateway.Listen != "" && len(cfg.Gateway.Hooks) > 0 {
-		if s.Bus == nil {
-			return errors.New("app: the gateway needs the bus")
-		}
 		s.Gateway = gateway.New(cfg.Gateway, gateway.Deps{JS: s.Bus.JetStream(), Registry: s.Registry, Webhooks: webhooks, People: &cfg.People}, s.set)
 		if err := labelled(ctx, "gateway", s.Gateway.Start); err != nil {
 			return err
