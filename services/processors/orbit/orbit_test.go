@@ -49,7 +49,8 @@ func (e *env) publish(n int) {
 	p := bus.NewPublisher(e.js)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	step := 100 * 24 * time.Hour / time.Duration(n)
-	for i := range n {
+	from := len(e.evs) // a later call goes on where the last stopped
+	for i := from; i < from+n; i++ {
 		actor := i * 7919 % 300
 		ev := events.Event{
 			ID: fmt.Sprintf("e-%d", i), SchemaVersion: 1, Community: []string{"acme", "beta"}[i%2], Source: "github",
