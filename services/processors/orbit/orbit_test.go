@@ -32,6 +32,8 @@ type env struct {
 	js  jetstream.JetStream
 	ch  driver.Conn
 	evs []events.Event
+	// next is the time of the next event publish puts on the stream.
+	next time.Time
 }
 
 func newEnv(t *testing.T) *env {
@@ -43,20 +45,29 @@ func newEnv(t *testing.T) *env {
 }
 
 // publish puts n events of two communities on the stream: issues, comments
-// replying to other members, in threads, over ~100 days.
+// replying to other members, in threads, over 100 days; a later call goes
+// on where the last stopped (ids and times), whatever its n.
 func (e *env) publish(n int) {
 	ctx := context.Background()
 	p := bus.NewPublisher(e.js)
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	reg := events.DefaultRegistry()
+	start := e.next
+	if start.IsZero() {
+		start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
 	step := 100 * 24 * time.Hour / time.Duration(n)
-	from := len(e.evs) // a later call goes on where the last stopped
+	// Each call is a backfill received after its last event: an event that
+	// occurred more than events.MaxFutureSkew after its received_at is
+	// invalid, and the processor skips it (the sink dead-letters it).
+	received := start.Add(time.Duration(n) * step)
+	from := len(e.evs)
 	for i := from; i < from+n; i++ {
 		actor := i * 7919 % 300
 		ev := events.Event{
 			ID: fmt.Sprintf("e-%d", i), SchemaVersion: 1, Community: []string{"acme", "beta"}[i%2], Source: "github",
 			Type:       "github.issue.opened",
-			OccurredAt: events.NewTimestamp(start.Add(time.Duration(i) * step)),
-			ReceivedAt: events.NewTimestamp(start.Add(200 * 24 * time.Hour)),
+			OccurredAt: events.NewTimestamp(start.Add(time.Duration(i-from) * step)),
+			ReceivedAt: events.NewTimestamp(received),
 			Actor:      events.Actor{Source: "github", SourceID: fmt.Sprint(actor), Username: fmt.Sprintf("user%d", actor)},
 			ThreadID:   fmt.Sprintf("t%d", i%40),
 			Channel:    []string{"dev", "help", "news"}[i%3],
@@ -71,6 +82,9 @@ func (e *env) publish(n int) {
 		if i%5 == 2 {
 			ev.Targets = append(ev.Targets, events.Target{Source: "github", SourceID: "login:user7", Kind: "mention"})
 		}
+		// The expectation scores every published event: each must be one
+		// the processor scores too.
+		require.NoError(e.t, reg.Validate(&ev), "publish made an event the processor skips")
 		e.evs = append(e.evs, ev)
 		data, err := events.Encode(&ev)
 		require.NoError(e.t, err)
@@ -80,6 +94,7 @@ func (e *env) publish(n int) {
 		require.NoError(e.t, p.Publish(ctx, m, nil))
 	}
 	require.NoError(e.t, p.Flush(ctx))
+	e.next = received
 }
 
 func (e *env) start(cfg Config) *Processor {
@@ -334,6 +349,24 @@ func TestProcessorWritesExactScores(t *testing.T) {
 	e.publish(6000)
 	p := e.start(testConfig(3))
 	e.waitFor(p, 6000)
+	require.NoError(t, p.Shutdown(context.Background()))
+	e.check()
+}
+
+// Events over more than a year, published in calls of different sizes (a
+// later call goes on where the last stopped): the tables hold the scores of
+// all of them, roles lost to their windows and downgrades included. The
+// helper's events were once received before most of them occurred, so the
+// processor skipped everything after the 200th day while the expectation
+// scored it.
+func TestProcessorScoresMoreThanAYear(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []int{3000, 1000, 3000, 2000} {
+		e.publish(n)
+	}
+	require.Greater(t, e.evs[len(e.evs)-1].OccurredAt.Sub(e.evs[0].OccurredAt.Time), 399*24*time.Hour)
+	p := e.start(testConfig(2))
+	e.waitFor(p, 9000)
 	require.NoError(t, p.Shutdown(context.Background()))
 	e.check()
 }
