@@ -83,13 +83,38 @@ func Open(ctx context.Context, ep Endpoint, c Config) (driver.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+ep.Database+"`")
+		create := "CREATE DATABASE IF NOT EXISTS `" + ep.Database + "`"
+		if c.Cluster.Name != "" {
+			// Every replica needs the database before the migrations'
+			// ON CLUSTER statements reach it.
+			create += " ON CLUSTER " + c.Cluster.Name
+		}
+		err = conn.Exec(ctx, create)
 		conn.Close()
 		if err != nil {
 			return nil, fmt.Errorf("store: create database %s: %w", ep.Database, err)
 		}
 	}
 	return dial(ctx, ep, c)
+}
+
+// settings are the session settings of every connection. On a cluster,
+// replicated tables drop an inserted block whose hash (or
+// insert_deduplication_token) they saw among their last
+// replicated_deduplication_window blocks. A retried insert whose first
+// attempt wrote the source table but failed in a materialized view would
+// then be dropped whole and the view never fed; with
+// deduplicate_blocks_in_dependent_materialized_views the retry feeds every
+// view, each deduplicating its own blocks. One server has no block
+// deduplication (non_replicated_deduplication_window is 0): a retry inserts
+// again, and the tables collapse the copies by key either way
+// (schemas/clickhouse/README.md#layouts).
+func settings(c Config) clickhouse.Settings {
+	s := clickhouse.Settings{}
+	if c.Cluster.Name != "" {
+		s["deduplicate_blocks_in_dependent_materialized_views"] = 1
+	}
+	return s
 }
 
 func dial(ctx context.Context, ep Endpoint, c Config) (driver.Conn, error) {
@@ -110,7 +135,7 @@ func dial(ctx context.Context, ep Endpoint, c Config) (driver.Conn, error) {
 		DialTimeout:  c.DialTimeout,
 		MaxOpenConns: c.MaxOpenConns,
 		MaxIdleConns: c.MaxOpenConns,
-		Settings:     clickhouse.Settings{},
+		Settings:     settings(c),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %v: %w", ep.Addrs, err)

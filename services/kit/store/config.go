@@ -6,6 +6,8 @@ import (
 	"net"
 	"regexp"
 	"time"
+
+	chschema "github.com/orbitflow/orbitflow/schemas/clickhouse"
 )
 
 // Modes.
@@ -23,6 +25,9 @@ type Config struct {
 	Database string         `yaml:"database"`
 	Embedded EmbeddedConfig `yaml:"embedded"`
 	External ExternalConfig `yaml:"external"`
+	// Cluster selects the cluster layout of external servers; the zero
+	// value is one server (schemas/clickhouse/README.md#layouts).
+	Cluster ClusterConfig `yaml:"cluster"`
 	// DialTimeout bounds connecting; QueryTimeout bounds one statement.
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
 	MaxOpenConns int           `yaml:"max_open_conns"`
@@ -55,6 +60,22 @@ type ExternalConfig struct {
 	Username string    `yaml:"username"`
 	Password string    `yaml:"password"`
 	TLS      TLSConfig `yaml:"tls"`
+}
+
+// ClusterConfig places the schema on a ClickHouse cluster of one shard
+// whose replicas each hold all the data: the migrations run ON CLUSTER
+// Name and every table is a Replicated*MergeTree (schemas/clickhouse
+// Render). The servers need the cluster in remote_servers, the macros
+// {shard} and {replica}, and ClickHouse Keeper (deploy/clickhouse/config.d).
+type ClusterConfig struct {
+	// Name is the cluster's name in the servers' remote_servers; "" means
+	// one server (the statements exactly as the migration files hold them).
+	Name string `yaml:"name"`
+}
+
+// Layout is the schema layout the config selects.
+func (c Config) Layout() chschema.Layout {
+	return chschema.Layout{Cluster: c.Cluster.Name}
 }
 
 // TLSConfig configures TLS to external servers.
@@ -117,6 +138,13 @@ func (c Config) Validate(prefix string) error {
 		}
 	default:
 		add("mode", "want %q or %q, got %q", ModeEmbedded, ModeExternal, c.Mode)
+	}
+	if c.Cluster.Name != "" {
+		if c.Mode != ModeExternal {
+			add("cluster.name", "a cluster layout needs mode: external (the embedded engine is one server); remove cluster.name or set mode: external, got mode %q", c.Mode)
+		} else if err := c.Layout().Validate(); err != nil {
+			add("cluster.name", "%v", err)
+		}
 	}
 	if c.DialTimeout <= 0 {
 		add("dial_timeout", "must be positive, got %s", c.DialTimeout)

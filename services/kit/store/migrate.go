@@ -22,21 +22,53 @@ const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations
 ENGINE = ReplacingMergeTree(applied_at)
 ORDER BY version`
 
+// MigrateOption configures Migrate.
+type MigrateOption func(*migrateOptions)
+
+type migrateOptions struct {
+	layout chschema.Layout
+}
+
+// WithLayout renders every statement for layout (Config.Layout): on a
+// cluster the DDL runs ON CLUSTER and the tables, schema_migrations too,
+// are replicated. Without it, one server.
+func WithLayout(layout chschema.Layout) MigrateOption {
+	return func(o *migrateOptions) { o.layout = layout }
+}
+
 // Migrate applies, in order, every migration of schemas/clickhouse that the
 // schema_migrations table does not record, and records each after all its
 // statements succeeded. Statements are idempotent, so a migration cut off
-// halfway runs again whole; two processes migrating at once are harmless.
-// It returns the names of the migrations it applied.
-func Migrate(ctx context.Context, conn driver.Conn, log *slog.Logger) ([]string, error) {
+// halfway runs again whole; two processes migrating at once are harmless
+// (each may apply a migration the other is applying; both record it, and
+// the rows collapse by version). On a cluster, schema_migrations is
+// replicated: a migrator that reads it from a replica that has not yet
+// fetched another's record applies that migration again, harmlessly, and
+// each ON CLUSTER statement returns once every replica ran it (a replica
+// that is down makes it fail after the server's distributed_ddl_task_timeout;
+// start again when the replica is back). It returns the names of the
+// migrations it applied.
+func Migrate(ctx context.Context, conn driver.Conn, log *slog.Logger, opts ...MigrateOption) ([]string, error) {
 	migs, err := chschema.Migrations()
 	if err != nil {
 		return nil, err
 	}
-	return migrate(ctx, conn, migs, log)
+	var o migrateOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return migrate(ctx, conn, migs, o.layout, log)
 }
 
-func migrate(ctx context.Context, conn driver.Conn, migs []chschema.Migration, log *slog.Logger) ([]string, error) {
-	if err := conn.Exec(ctx, migrationsTable); err != nil {
+func migrate(ctx context.Context, conn driver.Conn, migs []chschema.Migration, layout chschema.Layout, log *slog.Logger) ([]string, error) {
+	table, err := chschema.Render(migrationsTable, layout)
+	if err != nil {
+		return nil, fmt.Errorf("store: schema_migrations for clickhouse.cluster %q: %w", layout.Cluster, err)
+	}
+	if err := conn.Exec(ctx, table); err != nil {
+		if layout.Cluster != "" {
+			return nil, fmt.Errorf("store: create schema_migrations for clickhouse.cluster %q: %w (the servers need that cluster in remote_servers, the macros {shard} and {replica}, and Keeper: deploy/clickhouse/config.d/cluster.xml)", layout.Cluster, err)
+		}
 		return nil, fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	applied := map[uint32]string{}
@@ -73,6 +105,12 @@ func migrate(ctx context.Context, conn driver.Conn, migs []chschema.Migration, l
 			continue
 		}
 		for i, stmt := range m.Statements {
+			// Rendered before "{{database}}" is substituted: the Keeper
+			// path's {database} is the server's macro, not ours.
+			stmt, err := chschema.Render(stmt, layout)
+			if err != nil {
+				return done, fmt.Errorf("store: migration %s, statement %d, for clickhouse.cluster %q: %w", name, i+1, layout.Cluster, err)
+			}
 			stmt = strings.ReplaceAll(stmt, "{{database}}", database)
 			if err := conn.Exec(ctx, stmt); err != nil {
 				return done, fmt.Errorf("store: migration %s, statement %d: %w", name, i+1, err)

@@ -154,7 +154,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return err
 		}
 		s.CH = conn
-		if _, err := store.Migrate(ctx, conn, s.log.With("component", "migrate")); err != nil {
+		if _, err := store.Migrate(ctx, conn, s.log.With("component", "migrate"), store.WithLayout(cfg.ClickHouse.Layout())); err != nil {
 			return err
 		}
 		if err := store.ApplyRetention(ctx, conn, cfg.ClickHouse.ActivitiesRetention, s.log.With("component", "migrate")); err != nil {

@@ -1,0 +1,4 @@
+package store
+
+// MigrationsTable is the schema_migrations DDL, for the layout tests.
+const MigrationsTable = migrationsTable
