@@ -37,12 +37,19 @@ type Lease struct {
 	err    error
 }
 
-// AcquireLease waits until it holds key for holder (a name for logs and
-// the standby's messages: host and pid), trying every ttl/3, then renews
-// it in the background until Release or ctx ends. It returns early with
-// ctx's error. The bucket is created with ttl if missing; an existing
-// bucket keeps its TTL, which then is the lease's.
-func AcquireLease(ctx context.Context, js jetstream.JetStream, key, holder string, ttl time.Duration, log *slog.Logger) (*Lease, error) {
+// ErrLeaseHeld: another holder has the key (TryAcquire).
+var ErrLeaseHeld = errors.New("bus: lease held by another")
+
+// Leases is the lease bucket.
+type Leases struct {
+	kv  jetstream.KeyValue
+	ttl time.Duration
+	log *slog.Logger
+}
+
+// OpenLeases opens the lease bucket, creating it with ttl if missing; an
+// existing bucket keeps its TTL, which then is the leases'.
+func OpenLeases(ctx context.Context, js jetstream.JetStream, ttl time.Duration, log *slog.Logger) (*Leases, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LeaseBucket, TTL: ttl, History: 1,
 		Description: "Orbitflow leases: which process runs what must run once"})
 	if err != nil {
@@ -51,38 +58,87 @@ func AcquireLease(ctx context.Context, js jetstream.JetStream, key, holder strin
 	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 {
 		ttl = st.TTL()
 	}
-	l := &Lease{kv: kv, key: key, holder: holder, ttl: ttl, lost: make(chan struct{}), done: make(chan struct{})}
+	return &Leases{kv: kv, ttl: ttl, log: log}, nil
+}
+
+// TTL is the leases' time to live.
+func (ls *Leases) TTL() time.Duration { return ls.ttl }
+
+// TryAcquire takes key for holder if nobody holds it, and renews it in the
+// background until Release or ctx ends; ErrLeaseHeld if another holds it.
+func (ls *Leases) TryAcquire(ctx context.Context, key, holder string) (*Lease, error) {
+	rev, err := ls.kv.Create(ctx, key, []byte(holder))
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return nil, ErrLeaseHeld
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bus: lease %s: %w", key, err)
+	}
+	l := &Lease{kv: ls.kv, key: key, holder: holder, ttl: ls.ttl, rev: rev, lost: make(chan struct{}), done: make(chan struct{})}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
+	go l.renew(rctx, ls.log)
+	return l, nil
+}
+
+// Holders maps the held keys under prefix (prefix + "." + rest) to their
+// holders.
+func (ls *Leases) Holders(ctx context.Context, prefix string) (map[string]string, error) {
+	w, err := ls.kv.Watch(ctx, prefix+".>", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("bus: lease holders %s: %w", prefix, err)
+	}
+	defer func() { _ = w.Stop() }()
+	out := map[string]string{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e := <-w.Updates():
+			if e == nil { // the initial values are all in
+				return out, nil
+			}
+			out[e.Key()] = string(e.Value())
+		}
+	}
+}
+
+// AcquireLease waits until it holds key for holder (a name for logs and
+// the standby's messages: host and pid), trying every ttl/3, then renews
+// it in the background until Release or ctx ends. It returns early with
+// ctx's error. The bucket is created with ttl if missing; an existing
+// bucket keeps its TTL, which then is the lease's.
+func AcquireLease(ctx context.Context, js jetstream.JetStream, key, holder string, ttl time.Duration, log *slog.Logger) (*Lease, error) {
+	ls, err := OpenLeases(ctx, js, ttl, log)
+	if err != nil {
+		return nil, err
+	}
 	waiting := false
 	for {
-		rev, err := kv.Create(ctx, key, []byte(holder))
+		l, err := ls.TryAcquire(ctx, key, holder)
 		if err == nil {
-			l.rev = rev
-			break
+			log.Info("lease: acquired", "key", key, "holder", holder, "ttl", ls.ttl)
+			return l, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !errors.Is(err, ErrLeaseHeld) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			log.Warn("lease: cannot reach the lease bucket; retrying", "key", key, "err", err)
 		} else if !waiting {
 			other := "another process"
-			if e, err := kv.Get(ctx, key); err == nil {
+			if e, err := ls.kv.Get(ctx, key); err == nil {
 				other = string(e.Value())
 			}
-			log.Info("lease: standby; another process holds it (it expires when its holder stops renewing)", "key", key, "holder", other, "ttl", ttl)
+			log.Info("lease: standby; another process holds it (it expires when its holder stops renewing)", "key", key, "holder", other, "ttl", ls.ttl)
 			waiting = true
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(ttl / 3):
+		case <-time.After(ls.ttl / 3):
 		}
 	}
-	log.Info("lease: acquired", "key", key, "holder", holder, "ttl", ttl)
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l.cancel = cancel
-	go l.renew(rctx, log)
-	return l, nil
 }
 
 // renew keeps the lease until ctx ends; it closes lost when a renewal
@@ -120,6 +176,10 @@ func (l *Lease) renew(ctx context.Context, log *slog.Logger) {
 	}
 }
 
+// Ended is closed when the lease stops renewing: released, or lost (Err
+// says which).
+func (l *Lease) Ended() <-chan struct{} { return l.done }
+
 // Lost is closed when the lease is lost; Err then says why.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
@@ -130,6 +190,16 @@ func (l *Lease) Err() error {
 		return l.err
 	default:
 		return nil
+	}
+}
+
+// Abandon stops renewing without deleting the key: it expires after the
+// TTL, as when the holder dies (tests of a crash).
+func (l *Lease) Abandon() {
+	if l.cancel != nil {
+		l.cancel()
+		<-l.done
+		l.cancel = nil
 	}
 }
 

@@ -17,8 +17,11 @@
 // change to the partition that owns the member (scoring.Scorer); after
 // every fetched batch the partitions apply their changes in parallel. The
 // partition count is configurable and does not change the numbers.
-// Partitions run in this process; assigning them to several processes is
-// the scale-out work.
+//
+// Shards: across processes, the stream is split by community. Community c
+// belongs to shard Shard(c, shards); a processor applies the shards it owns
+// (NewShards) and skips the rest, and keeps one checkpoint per shard, so a
+// shard moves between processes (Group) by its checkpoint alone.
 //
 // Identities: each activity's actor is resolved to a member (identity
 // package): the same e-mail hash merges automatically; merges and unmerges
@@ -78,6 +81,12 @@ type Config struct {
 	// MaxSegments bounds the segments tracked per community; activity in
 	// further ones counts under "<kind>:(other)".
 	MaxSegments int `yaml:"max_segments"`
+	// Shards splits the communities across processes (split mode's
+	// processors target shares them out, Group): each community belongs to
+	// one shard by a hash of its name. More shards than processes lets
+	// instances be added; one community never spans shards. Changing it
+	// replays the stream from the start (checkpoints are per shard).
+	Shards int `yaml:"shards"`
 }
 
 // DefaultConfig flushes every 250 ms (BenchmarkLatency: p99 from publish to
@@ -85,7 +94,7 @@ type Config struct {
 // checkpoints every 30 seconds.
 func DefaultConfig() Config {
 	return Config{FlushInterval: 250 * time.Millisecond, CheckpointInterval: 30 * time.Second, Partitions: 2,
-		Segments: []string{"source", "channel"}, MaxSegments: 1000}
+		Segments: []string{"source", "channel"}, MaxSegments: 1000, Shards: 1}
 }
 
 // Validate reports every problem with its path under prefix.
@@ -104,6 +113,9 @@ func (c Config) Validate(prefix string) error {
 		if k != "source" && k != "channel" && !(strings.HasPrefix(k, "attribute:") && len(k) > len("attribute:")) {
 			errs = append(errs, fmt.Errorf("%s.segments[%d]: want source, channel or attribute:<key>, got %q", prefix, i, k))
 		}
+	}
+	if c.Shards < 1 || c.Shards > 1024 {
+		errs = append(errs, fmt.Errorf("%s.shards: must be 1..1024, got %d", prefix, c.Shards))
 	}
 	if c.MaxSegments < 1 {
 		errs = append(errs, fmt.Errorf("%s.max_segments: must be at least 1, got %d", prefix, c.MaxSegments))
@@ -141,8 +153,37 @@ type Deps struct {
 // Bucket is the object store bucket that holds the checkpoint.
 const Bucket = "orbitflow-scoring"
 
-// CheckpointObject is the name of the checkpoint in Bucket.
+// CheckpointObject is the name of the checkpoint in Bucket with one shard
+// (CheckpointName names each shard's with several).
 const CheckpointObject = "checkpoint"
+
+// CheckpointName is the checkpoint object of shard k of n.
+func CheckpointName(k, n int) string {
+	if n == 1 {
+		return CheckpointObject
+	}
+	return fmt.Sprintf("checkpoint-%d-of-%d", k, n)
+}
+
+// Shard is the shard of a community among n (FNV-1a of its name).
+func Shard(community string, n int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(community); i++ {
+		h = (h ^ uint32(community[i])) * 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// shardOfSubject is the shard of the community an activity or identity
+// subject names (activities.<community>.<source>, identity.<community>).
+func shardOfSubject(subject string, n int) int {
+	if n == 1 {
+		return 0
+	}
+	_, rest, _ := strings.Cut(subject, ".")
+	c, _, _ := strings.Cut(rest, ".")
+	return Shard(c, n)
+}
 
 // Processor is the scoring processor (Start, Shutdown).
 type Processor struct {
@@ -155,6 +196,10 @@ type Processor struct {
 
 	communities map[string]*community
 	seq         uint64 // the last stream sequence applied
+	// owned lists the shards applied (sorted); from is each one's
+	// checkpointed sequence: its messages up to it are in its state.
+	owned []int
+	from  map[int]uint64
 	// lastActivitySeq is the last activity's sequence: a rebuild waits
 	// until the sink has written it.
 	lastActivitySeq uint64
@@ -211,10 +256,21 @@ type periodState struct {
 // New returns a processor; Start begins reading. sc is the scoring config
 // (Config.Scoring).
 func New(cfg Config, sc scoring.Config, deps Deps, set telemetry.Settings) *Processor {
+	all := make([]int, max(cfg.Shards, 1))
+	for k := range all {
+		all[k] = k
+	}
+	return NewShards(cfg, sc, deps, set, all)
+}
+
+// NewShards returns a processor that applies the communities of the given
+// shards of cfg.Shards and skips the others' messages.
+func NewShards(cfg Config, sc scoring.Config, deps Deps, set telemetry.Settings, shards []int) *Processor {
 	set = set.Named("scoring")
+	cfg.Shards = max(cfg.Shards, 1)
 	return &Processor{cfg: cfg, sc: sc, hash: sc.Hash(), deps: deps, log: set.Logger,
 		met:         newMetrics(set.MeterProvider.Meter("github.com/orbitflow/orbitflow/services/processors/orbit")),
-		communities: map[string]*community{}, out: newOutputs(),
+		communities: map[string]*community{}, out: newOutputs(), owned: slices.Sorted(slices.Values(shards)), from: map[int]uint64{},
 		tracer: bus.NewTracer(set, "github.com/orbitflow/orbitflow/services/processors/orbit")}
 }
 
@@ -264,7 +320,7 @@ func (p *Processor) Start(ctx context.Context) error {
 		defer p.met.stopLag()
 		p.run(runCtx, cons, store)
 	}()
-	p.log.Info("scoring processor started", "from_seq", p.seq+1, "model", scoring.ModelVersion, "config", p.hash)
+	p.log.Info("scoring processor started", "from_seq", p.seq+1, "model", scoring.ModelVersion, "config", p.hash, "shards", shardList(p.owned, p.cfg.Shards))
 	return nil
 }
 
@@ -284,6 +340,15 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("scoring: shutdown: %w (the next start replays from the last checkpoint)", ctx.Err())
 	}
+}
+
+// Abort stops like a crash: no final write, no checkpoint (what was
+// applied since the last one is applied again by whoever resumes from it).
+func (p *Processor) Abort(ctx context.Context) error {
+	p.mu.Lock()
+	p.abort = true
+	p.mu.Unlock()
+	return p.Shutdown(ctx)
 }
 
 // Dropped is how many events of forgotten identities were dropped since
@@ -460,6 +525,12 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 		return true
 	}
 	seq := md.Sequence.Stream
+	if p.cfg.Shards > 1 {
+		if from, ok := p.from[shardOfSubject(msg.Subject(), p.cfg.Shards)]; !ok || seq <= from {
+			p.setSeq(seq) // another process's shard, or in this shard's checkpoint
+			return true
+		}
+	}
 	if strings.HasPrefix(msg.Subject(), subjects.IdentityPrefix+".") {
 		if err := p.applyCommand(ctx, msg.Data(), seq); err != nil {
 			p.stopIncomplete(err)
@@ -624,67 +695,95 @@ type communityState struct {
 	Forgotten  []string // tombstones, sorted
 }
 
+// checkpoint saves each owned shard's state with the sequence it
+// reflects: where the processor is, or the shard's own checkpoint while the
+// processor is still replaying up to it.
 func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore) error {
-	st := checkpointState{Seq: p.seq, LastActivitySeq: p.lastActivitySeq, Hash: p.hash, Model: scoring.ModelVersion,
-		Salt: p.deps.Salt.Fingerprint()}
-	names := make([]string, 0, len(p.communities))
+	byShard := map[int][]string{}
 	for n := range p.communities {
-		names = append(names, n)
+		k := Shard(n, p.cfg.Shards)
+		byShard[k] = append(byShard[k], n)
 	}
-	slices.Sort(names)
-	for _, n := range names {
-		c := p.communities[n]
-		var sb, ib bytes.Buffer
-		if err := c.scorer.WriteSnapshot(&sb); err != nil {
+	for _, k := range p.owned {
+		st := checkpointState{Seq: max(p.seq, p.from[k]), LastActivitySeq: p.lastActivitySeq, Hash: p.hash, Model: scoring.ModelVersion,
+			Salt: p.deps.Salt.Fingerprint()}
+		names := byShard[k]
+		slices.Sort(names)
+		for _, n := range names {
+			c := p.communities[n]
+			var sb, ib bytes.Buffer
+			if err := c.scorer.WriteSnapshot(&sb); err != nil {
+				return err
+			}
+			if err := c.ids.WriteSnapshot(&ib); err != nil {
+				return err
+			}
+			st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods, Suggested: c.suggested, Segments: c.segments,
+				Forgotten: slices.Sorted(maps.Keys(c.forgotten))})
+		}
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(st); err != nil {
 			return err
 		}
-		if err := c.ids.WriteSnapshot(&ib); err != nil {
-			return err
+		if _, err := store.Put(ctx, jetstream.ObjectMeta{Name: CheckpointName(k, p.cfg.Shards),
+			Description: fmt.Sprintf("stream seq %d, scoring config %s", st.Seq, st.Hash)}, &buf); err != nil {
+			return fmt.Errorf("save checkpoint: %w", err)
 		}
-		st.Communities = append(st.Communities, communityState{Name: n, Scorer: sb.Bytes(), Identities: ib.Bytes(), Names: c.names, Periods: c.periods, Suggested: c.suggested, Segments: c.segments,
-			Forgotten: slices.Sorted(maps.Keys(c.forgotten))})
-	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
-		return err
-	}
-	if _, err := store.Put(ctx, jetstream.ObjectMeta{Name: CheckpointObject,
-		Description: fmt.Sprintf("stream seq %d, scoring config %s", st.Seq, st.Hash)}, &buf); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	return nil
 }
 
+// restore loads the owned shards' checkpoints; the stream is read from
+// the oldest one's next sequence, and each shard skips what its own holds.
 func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) error {
-	data, err := store.GetBytes(ctx, CheckpointObject)
+	var from []uint64
+	for _, k := range p.owned {
+		seq, err := p.restoreShard(ctx, store, k)
+		if err != nil {
+			return err
+		}
+		p.from[k] = seq
+		from = append(from, seq)
+	}
+	if len(from) > 0 {
+		p.seq = slices.Min(from)
+	}
+	return nil
+}
+
+// restoreShard loads shard k's checkpoint and returns the sequence it
+// reflects (0: none, or one to replay from the start).
+func (p *Processor) restoreShard(ctx context.Context, store jetstream.ObjectStore, k int) (uint64, error) {
+	name := CheckpointName(k, p.cfg.Shards)
+	data, err := store.GetBytes(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return fmt.Errorf("scoring: load checkpoint: %w", err)
+		return 0, fmt.Errorf("scoring: load checkpoint %s: %w", name, err)
 	}
 	var st checkpointState
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
-		return fmt.Errorf("scoring: checkpoint is corrupt (%v); delete object %q of bucket %s to replay from the start", err, CheckpointObject, Bucket)
+		return 0, fmt.Errorf("scoring: checkpoint is corrupt (%v); delete object %q of bucket %s to replay its shard from the start", err, name, Bucket)
 	}
 	if st.Salt != "" && st.Salt != p.deps.Salt.Fingerprint() {
-		return fmt.Errorf("scoring: the checkpoint's e-mail hashes were keyed with another salt (fingerprint %s, this one %s): "+
+		return 0, fmt.Errorf("scoring: the checkpoint's e-mail hashes were keyed with another salt (fingerprint %s, this one %s): "+
 			"set people.email_salt back to the salt of this data, or delete object %q of bucket %s to replay from the start",
-			st.Salt, p.deps.Salt.Fingerprint(), CheckpointObject, Bucket)
+			st.Salt, p.deps.Salt.Fingerprint(), name, Bucket)
 	}
 	if st.Hash != p.hash || st.Model != scoring.ModelVersion {
 		p.log.Warn("the checkpoint is from another scoring config or model: replaying the stream from the start",
-			"checkpoint_config", st.Hash, "config", p.hash)
-		return nil
+			"checkpoint", name, "checkpoint_config", st.Hash, "config", p.hash)
+		return 0, nil
 	}
 	for _, cs := range st.Communities {
 		sc, err := scoring.ReadSnapshot(p.sc, p.cfg.Partitions, bytes.NewReader(cs.Scorer))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		ids, err := identity.ReadSnapshot(bytes.NewReader(cs.Identities))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if cs.Names == nil {
 			cs.Names = map[string]string{}
@@ -708,6 +807,14 @@ func (p *Processor) restore(ctx context.Context, store jetstream.ObjectStore) er
 		p.communities[cs.Name] = &community{scorer: sc, ids: ids, names: cs.Names, periods: cs.Periods, suggested: cs.Suggested,
 			segments: cs.Segments, forgotten: forgotten}
 	}
-	p.seq, p.lastActivitySeq = st.Seq, st.LastActivitySeq
-	return nil
+	p.lastActivitySeq = max(p.lastActivitySeq, st.LastActivitySeq)
+	return st.Seq, nil
+}
+
+// shardList is a log's view of the owned shards.
+func shardList(owned []int, n int) string {
+	if len(owned) == n {
+		return fmt.Sprintf("all %d", n)
+	}
+	return fmt.Sprintf("%v of %d", owned, n)
 }
