@@ -20,6 +20,11 @@ GRANT SELECT, INSERT, ALTER, CREATE TABLE, CREATE VIEW, CREATE DICTIONARY, CREAT
       DROP TABLE, DROP VIEW, DROP DICTIONARY, TRUNCATE, OPTIMIZE, SHOW, dictGet,
       SYSTEM RELOAD DICTIONARY
     ON ${db}.* TO orbitflow_writer;
+-- The cluster layout (clickhouse.cluster.name) runs the migrations ON
+-- CLUSTER, which takes the CLUSTER privilege (a global one: it cannot be
+-- scoped to the database; the statements themselves are still checked
+-- against the grants above on every replica).
+GRANT CLUSTER ON *.* TO orbitflow_writer;
 -- Table functions such as numbers() in the health views need it; it creates
 -- nothing outside the session.
 GRANT CREATE TEMPORARY TABLE ON *.* TO orbitflow_writer;
