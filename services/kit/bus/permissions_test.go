@@ -256,6 +256,7 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		require.NoError(t, err, "declares the notifier's durable")
 		listsConsumers(t, js, "the processors' /readyz")
 		takesLease(t, js, "processors")
+		sharesScoring(t, js)
 		c0, cancel0 := short()
 		defer cancel0()
 		_, err = bus.AcquireLease(c0, js, "sink", "test", 3*time.Second, slog.New(slog.DiscardHandler))
@@ -320,6 +321,25 @@ func listsConsumers(t *testing.T, js jetstream.JetStream, who string) {
 		require.NoError(t, list.Err(), "%s lists the consumers of %s", who, s)
 		cancel()
 	}
+}
+
+// sharesScoring asserts that js may join a scoring group: hold a member
+// and a shard lease and list the members (orbit.Group).
+func sharesScoring(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ls, err := bus.OpenLeases(ctx, js, 3*time.Second, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	member, err := ls.TryAcquire(ctx, "scoring.member.x", "test")
+	require.NoError(t, err, "joins the scoring group")
+	shard, err := ls.TryAcquire(ctx, "scoring.shard.3", "test")
+	require.NoError(t, err, "takes a scoring shard")
+	holders, err := ls.Holders(ctx, "scoring.member")
+	require.NoError(t, err, "lists the scoring group")
+	require.Equal(t, map[string]string{"scoring.member.x": "test"}, holders)
+	require.NoError(t, shard.Release(ctx))
+	require.NoError(t, member.Release(ctx))
 }
 
 // takesLease asserts that js may take and release the lease key, as a
