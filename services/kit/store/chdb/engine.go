@@ -67,6 +67,7 @@ var (
 // An Engine is safe for concurrent use; a Session is not.
 type Engine struct {
 	path   string
+	args   []string // more arguments of every connection
 	anchor *uintptr
 	idle   chan *Session // capacity = pool size: sending never blocks
 	done   chan struct{} // closed when Close begins
@@ -86,6 +87,7 @@ type Option func(*options)
 type options struct {
 	library  string
 	sessions int
+	config   string
 }
 
 // WithLibrary sets the library path (default DefaultLibraryPath()). The
@@ -95,6 +97,11 @@ func WithLibrary(path string) Option { return func(o *options) { o.library = pat
 // WithSessions sets the pool size, the number of statements that run at
 // once (default 4, at least 1).
 func WithSessions(n int) Option { return func(o *options) { o.sessions = max(1, n) } }
+
+// WithConfigFile boots the engine with a ClickHouse server config file
+// (clickhouse-local's --config-file): macros, remote_servers, a test
+// Keeper. The config is the process's: Close before opening with another.
+func WithConfigFile(path string) Option { return func(o *options) { o.config = path } }
 
 // Open loads the library (once per process) and boots the engine on the
 // storage directory path, creating it if missing.
@@ -129,7 +136,10 @@ func Open(path string, opts ...Option) (*Engine, error) {
 		all:  map[*Session]struct{}{},
 	}
 	e.cond = sync.NewCond(&e.mu)
-	if e.anchor, err = connect(abs); err != nil {
+	if o.config != "" {
+		e.args = append(e.args, "--config-file="+o.config)
+	}
+	if e.anchor, err = connect(abs, e.args); err != nil {
 		return nil, err
 	}
 	for i := 0; i < o.sessions; i++ {
@@ -148,8 +158,8 @@ func Open(path string, opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
-func connect(path string) (*uintptr, error) {
-	args := []string{"clickhouse", "--path=" + path}
+func connect(path string, extra []string) (*uintptr, error) {
+	args := append([]string{"clickhouse", "--path=" + path}, extra...)
 	cargs := make([][]byte, len(args))
 	argv := make([]*byte, len(args)+1)
 	for i, a := range args {
@@ -166,7 +176,7 @@ func connect(path string) (*uintptr, error) {
 }
 
 func (e *Engine) newSession() (*Session, error) {
-	c, err := connect(e.path)
+	c, err := connect(e.path, e.args)
 	if err != nil {
 		return nil, err
 	}
