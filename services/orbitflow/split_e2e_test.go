@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -278,40 +279,81 @@ func TestSplitModeStagesAsProcesses(t *testing.T) {
 	e.stopServers()
 }
 
-// TestProcessorsFailOverToAStandby: of two processors instances one scores
-// and the other stands by; SIGKILL the active one and the standby takes
-// the lease once it expires, resumes from the checkpoint and scores what
-// came meanwhile; a clean stop hands the lease over at once.
-func TestProcessorsFailOverToAStandby(t *testing.T) {
-	e := newSplitEnv(t, "scoring: {checkpoint_interval: 1s}\nops: {lease_ttl: 2s}\n")
+// TestProcessorsScaleOutAndIn: processors instances share the scoring
+// shards. Under load, one instance becomes three (the first gives shards
+// back, the new ones take them), one of the three is SIGKILLed (its shards
+// move once their leases expire, and resume from their checkpoints),
+// another stops cleanly (its shards move at once), and the last one scores
+// alone. Every member of six communities, one per shard, is scored exactly
+// once: nothing lost, nothing applied twice.
+func TestProcessorsScaleOutAndIn(t *testing.T) {
+	e := newSplitEnv(t, "scoring: {checkpoint_interval: 1s, shards: 6}\nops: {lease_ttl: 2s}\n")
+	communities := []string{"c00", "c01", "c02", "c03", "c04", "c05"} // shards 4, 3, 0, 5, 2, 1
+	ingest := func(n int) {
+		for _, c := range communities {
+			file := filepath.Join(e.dir, fmt.Sprintf("%s-%d.jsonl", c, n))
+			writeCommunityEvents(t, file, c, n)
+			e.cli("ingest", "--source", "jsonl", "--community", c, file)
+		}
+	}
+	scored := func(n int) {
+		e.waitValue("SELECT count() FROM members WHERE community LIKE 'c0_'", fmt.Sprint(n*len(communities)))
+	}
 	sink := e.stage("sink", freePort(t))
 	a := e.stage("processors", freePort(t))
-	waitLog(t, a, "active: holds the processors lease")
+	waitLog(t, a, "active: holds the processors lease") // the alert evaluator's
+	ingest(300)
+	scored(300)
+	require.Contains(t, a.log.String(), "shards=\"all 6\"", "alone, the instance scores every shard")
+
+	// 1 → 3 while events come.
+	load := make(chan struct{})
+	go func() { defer close(load); ingest(600) }()
 	b := e.stage("processors", freePort(t))
-	waitLog(t, b, "standby")
-	require.NotContains(t, b.log.String(), "active: holds")
-
-	first := filepath.Join(e.dir, "first.jsonl")
-	writeEvents(t, first, 1000)
-	e.cli("ingest", "--source", "jsonl", "--community", "acme", first)
-	e.waitValue("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "1000")
-	require.NotContains(t, b.log.String(), "active: holds", "the standby stays a standby while the active one lives")
-
-	require.ErrorContains(t, a.stop(syscall.SIGKILL), "killed")
-	second := filepath.Join(e.dir, "second.jsonl")
-	writeEvents(t, second, 2000) // 1000 new
-	e.cli("ingest", "--source", "jsonl", "--community", "acme", second)
-	waitLog(t, b, "active: holds the processors lease")
-	e.waitValue("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "2000")
-
-	// A clean stop releases the lease: a new instance takes it at once.
 	c := e.stage("processors", freePort(t))
-	waitLog(t, c, "standby")
-	require.NoError(t, b.stop(syscall.SIGTERM), b.log.String())
-	waitLog(t, c, "active: holds the processors lease")
+	for _, s := range []*stage{a, b, c} {
+		waitLog(t, s, "scoring processor started")
+	}
+	waitLog(t, a, "gave shards back")
+	waitLog(t, b, "took shards")
+	waitLog(t, c, "took shards")
+	<-load
+	scored(600)
+
+	// SIGKILL one of three, events coming: its shards wait for their
+	// leases to expire, then resume elsewhere from their checkpoints.
+	load = make(chan struct{})
+	go func() { defer close(load); ingest(900) }()
+	require.ErrorContains(t, b.stop(syscall.SIGKILL), "killed")
+	<-load
+	scored(900)
+
+	// A clean stop gives the shards back at once; the last instance
+	// scores alone.
 	require.NoError(t, c.stop(syscall.SIGTERM), c.log.String())
+	ingest(1200)
+	scored(1200)
+	// Each member has one activity (dedup across the re-sent files): its
+	// love is that activity's weight, twice it if applied twice.
+	require.Equal(t, "0", e.value(`SELECT count() FROM members_raw AS m FINAL
+		INNER JOIN (SELECT community, member_id, sum(weight) AS w, count() AS n FROM activities WHERE community LIKE 'c0_' GROUP BY community, member_id) AS x
+		USING (community, member_id) WHERE n != 1 OR abs(m.love - x.w) > 1e-9`), "every member scored exactly once")
+	require.Equal(t, fmt.Sprint(1200*len(communities)), e.value("SELECT count() FROM members_raw FINAL WHERE community LIKE 'c0_'"))
+
+	require.NoError(t, a.stop(syscall.SIGTERM), a.log.String())
 	require.NoError(t, sink.stop(syscall.SIGTERM), sink.log.String())
 	e.stopServers()
+}
+
+// writeCommunityEvents writes n events of community (writeEvents' events,
+// with ids of the community's own).
+func writeCommunityEvents(t *testing.T, path, community string, n int) {
+	writeEvents(t, path, n)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	b = bytes.ReplaceAll(b, []byte(`"community":"acme"`), []byte(`"community":"`+community+`"`))
+	b = bytes.ReplaceAll(b, []byte(`{"id":"e-`), []byte(`{"id":"`+community+`-`))
+	require.NoError(t, os.WriteFile(path, b, 0o600))
 }
 
 // waitLog waits until the stage's log holds want.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"runtime/pprof"
 	"slices"
 	"time"
@@ -38,9 +39,12 @@ type Parts struct {
 	Bus        bool // NATS JetStream (embedded or external), streams declared
 	Sink       bool // needs ClickHouse and Bus
 	Scoring    bool // the scoring processor; needs ClickHouse and Bus
-	Alerts     bool // the alert evaluator and notifier; needs ClickHouse and Bus
-	API        bool // needs ClickHouse and Bus
-	Gateway    bool // the webhook gateway; needs Bus
+	// ScoringGroup is the scoring processor as one instance of a group
+	// that shares scoring.shards out (split mode's processors target).
+	ScoringGroup bool
+	Alerts       bool // the alert evaluator and notifier; needs ClickHouse and Bus
+	API          bool // needs ClickHouse and Bus
+	Gateway      bool // the webhook gateway; needs Bus
 	// Ops serves /healthz, /readyz and /metrics on ops.listen (split-mode
 	// targets without the API); OpsConsumers are the consumers its
 	// readiness judges (api.Deps.Consumers).
@@ -58,18 +62,20 @@ type Stack struct {
 	set telemetry.Settings
 	log *slog.Logger
 
-	lock     *DirLock
-	engine   *store.Embedded
-	CH       driver.Conn
-	Bus      *bus.Bus
-	Sink     *sink.Sink
-	Scoring  *orbit.Processor
-	Alerts   *alerts.Evaluator
-	API      *api.Server
-	Ops      *api.Server
-	Gateway  *gateway.Server
-	Discord  *discord.Client
-	Registry *events.Registry
+	lock    *DirLock
+	engine  *store.Embedded
+	CH      driver.Conn
+	Bus     *bus.Bus
+	Sink    *sink.Sink
+	Scoring *orbit.Processor
+	// ScoringGroup is set instead of Scoring by Parts.ScoringGroup.
+	ScoringGroup *orbit.Group
+	Alerts       *alerts.Evaluator
+	API          *api.Server
+	Ops          *api.Server
+	Gateway      *gateway.Server
+	Discord      *discord.Client
+	Registry     *events.Registry
 	// ClickHouseAddr is the HTTP address of the embedded engine ("" if external).
 	ClickHouseAddr string
 }
@@ -123,7 +129,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 	// What each part needs, checked before anything starts: ClickHouse
 	// and the bus of this call or of the started stack (StartMore).
 	hasCH, hasBus := p.ClickHouse || s.CH != nil, p.Bus || s.Bus != nil
-	if (p.Sink || p.API || p.Scoring || p.Alerts) && !(hasCH && hasBus) {
+	if (p.Sink || p.API || p.Scoring || p.ScoringGroup || p.Alerts) && !(hasCH && hasBus) {
 		return errors.New("app: the sink, the API and the processors need ClickHouse and the bus")
 	}
 	if (p.Gateway || p.Ops) && !hasBus {
@@ -167,7 +173,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return err
 		}
 	}
-	if p.Scoring {
+	if p.Scoring || p.ScoringGroup {
 		sc, err := cfg.Scoring.Scoring()
 		if err != nil {
 			return fmt.Errorf("scoring.scoring_file: %w", err)
@@ -176,9 +182,18 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		if err != nil {
 			return err
 		}
-		s.Scoring = orbit.New(cfg.Scoring, sc, orbit.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry, Salt: salt}, s.set)
-		if err := labelled(ctx, "scoring", s.Scoring.Start); err != nil {
-			return err
+		deps := orbit.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry, Salt: salt}
+		if p.ScoringGroup {
+			host, _ := os.Hostname()
+			s.ScoringGroup = orbit.NewGroup(cfg.Scoring, sc, deps, s.set, fmt.Sprintf("%s pid %d", host, os.Getpid()), cfg.Ops.LeaseTTL)
+			if err := labelled(ctx, "scoring", s.ScoringGroup.Start); err != nil {
+				return err
+			}
+		} else {
+			s.Scoring = orbit.New(cfg.Scoring, sc, deps, s.set)
+			if err := labelled(ctx, "scoring", s.Scoring.Start); err != nil {
+				return err
+			}
 		}
 	}
 	if p.Alerts {
@@ -326,6 +341,10 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	if s.Scoring != nil {
 		errs = append(errs, s.Scoring.Shutdown(ctx))
 		s.Scoring = nil
+	}
+	if s.ScoringGroup != nil {
+		errs = append(errs, s.ScoringGroup.Shutdown(ctx))
+		s.ScoringGroup = nil
 	}
 	if s.Bus != nil {
 		errs = append(errs, s.Bus.Shutdown(ctx))

@@ -48,12 +48,13 @@ var Targets = map[string]Target{
 	"all": {Name: "all", Parts: All, Help: "every part in one process (the default)"},
 	"connectors": {Name: "connectors", Parts: Parts{Bus: true, Gateway: true}, Split: true, Consumers: []string{},
 		Help: "the webhook gateway and the Discord gateway client: they publish to the activity stream"},
-	// The scoring processor reads the whole stream in order and the alert
-	// evaluator notifies once: one processors instance runs them, the
-	// others stand by for the lease.
-	"processors": {Name: "processors", Parts: Parts{ClickHouse: true, Bus: true}, Split: true,
-		Consumers: []string{"scoring-", "alerts-watch-"}, Lease: "processors", Guarded: Parts{Scoring: true, Alerts: true},
-		Help: "the scoring processor and the alert evaluator and notifier (one instance active, the others standby)"},
+	// Every processors instance scores its share of scoring.shards (a
+	// community's activities in order, by one instance at a time); the
+	// alert evaluator notifies once: one instance runs it, the others
+	// stand by for the lease.
+	"processors": {Name: "processors", Parts: Parts{ClickHouse: true, Bus: true, ScoringGroup: true}, Split: true,
+		Consumers: []string{"scoring-", "alerts-watch-"}, Lease: "processors", Guarded: Parts{Alerts: true},
+		Help: "the scoring processor, sharing scoring.shards with the other instances, and the alert evaluator and notifier (one instance active, the others standby)"},
 	// The sink applies forget commands in stream order to the events it
 	// writes: a second instance, fed the other half of the messages, would
 	// not see them. One instance writes, the others stand by.
@@ -90,7 +91,7 @@ func (c Config) CheckTarget(t Target) error {
 		if t.Parts.ClickHouse && c.ClickHouse.Mode != store.ModeExternal {
 			errs = append(errs, "clickhouse.mode: want external (the ClickHouse every stage shares; for a local try, `orbitflow run --target clickhouse` serves one)")
 		}
-		if (t.Parts.Sink || t.Parts.Scoring) && c.People.EmailSalt == "" {
+		if (t.Parts.Sink || t.Parts.ScoringGroup) && c.People.EmailSalt == "" {
 			errs = append(errs, "people.email_salt: set it, the same secret for every process: the sink and the processors key e-mail hashes and find forgotten members with it (a generated one would differ per process)")
 		}
 	}
