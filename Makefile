@@ -57,11 +57,13 @@ test: chdb web
 bench: chdb
 	@set -e; for m in $(MODULES); do \
 		echo "== benchmarks in $$m"; \
-		(cd $$m && $(GO) test $(BENCH_FLAGS) -skip 'SinkThroughput|StreamDelivery' ./...) | grep -Ev '^(PASS|ok|\?|goos|goarch|cpu|pkg)' || true; \
+		(cd $$m && $(GO) test $(BENCH_FLAGS) -skip 'SinkThroughput|StreamDelivery|SplitProcessors' ./...) | grep -Ev '^(PASS|ok|\?|goos|goarch|cpu|pkg)' || true; \
 	done
 	@echo "== sink throughput: stream -> ClickHouse, $(SINK_BENCH_EVENTS) events, 3 runs (quote the median);"
 	@echo "   StreamDelivery is the ceiling: fetch + ack only. GOGC=300 as in orbitflow run."
 	@(cd services/sink && GOGC=300 $(GO) test -run '^$$' -bench 'SinkThroughput|StreamDelivery' -benchtime $(SINK_BENCH_EVENTS)x -count 3 .) | grep -E 'events/s' || true
+	@echo "== split mode: 1 and 3 --target processors processes scoring a 240k-event backlog (12 communities, scoring.shards 12), 3 runs each (quote the medians)"
+	@(cd services/orbitflow && $(GO) test -run '^$$' -bench 'SplitProcessors' -benchtime 1x -count 3 .) | grep -E 'events/s' || true
 	$(GO) build -o $(BIN) ./services/orbitflow
 	scripts/bench-e2e.sh
 	scripts/bench-gateway.sh

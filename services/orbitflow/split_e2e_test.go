@@ -24,7 +24,7 @@ import (
 
 // stage is one `orbitflow run --target` process of a split-mode test.
 type stage struct {
-	t      *testing.T
+	t      testing.TB
 	target string
 	config string
 	env    []string
@@ -101,7 +101,7 @@ func (s *stage) get(url string) (int, string) {
 // splitEnv is a split-mode deployment on loopback: NATS and the ClickHouse
 // engine each in a process of their own, and one config for the stages.
 type splitEnv struct {
-	t                *testing.T
+	t                testing.TB
 	dir              string
 	natsAddr, chAddr string
 	apiAddr, gwAddr  string
@@ -110,7 +110,7 @@ type splitEnv struct {
 	ctx              context.Context
 }
 
-func newSplitEnv(t *testing.T, extra string) *splitEnv {
+func newSplitEnv(t testing.TB, extra string) *splitEnv {
 	e := &splitEnv{t: t, dir: t.TempDir(), natsAddr: freePort(t), chAddr: freePort(t), apiAddr: freePort(t), gwAddr: freePort(t)}
 	const natsToken = "split-nats-token-0123456789"
 	natsCfg := e.write("nats.yaml", fmt.Sprintf("data_dir: %s\nnats:\n  embedded: {listen: %q, token: %q}\n",
@@ -357,7 +357,7 @@ func writeCommunityEvents(t *testing.T, path, community string, n int) {
 }
 
 // waitLog waits until the stage's log holds want.
-func waitLog(t *testing.T, s *stage, want string) {
+func waitLog(t testing.TB, s *stage, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.log.String(), want); time.Sleep(50 * time.Millisecond) {
 		require.True(t, time.Now().Before(deadline), "--target %s never said %q; log:\n%s", s.target, want, s.log.String())
