@@ -213,13 +213,19 @@ func (in *instance) sqlValue(query string) string {
 // writeEvents writes n valid events (ids e-0..e-n-1) plus the given extra lines.
 func writeEvents(t testing.TB, path string, n int, extra ...string) {
 	t.Helper()
+	writeEventsFrom(t, path, 0, n, extra...)
+}
+
+// writeEventsFrom writes writeEvents' events from..to-1.
+func writeEventsFrom(t testing.TB, path string, from, to int, extra ...string) {
+	t.Helper()
 	f, err := os.Create(path)
 	require.NoError(t, err)
 	w := bufio.NewWriterSize(f, 1<<20)
 	sources := []string{"github", "discourse", "slack"}
 	types := map[string]string{"github": "github.issue.opened", "discourse": "discourse.post.created", "slack": "slack.message.posted"}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := 0; i < n; i++ {
+	for i := from; i < to; i++ {
 		src := sources[i%3]
 		at := base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z")
 		fmt.Fprintf(w, `{"id":"e-%d","schema_version":1,"community":"acme","source":"%s","type":"%s","occurred_at":"%s","actor":{"source":"%s","source_id":"u%d","username":"user%d"},"channel":"general","title":"hello"}`+"\n",

@@ -170,6 +170,23 @@ func (e *splitEnv) cli(args ...string) string {
 	return string(b)
 }
 
+// result is what a command run in the background printed, and its error.
+type result struct {
+	out string
+	err error
+}
+
+// background runs an orbitflow command with the stages' config while the
+// test goes on (require cannot stop a test from another goroutine).
+func (e *splitEnv) background(args ...string) <-chan result {
+	done := make(chan result, 1)
+	go func() {
+		b, err := exec.CommandContext(e.ctx, binary, append([]string{args[0], "--config", e.split}, args[1:]...)...).CombinedOutput()
+		done <- result{string(b), err}
+	}()
+	return done
+}
+
 func (e *splitEnv) value(query string) string {
 	e.t.Helper()
 	return strings.TrimSpace(strings.Split(strings.TrimSpace(e.cli("sql", "--format", "TSV", query)), "\n")[1])
@@ -289,13 +306,27 @@ func TestSplitModeStagesAsProcesses(t *testing.T) {
 func TestProcessorsScaleOutAndIn(t *testing.T) {
 	e := newSplitEnv(t, "scoring: {checkpoint_interval: 1s, shards: 6}\nops: {lease_ttl: 2s}\n")
 	communities := []string{"c00", "c01", "c02", "c03", "c04", "c05"} // shards 4, 3, 0, 5, 2, 1
-	ingest := func(n int) {
-		for _, c := range communities {
-			file := filepath.Join(e.dir, fmt.Sprintf("%s-%d.jsonl", c, n))
-			writeCommunityEvents(t, file, c, n)
-			e.cli("ingest", "--source", "jsonl", "--community", c, file)
+	// ingestAsync ingests n events of each community (the files first,
+	// here), the commands one after the other in the background.
+	ingestAsync := func(n int) <-chan error {
+		files := make([]string, len(communities))
+		for i, c := range communities {
+			files[i] = filepath.Join(e.dir, fmt.Sprintf("%s-%d.jsonl", c, n))
+			writeCommunityEvents(t, files[i], c, n)
 		}
+		done := make(chan error, 1)
+		go func() {
+			for i, c := range communities {
+				if res := <-e.background("ingest", "--source", "jsonl", "--community", c, files[i]); res.err != nil {
+					done <- fmt.Errorf("ingest %s: %w: %s", c, res.err, res.out)
+					return
+				}
+			}
+			done <- nil
+		}()
+		return done
 	}
+	ingest := func(n int) { require.NoError(t, <-ingestAsync(n)) }
 	scored := func(n int) {
 		e.waitValue("SELECT count() FROM members WHERE community LIKE 'c0_'", fmt.Sprint(n*len(communities)))
 	}
@@ -307,8 +338,7 @@ func TestProcessorsScaleOutAndIn(t *testing.T) {
 	require.Contains(t, a.log.String(), "shards=\"all 6\"", "alone, the instance scores every shard")
 
 	// 1 → 3 while events come.
-	load := make(chan struct{})
-	go func() { defer close(load); ingest(600) }()
+	load := ingestAsync(600)
 	b := e.stage("processors", freePort(t))
 	c := e.stage("processors", freePort(t))
 	for _, s := range []*stage{a, b, c} {
@@ -317,15 +347,14 @@ func TestProcessorsScaleOutAndIn(t *testing.T) {
 	waitLog(t, a, "gave shards back")
 	waitLog(t, b, "took shards")
 	waitLog(t, c, "took shards")
-	<-load
+	require.NoError(t, <-load)
 	scored(600)
 
 	// SIGKILL one of three, events coming: its shards wait for their
 	// leases to expire, then resume elsewhere from their checkpoints.
-	load = make(chan struct{})
-	go func() { defer close(load); ingest(900) }()
+	load = ingestAsync(900)
 	require.ErrorContains(t, b.stop(syscall.SIGKILL), "killed")
-	<-load
+	require.NoError(t, <-load)
 	scored(900)
 
 	// A clean stop gives the shards back at once; the last instance
@@ -364,11 +393,125 @@ func waitLog(t testing.TB, s *stage, want string) {
 	}
 }
 
-// TestNATSClusterOfThreeNodes: three `--target nats` processes form a
-// JetStream cluster with the streams replicated on all three; the sink and
-// the processors reach it through every node's address; what is ingested
-// is written exactly once and scored.
-func TestNATSClusterOfThreeNodes(t *testing.T) {
+// TestRollingRestartOfEveryProcess restarts every process of a split
+// deployment on a NATS cluster, one at a time, while events keep coming:
+// each NATS node (waiting for it to catch up before the next), the
+// ClickHouse engine, both sinks (active and standby), both processors
+// instances and the API. Every event is written exactly once and every
+// member scored once. `make soak` runs more rounds on more events
+// (ORBITFLOW_ROLLING_ROUNDS, ORBITFLOW_ROLLING_EVENTS).
+func TestRollingRestartOfEveryProcess(t *testing.T) {
+	rounds, maxEvents := envInt(t, "ORBITFLOW_ROLLING_ROUNDS", 1), envInt(t, "ORBITFLOW_ROLLING_EVENTS", 5000)
+	c := newClusterEnv(t, "scoring: {checkpoint_interval: 1s, shards: 4}\nops: {lease_ttl: 2s}\n")
+	c.ctx = rollingContext(t, rounds)
+	apiAddr := freePort(t)
+	stages := []*stage{c.stage("sink", freePort(t)), c.stage("sink", freePort(t)),
+		c.stage("processors", freePort(t)), c.stage("processors", freePort(t))}
+	api := &stage{t: t, target: "api", config: c.split, env: []string{"ORBITFLOW_API_LISTEN=" + apiAddr}}
+	api.start()
+	stages = append(stages, api)
+
+	// The load: batches of 200 new events, one ingest after another, until
+	// the restarts are done or maxEvents. Community r<k> gets events
+	// 5000k..5000k+4999, one per member.
+	const batch = 200
+	community := func(i int) string { return fmt.Sprintf("r%d", i/5000) }
+	for n := 0; n < maxEvents; n += batch {
+		file := filepath.Join(c.dir, fmt.Sprintf("batch-%d.jsonl", n))
+		writeEventsFrom(t, file, n, n+batch)
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(file, bytes.ReplaceAll(b, []byte(`"community":"acme"`), []byte(`"community":"`+community(n)+`"`)), 0o600))
+	}
+	stop := make(chan struct{})
+	type loadResult struct {
+		n   int
+		err error
+	}
+	load := make(chan loadResult, 1)
+	go func() {
+		n := 0
+		for ; n < maxEvents; n += batch {
+			select {
+			case <-stop:
+				load <- loadResult{n, nil}
+				return
+			default:
+			}
+			file := filepath.Join(c.dir, fmt.Sprintf("batch-%d.jsonl", n))
+			if res := <-c.background("ingest", "--source", "jsonl", "--community", community(n), file); res.err != nil || !strings.Contains(res.out, fmt.Sprintf("published %d,", batch)) {
+				load <- loadResult{n, fmt.Errorf("ingest of events %d..%d: %v: %s", n, n+batch-1, res.err, res.out)}
+				return
+			}
+		}
+		load <- loadResult{n, nil}
+	}()
+
+	cjs := clusterJS(t, c.clients, c.token)
+	for round := range rounds {
+		for i, n := range c.nodes {
+			require.NoError(t, n.stop(syscall.SIGTERM), n.log.String())
+			n.start()
+			for deadline := time.Now().Add(time.Minute); streamCurrent(c.ctx, cjs) < 3; time.Sleep(200 * time.Millisecond) {
+				require.True(t, time.Now().Before(deadline), "round %d: NATS node %d never caught up after its restart", round, i)
+			}
+		}
+		require.NoError(t, c.ch.stop(syscall.SIGTERM), c.ch.log.String())
+		c.ch.start()
+		for _, s := range stages {
+			require.NoError(t, s.stop(syscall.SIGTERM), s.log.String())
+			s.start()
+		}
+		t.Logf("round %d of %d: every process restarted", round+1, rounds)
+	}
+	close(stop)
+	res := <-load
+	require.NoError(t, res.err)
+	require.Greater(t, res.n, 0)
+
+	for deadline := time.Now().Add(2 * time.Minute); c.value("SELECT count() FROM activities WHERE community LIKE 'r%'") != fmt.Sprint(res.n); time.Sleep(200 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the sinks never wrote all %d events", res.n)
+	}
+	in := &instance{t: t, chAddr: c.chAddr}
+	for from := 0; from < res.n; from += 5000 {
+		ids := make([]string, 0, 5000)
+		for i := from; i < min(from+5000, res.n); i++ {
+			ids = append(ids, fmt.Sprintf("e-%d", i))
+		}
+		report := in.exactlyOnce(c.ctx, community(from), ids)
+		require.True(t, report.OK(), report.String())
+	}
+	c.waitValue("SELECT count() FROM members WHERE community LIKE 'r%'", fmt.Sprint(res.n))
+	require.Equal(t, "0", c.value(`SELECT count() FROM members_raw AS m FINAL
+		INNER JOIN (SELECT community, member_id, sum(weight) AS w, count() AS n FROM activities WHERE community LIKE 'r%' GROUP BY community, member_id) AS x
+		USING (community, member_id) WHERE n != 1 OR abs(m.love - x.w) > 1e-9`), "every member scored exactly once")
+
+	for _, s := range stages {
+		require.NoError(t, s.stop(syscall.SIGTERM), s.log.String())
+	}
+	require.NoError(t, c.ch.stop(syscall.SIGTERM), c.ch.log.String())
+	for _, n := range c.nodes {
+		require.NoError(t, n.stop(syscall.SIGTERM), n.log.String())
+	}
+}
+
+// rollingContext bounds the rolling restart test: 5 minutes a round.
+func rollingContext(t *testing.T, rounds int) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rounds)*5*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// clusterEnv is a split-mode deployment on a NATS cluster: three `--target
+// nats` processes (streams R3) and the ClickHouse engine in a process.
+type clusterEnv struct {
+	*splitEnv
+	nodes   []*stage
+	clients []string // the nodes' client addresses
+	token   string
+}
+
+func newClusterEnv(t *testing.T, extra string) *clusterEnv {
 	dir := t.TempDir()
 	const token = "cluster-nats-token-0123456789"
 	var clients, routes []string
@@ -413,11 +556,23 @@ clickhouse:
 api: {api_keys: ["sha256:%x"]}
 sink: {flush_interval: 200ms}
 people: {email_salt: "cluster-test-salt-0123456789"}
-`, filepath.Join(dir, "split-data"), strings.Join(urls, ", "), token, chAddr, sha256.Sum256([]byte(apiKey)))), 0o600))
-	e := &splitEnv{t: t, dir: dir, split: split, chAddr: chAddr}
+%s`, filepath.Join(dir, "split-data"), strings.Join(urls, ", "), token, chAddr, sha256.Sum256([]byte(apiKey)), extra)), 0o600))
+	e := &splitEnv{t: t, dir: dir, split: split, chAddr: chAddr, ch: ch}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	e.ctx = ctx
+	return &clusterEnv{splitEnv: e, nodes: nodes, clients: clients, token: token}
+}
+
+// TestNATSClusterOfThreeNodes: three `--target nats` processes form a
+// JetStream cluster with the streams replicated on all three; the sink and
+// the processors reach it through every node's address; what is ingested
+// is written exactly once and scored. The node leading the activity stream
+// is SIGKILLed during an ingest: the ingest goes on, what it published is
+// written exactly once and scored, and the node rejoins.
+func TestNATSClusterOfThreeNodes(t *testing.T) {
+	c := newClusterEnv(t, "")
+	e, nodes, clients, token, ctx, dir, chAddr, ch := c.splitEnv, c.nodes, c.clients, c.token, c.ctx, c.dir, c.chAddr, c.ch
 	sink := e.stage("sink", freePort(t))
 	proc := e.stage("processors", freePort(t))
 
@@ -439,12 +594,62 @@ people: {email_salt: "cluster-test-salt-0123456789"}
 	require.True(t, report.OK(), report.String())
 	e.waitValue("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'", "2000")
 
+	// The activity stream's leader dies while events come: the other two
+	// nodes are a quorum, elect a new leader within seconds and take new
+	// events; the sink and the processors, connected to any node, go on.
+	second := filepath.Join(dir, "second.jsonl")
+	writeEvents(t, second, 4000) // 2000 new
+	load := e.background("ingest", "--source", "jsonl", "--community", "acme", second)
+	killed := nodes[leader[1]-'0']
+	require.ErrorContains(t, killed.stop(syscall.SIGKILL), "killed")
+	require.NotEqual(t, leader, streamLeader(t, ctx, clients, token, leader))
+	res := <-load
+	require.NoError(t, res.err, res.out)
+	require.Contains(t, res.out, "published 2000", "a stream on two of three nodes takes new events")
+	for deadline := time.Now().Add(time.Minute); e.value("SELECT count() FROM activities WHERE community = 'acme'") != "4000"; time.Sleep(200 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the sink never wrote what came after the node died; its log:\n%s", sink.log.String())
+	}
+	ids = ids[:0]
+	for i := range 4000 {
+		ids = append(ids, fmt.Sprintf("e-%d", i))
+	}
+	report = in.exactlyOnce(ctx, "acme", ids)
+	require.True(t, report.OK(), report.String())
+	for deadline := time.Now().Add(time.Minute); e.value("SELECT uniqExact(member_id) FROM members WHERE community = 'acme'") != "4000"; time.Sleep(200 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the processors never scored what came after the node died; their log:\n%s", proc.log.String())
+	}
+
+	// The node comes back and catches up: three replicas again.
+	killed.start()
+	cjs := clusterJS(t, clients, token)
+	for deadline := time.Now().Add(time.Minute); streamCurrent(ctx, cjs) < 3; time.Sleep(200 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the restarted node never caught up with the stream")
+	}
+
 	require.NoError(t, proc.stop(syscall.SIGTERM), proc.log.String())
 	require.NoError(t, sink.stop(syscall.SIGTERM), sink.log.String())
 	require.NoError(t, ch.stop(syscall.SIGTERM), ch.log.String())
 	for _, n := range nodes {
 		require.NoError(t, n.stop(syscall.SIGTERM), n.log.String())
 	}
+}
+
+// streamCurrent is how many servers hold the activity stream up to date:
+// its leader and the replicas that are current.
+func streamCurrent(ctx context.Context, js jetstream.JetStream) int {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := js.Stream(sctx, "ACTIVITIES")
+	if err != nil || st.CachedInfo().Cluster == nil {
+		return 0
+	}
+	n := 1
+	for _, r := range st.CachedInfo().Cluster.Replicas {
+		if r.Current {
+			n++
+		}
+	}
+	return n
 }
 
 // streamLeader names the node leading the activity stream, asking any node

@@ -84,11 +84,13 @@ func (b *Bus) Start(ctx context.Context) error {
 		declare = LookupStreams
 	}
 	clustered := b.cfg.Mode == ModeEmbedded && b.cfg.Embedded.Cluster.Name != ""
+	// A cluster answers nothing while it has no leader: a node that starts
+	// first waits for a quorum, and servers reached from outside may be
+	// electing one (a node just died). Bound each try and try again.
+	retry := clustered || b.cfg.Mode == ModeExternal
 	for {
 		dctx, cancel := ctx, context.CancelFunc(func() {})
-		if clustered {
-			// Before the cluster elects its meta leader, a request can go
-			// unanswered: bound each try.
+		if retry {
 			dctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		}
 		err := declare(dctx, js, b.cfg.Streams.Limits())
@@ -96,17 +98,20 @@ func (b *Bus) Start(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		// A cluster node that starts first has no quorum yet: the streams
-		// wait for the others (as long as ctx allows).
-		if !clustered || ctx.Err() != nil {
+		if !retry || ctx.Err() != nil || !clustered && !Unavailable(err) {
 			b.stopLocked()
+			if clustered {
+				return fmt.Errorf("%w (the cluster has no quorum: start the other nodes of embedded.cluster.routes)", err)
+			}
 			return err
 		}
-		b.log.Info("waiting for the cluster's other nodes to declare the streams", "err", err)
+		if clustered {
+			b.log.Info("waiting for the cluster's other nodes to declare the streams", "err", err)
+		} else {
+			b.log.Warn("NATS JetStream does not answer (a cluster electing a leader?); retrying", "err", err)
+		}
 		select {
 		case <-ctx.Done():
-			b.stopLocked()
-			return fmt.Errorf("%w (the cluster has no quorum: start the other nodes of embedded.cluster.routes)", err)
 		case <-time.After(time.Second):
 		}
 	}
@@ -359,6 +364,14 @@ func (b *Bus) stopLocked() error {
 		b.srv = nil
 	}
 	return err
+}
+
+// Unavailable tells whether err is JetStream not answering for now: a
+// timeout, no responders, or a 503 (a cluster without a leader).
+func Unavailable(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.As(err, &api) && api.Code == 503
 }
 
 // EnsureStreams creates or updates every stream of schemas/subjects.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orbitflow/orbitflow/schemas/subjects"
 )
 
 // LeaseBucket is the KV bucket that holds the leases.
@@ -50,8 +52,9 @@ type Leases struct {
 // OpenLeases opens the lease bucket, creating it with ttl if missing; an
 // existing bucket keeps its TTL, which then is the leases'.
 func OpenLeases(ctx context.Context, js jetstream.JetStream, ttl time.Duration, log *slog.Logger) (*Leases, error) {
+	// As many copies as the activity stream: a lease outlives a node.
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: LeaseBucket, TTL: ttl, History: 1,
-		Description: "Orbitflow leases: which process runs what must run once"})
+		Description: "Orbitflow leases: which process runs what must run once", Replicas: StreamReplicas(ctx, js, subjects.ActivityStream)})
 	if err != nil {
 		return nil, fmt.Errorf("bus: lease bucket %s: %w", LeaseBucket, err)
 	}
@@ -59,6 +62,16 @@ func OpenLeases(ctx context.Context, js jetstream.JetStream, ttl time.Duration, 
 		ttl = st.TTL()
 	}
 	return &Leases{kv: kv, ttl: ttl, log: log}, nil
+}
+
+// StreamReplicas is how many copies stream keeps (1 if it cannot say):
+// what a bucket serving it should keep too.
+func StreamReplicas(ctx context.Context, js jetstream.JetStream, stream string) int {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 1
+	}
+	return max(st.CachedInfo().Config.Replicas, 1)
 }
 
 // TTL is the leases' time to live.

@@ -284,8 +284,11 @@ func (p *Processor) Start(ctx context.Context) error {
 	if p.deps.Salt == nil {
 		return errors.New("scoring: Deps.Salt is nil: set people.email_salt, or let orbitflow generate <data_dir>/email-salt")
 	}
+	// As many copies as the stream the checkpoints stand for: a node
+	// that dies takes neither with it.
 	store, err := p.deps.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: Bucket, Description: "Orbitflow scoring checkpoints", Storage: jetstream.FileStorage})
+		Bucket: Bucket, Description: "Orbitflow scoring checkpoints", Storage: jetstream.FileStorage,
+		Replicas: bus.StreamReplicas(ctx, p.deps.JS, subjects.ActivityStream)})
 	if err != nil {
 		return fmt.Errorf("scoring: checkpoint store: %w", err)
 	}
@@ -298,20 +301,9 @@ func (p *Processor) Start(ctx context.Context) error {
 	if err := p.writeRoles(ctx); err != nil {
 		return err
 	}
-	// The name prefix makes the consumer recognizable in consumer lists
-	// (/readyz, orbitflow status); the nuid keeps a restart's consumer
-	// apart from the one the server has not yet expired.
-	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>", subjects.IdentityPrefix + ".>"},
-		NamePrefix: "scoring-" + nuid.Next()}
-	if p.seq > 0 {
-		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.seq+1
-	}
-	cons, err := p.deps.JS.OrderedConsumer(ctx, subjects.ActivityStream, cc)
+	cons, err := p.consumer(ctx, p.seq)
 	if err != nil {
-		return fmt.Errorf("scoring: consumer: %w", err)
-	}
-	if err := p.met.observeLag(cons); err != nil {
-		return fmt.Errorf("scoring: %w", err)
+		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel, p.done = cancel, make(chan struct{})
@@ -323,6 +315,46 @@ func (p *Processor) Start(ctx context.Context) error {
 	p.log.Info("scoring processor started", "from_seq", p.seq+1, "model", scoring.ModelVersion, "config", p.hash, "shards", shardList(p.owned, p.cfg.Shards))
 	return nil
 }
+
+// consumer creates the ordered consumer that reads the stream after seq,
+// and reports its lag.
+func (p *Processor) consumer(ctx context.Context, seq uint64) (jetstream.Consumer, error) {
+	// The name prefix makes the consumer recognizable in consumer lists
+	// (/readyz, orbitflow status); the nuid keeps a restart's consumer
+	// apart from the one the server has not yet expired.
+	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjects.ActivityPrefix + ".>", subjects.IdentityPrefix + ".>"},
+		NamePrefix: "scoring-" + nuid.Next()}
+	if seq > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
+	}
+	cons, err := p.deps.JS.OrderedConsumer(ctx, subjects.ActivityStream, cc)
+	if err != nil {
+		return nil, fmt.Errorf("scoring: consumer: %w", err)
+	}
+	p.met.stopLag()
+	if err := p.met.observeLag(cons); err != nil {
+		return nil, fmt.Errorf("scoring: %w", err)
+	}
+	return cons, nil
+}
+
+// stalled tells whether the stream holds messages past the last one
+// applied although none came for stallAfter: the ordered consumer lived
+// on a server that died (it is not replicated), and its iterator may wait
+// for it without end.
+func (p *Processor) stalled(ctx context.Context, idle time.Duration) bool {
+	if idle < stallAfter {
+		return false
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := p.deps.JS.Stream(sctx, subjects.ActivityStream)
+	return err == nil && st.CachedInfo().State.LastSeq > p.Seq()
+}
+
+// stallAfter is how long the processor waits for messages the stream holds
+// before it reads them with a new consumer.
+const stallAfter = 10 * time.Second
 
 // Shutdown stops reading, writes what is pending and saves a checkpoint.
 // Idempotent; safe without Start.
@@ -371,6 +403,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 	lastFlush := time.Now()
 	flushAt := lastFlush.Add(p.cfg.FlushInterval)
 	checkpointAt := time.Now().Add(p.cfg.CheckpointInterval)
+	lastMsg, checkedStall := time.Now(), time.Now()
 	var it jetstream.MessagesContext
 	defer func() {
 		if it != nil {
@@ -387,6 +420,21 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			}
 			p.finish(store)
 			return
+		}
+		if fetchedAny := time.Since(lastMsg); it != nil && time.Since(checkedStall) >= stallAfter && p.stalled(ctx, fetchedAny) {
+			p.log.Warn("the stream holds messages the consumer does not deliver (its server died?); reading them with a new consumer",
+				"after_seq", p.Seq(), "idle", fetchedAny.Round(time.Second))
+			it.Stop()
+			it = nil
+			if c, err := p.consumer(ctx, p.Seq()); err == nil {
+				cons = c
+			} else {
+				p.log.Warn("a new consumer failed; retrying", "err", err)
+			}
+			lastMsg = time.Now()
+		}
+		if time.Since(checkedStall) >= stallAfter {
+			checkedStall = time.Now()
 		}
 		if it == nil {
 			var err error
@@ -418,7 +466,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 				break
 			}
 			fetched++
-			last = msg
+			last, lastMsg = msg, time.Now()
 			start := time.Now()
 			if first.IsZero() {
 				if md, err := msg.Metadata(); err == nil {
