@@ -10,7 +10,11 @@
 #   3. the sink, the scoring processor and the embedded NATS server
 #      restarted SOAK_FAULTS times while SOAK_RESTART_EVENTS events and
 #      poison messages are published;
-#   4. the short fault tests (full stream, held deliveries at restart).
+#   4. every process of a split deployment on a 3-node NATS cluster
+#      restarted in turn, SOAK_ROLLING_ROUNDS times, while up to
+#      SOAK_ROLLING_EVENTS events come; processors scaled 1 -> 3 -> 1 and a
+#      NATS node SIGKILLed under load;
+#   5. the short fault tests (full stream, held deliveries at restart).
 #
 # ORBITFLOW_FAULT_SEED replays the kill points of a failed run (the seed is
 # printed). Each step fails the soak; nothing is skipped.
@@ -22,6 +26,8 @@ SOAK_KILLS=${SOAK_KILLS:-5}
 SOAK_OUTAGE=${SOAK_OUTAGE:-30s}
 SOAK_RESTART_EVENTS=${SOAK_RESTART_EVENTS:-200000}
 SOAK_FAULTS=${SOAK_FAULTS:-10}
+SOAK_ROLLING_ROUNDS=${SOAK_ROLLING_ROUNDS:-5}
+SOAK_ROLLING_EVENTS=${SOAK_ROLLING_EVENTS:-100000}
 SOAK_STEP_MINUTES=${SOAK_STEP_MINUTES:-90}
 SOAK_HEARTBEAT=${SOAK_HEARTBEAT:-30}
 
@@ -66,6 +72,11 @@ step "ClickHouse unreachable for $SOAK_OUTAGE" services/sink . '^TestSinkRidesOu
 step "$SOAK_FAULTS restarts while publishing $SOAK_RESTART_EVENTS events and poison" services/orbitflow ./internal/app \
   '^TestRestartsAndPoisonWhilePublishingLoseNothing$' \
   ORBITFLOW_RESTART_TEST_EVENTS="$SOAK_RESTART_EVENTS" ORBITFLOW_RESTART_TEST_FAULTS="$SOAK_FAULTS"
+step "$SOAK_ROLLING_ROUNDS rolling restarts of a split deployment on a 3-node NATS cluster, up to $SOAK_ROLLING_EVENTS events" services/orbitflow . \
+  '^TestRollingRestartOfEveryProcess$' \
+  ORBITFLOW_ROLLING_ROUNDS="$SOAK_ROLLING_ROUNDS" ORBITFLOW_ROLLING_EVENTS="$SOAK_ROLLING_EVENTS"
+step "split mode: processors scaled 1 -> 3 -> 1, a NATS node SIGKILLed, under load" services/orbitflow . \
+  '^(TestProcessorsScaleOutAndIn|TestNATSClusterOfThreeNodes)$'
 step "full streams and held deliveries" services/kit ./bus \
   '^(TestFullStreamRefusesWithAClearErrorAndDropsNothing|TestPublisherStopsAtOnceOnAFullStream|TestEmbeddedStartGivesBackWhatAStoppedProcessHeld)$'
 step "full activity stream and a killed run's held messages, through the binary" services/orbitflow . \

@@ -402,7 +402,9 @@ func waitLog(t testing.TB, s *stage, want string) {
 // (ORBITFLOW_ROLLING_ROUNDS, ORBITFLOW_ROLLING_EVENTS).
 func TestRollingRestartOfEveryProcess(t *testing.T) {
 	rounds, maxEvents := envInt(t, "ORBITFLOW_ROLLING_ROUNDS", 1), envInt(t, "ORBITFLOW_ROLLING_EVENTS", 5000)
-	c := newClusterEnv(t, "scoring: {checkpoint_interval: 1s, shards: 4}\nops: {lease_ttl: 2s}\n")
+	// The default lease TTL (10 s): a NATS node restarting leaves the
+	// lease bucket without a leader for a second or two.
+	c := newClusterEnv(t, "scoring: {checkpoint_interval: 1s, shards: 4}\n")
 	c.ctx = rollingContext(t, rounds)
 	apiAddr := freePort(t)
 	stages := []*stage{c.stage("sink", freePort(t)), c.stage("sink", freePort(t)),
@@ -468,6 +470,7 @@ func TestRollingRestartOfEveryProcess(t *testing.T) {
 	res := <-load
 	require.NoError(t, res.err)
 	require.Greater(t, res.n, 0)
+	t.Logf("%d events ingested during the restarts", res.n)
 
 	for deadline := time.Now().Add(2 * time.Minute); c.value("SELECT count() FROM activities WHERE community LIKE 'r%'") != fmt.Sprint(res.n); time.Sleep(200 * time.Millisecond) {
 		require.True(t, time.Now().Before(deadline), "the sinks never wrote all %d events", res.n)

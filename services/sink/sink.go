@@ -371,7 +371,13 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func(
 			cur.held = append(cur.held, msg)
 		}
 		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			log.Warn("fetch ended with an error", "err", err)
+			log.Warn("fetch ended with an error; retrying", "err", err)
+			if len(cur.held) == 0 {
+				// Nothing came (no responders: a NATS node restarting, a
+				// cluster electing a leader): wait before asking again
+				// rather than spin.
+				sleep(ctx, s.cfg.RetryInitial)
+			}
 		}
 		if len(cur.held) > 0 && (len(cur.held) >= s.cfg.BatchSize || !time.Now().Before(deadline)) {
 			cur.ctx = ctx
