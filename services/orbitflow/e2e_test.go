@@ -219,17 +219,34 @@ func writeEvents(t testing.TB, path string, n int, extra ...string) {
 // writeEventsFrom writes writeEvents' events from..to-1.
 func writeEventsFrom(t testing.TB, path string, from, to int, extra ...string) {
 	t.Helper()
+	activityFile{community: "acme", from: from, to: to, members: 5000, step: time.Second, idPrefix: "e-"}.write(t, path, extra...)
+}
+
+// activityFile is a JSON Lines file of activities from..to-1 of
+// community: activity i has id idPrefix<i>, is by member u<i % members>,
+// of github, discourse and slack in turn, at 2026-01-01 + i·step.
+type activityFile struct {
+	community string
+	from, to  int
+	members   int
+	step      time.Duration
+	idPrefix  string
+}
+
+// write writes the file, then the extra lines.
+func (a activityFile) write(t testing.TB, path string, extra ...string) {
+	t.Helper()
 	f, err := os.Create(path)
 	require.NoError(t, err)
 	w := bufio.NewWriterSize(f, 1<<20)
 	sources := []string{"github", "discourse", "slack"}
 	types := map[string]string{"github": "github.issue.opened", "discourse": "discourse.post.created", "slack": "slack.message.posted"}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := from; i < to; i++ {
+	for i := a.from; i < a.to; i++ {
 		src := sources[i%3]
-		at := base.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000Z")
-		fmt.Fprintf(w, `{"id":"e-%d","schema_version":1,"community":"acme","source":"%s","type":"%s","occurred_at":"%s","actor":{"source":"%s","source_id":"u%d","username":"user%d"},"channel":"general","title":"hello"}`+"\n",
-			i, src, types[src], at, src, i%5000, i%5000)
+		at := base.Add(time.Duration(i) * a.step).Format("2006-01-02T15:04:05.000Z")
+		fmt.Fprintf(w, `{"id":"%s%d","schema_version":1,"community":"%s","source":"%s","type":"%s","occurred_at":"%s","actor":{"source":"%s","source_id":"u%d","username":"user%d"},"channel":"general","title":"hello"}`+"\n",
+			a.idPrefix, i, a.community, src, types[src], at, src, i%a.members, i%a.members)
 	}
 	for _, l := range extra {
 		fmt.Fprintln(w, l)

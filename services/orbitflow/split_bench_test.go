@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -45,7 +43,8 @@ func scoreBacklog(b *testing.B, instances int) float64 {
 	for c := range communities {
 		name := fmt.Sprintf("b%02d", c)
 		file := filepath.Join(e.dir, name+".jsonl")
-		writeBacklog(b, file, name, benchEventsPerCommunity)
+		// One member per activity, a minute apart.
+		activityFile{community: name, to: benchEventsPerCommunity, members: benchEventsPerCommunity, step: time.Minute, idPrefix: name + "-"}.write(b, file)
 		require.Contains(b, e.cli("ingest", "--source", "jsonl", "--community", name, file), fmt.Sprintf("published %d,", benchEventsPerCommunity))
 	}
 	total := communities * benchEventsPerCommunity
@@ -75,23 +74,4 @@ func scoreBacklog(b *testing.B, instances int) float64 {
 	}
 	e.stopServers()
 	return float64(total) / elapsed.Seconds()
-}
-
-// writeBacklog writes n activities of community, each by a member of its
-// own, an hour apart, of the three sources.
-func writeBacklog(tb testing.TB, path, community string, n int) {
-	f, err := os.Create(path)
-	require.NoError(tb, err)
-	w := bufio.NewWriterSize(f, 1<<20)
-	sources := []string{"github", "discourse", "slack"}
-	types := map[string]string{"github": "github.issue.opened", "discourse": "discourse.post.created", "slack": "slack.message.posted"}
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range n {
-		src := sources[i%3]
-		at := base.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05.000Z")
-		fmt.Fprintf(w, `{"id":"%s-%d","schema_version":1,"community":"%s","source":"%s","type":"%s","occurred_at":"%s","actor":{"source":"%s","source_id":"u%d","username":"user%d"},"channel":"general","title":"hello"}`+"\n",
-			community, i, community, src, types[src], at, src, i, i)
-	}
-	require.NoError(tb, w.Flush())
-	require.NoError(tb, f.Close())
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -377,12 +376,7 @@ func TestProcessorsScaleOutAndIn(t *testing.T) {
 // writeCommunityEvents writes n events of community (writeEvents' events,
 // with ids of the community's own).
 func writeCommunityEvents(t *testing.T, path, community string, n int) {
-	writeEvents(t, path, n)
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	b = bytes.ReplaceAll(b, []byte(`"community":"acme"`), []byte(`"community":"`+community+`"`))
-	b = bytes.ReplaceAll(b, []byte(`{"id":"e-`), []byte(`{"id":"`+community+`-`))
-	require.NoError(t, os.WriteFile(path, b, 0o600))
+	activityFile{community: community, to: n, members: 5000, step: time.Second, idPrefix: community + "-"}.write(t, path)
 }
 
 // waitLog waits until the stage's log holds want.
@@ -419,11 +413,7 @@ func TestRollingRestartOfEveryProcess(t *testing.T) {
 	const batch = 200
 	community := func(i int) string { return fmt.Sprintf("r%d", i/5000) }
 	for n := 0; n < maxEvents; n += batch {
-		file := filepath.Join(c.dir, fmt.Sprintf("batch-%d.jsonl", n))
-		writeEventsFrom(t, file, n, n+batch)
-		b, err := os.ReadFile(file)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(file, bytes.ReplaceAll(b, []byte(`"community":"acme"`), []byte(`"community":"`+community(n)+`"`)), 0o600))
+		activityFile{community: community(n), from: n, to: n + batch, members: 5000, step: time.Second, idPrefix: "e-"}.write(t, filepath.Join(c.dir, fmt.Sprintf("batch-%d.jsonl", n)))
 	}
 	stop := make(chan struct{})
 	type loadResult struct {
