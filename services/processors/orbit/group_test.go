@@ -2,13 +2,13 @@ package orbit
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
 )
@@ -25,42 +25,7 @@ func (e *env) group(name string, shards int) *Group {
 // crash stops g like SIGKILL: its processor without a final write or
 // checkpoint, its leases left to expire.
 func (g *Group) crash(t *testing.T) {
-	g.mu.Lock()
-	cancel, done := g.cancel, g.done
-	g.mu.Unlock()
-	cancel()
-	<-done
-	close(g.quit)
-	if g.proc != nil {
-		require.NoError(t, g.proc.Abort(context.Background()))
-	}
-	for _, l := range g.shards {
-		l.Abandon()
-	}
-	g.member.Abandon()
-}
-
-// settled waits until the groups' owned shards are disjoint, cover all n,
-// and each group holds its fair share; it returns them.
-func settled(t *testing.T, n int, gs ...*Group) [][]int {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		var all []int
-		var owned [][]int
-		fair := true
-		for _, g := range gs {
-			o := g.Owned()
-			owned = append(owned, o)
-			all = append(all, o...)
-			fair = fair && len(o) <= (n+len(gs)-1)/len(gs)
-		}
-		slices.Sort(all)
-		if len(all) == n && len(slices.Compact(all)) == n && fair {
-			return owned
-		}
-		require.True(t, time.Now().Before(deadline), "the shards never settled: %v", owned)
-		time.Sleep(50 * time.Millisecond)
-	}
+	require.NoError(t, g.Kill(context.Background()))
 }
 
 // caughtUp waits until every group's processor applied seq, and checks
@@ -72,9 +37,7 @@ func caughtUp(t *testing.T, seq uint64, gs ...*Group) {
 			require.True(t, time.Now().Before(deadline), "a group is stuck at %d, want %d (shards %v)", g.Seq(), seq, g.Owned())
 			time.Sleep(10 * time.Millisecond)
 		}
-		g.mu.Lock()
-		p := g.proc
-		g.mu.Unlock()
+		p, _ := g.Worker()
 		p.mu.Lock() // nothing is published meanwhile: the loop does not change the map
 		for c := range p.communities {
 			require.Contains(t, p.owned, Shard(c, p.cfg.Shards), "community %s is not in the instance's shards", c)
@@ -92,11 +55,11 @@ func TestGroupSharesShardsAndScoresExactlyOnce(t *testing.T) {
 	require.NotEqual(t, Shard("acme", shards), Shard("beta", shards))
 	e.publish(2000)
 	a := e.group("a", shards)
-	require.Equal(t, [][]int{{0, 1, 2, 3, 4, 5}}, settled(t, shards, a), "alone, an instance applies every shard")
+	require.Equal(t, [][]int{{0, 1, 2, 3, 4, 5}}, kittest.SettledShards(t, shards, a), "alone, an instance applies every shard")
 	caughtUp(t, 2000, a)
 
 	b, c := e.group("b", shards), e.group("c", shards)
-	owned := settled(t, shards, a, b, c)
+	owned := kittest.SettledShards(t, shards, a, b, c)
 	for i, o := range owned {
 		require.Len(t, o, 2, "instance %d: the fair share of 6 shards among 3", i)
 	}
@@ -106,14 +69,14 @@ func TestGroupSharesShardsAndScoresExactlyOnce(t *testing.T) {
 	// c dies: its shards expire and move to a and b.
 	c.crash(t)
 	e.publish(2000)
-	settled(t, shards, a, b)
+	kittest.SettledShards(t, shards, a, b)
 	caughtUp(t, 6000, a, b)
 
 	// b leaves cleanly, d joins.
 	require.NoError(t, b.Shutdown(context.Background()))
 	d := e.group("d", shards)
 	e.publish(2000)
-	settled(t, shards, a, d)
+	kittest.SettledShards(t, shards, a, d)
 	caughtUp(t, 8000, a, d)
 	require.NoError(t, d.Shutdown(context.Background()))
 	require.NoError(t, a.Shutdown(context.Background()))

@@ -166,24 +166,11 @@ func CheckpointName(k, n int) string {
 }
 
 // Shard is the shard of a community among n (FNV-1a of its name).
-func Shard(community string, n int) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(community); i++ {
-		h = (h ^ uint32(community[i])) * 16777619
-	}
-	return int(h % uint32(n))
-}
+func Shard(community string, n int) int { return bus.ShardOf(community, n) }
 
 // shardOfSubject is the shard of the community an activity or identity
 // subject names (activities.<community>.<source>, identity.<community>).
-func shardOfSubject(subject string, n int) int {
-	if n == 1 {
-		return 0
-	}
-	_, rest, _ := strings.Cut(subject, ".")
-	c, _, _ := strings.Cut(rest, ".")
-	return Shard(c, n)
-}
+func shardOfSubject(subject string, n int) int { return bus.ShardOfSubject(subject, n) }
 
 // Processor is the scoring processor (Start, Shutdown).
 type Processor struct {
