@@ -295,6 +295,15 @@ func AlertConsumer(maxDeliver int) Consumer {
 	}
 }
 
+// SinkActivitiesOf is the durable name of the activity consumer of sink
+// shard k of n: SinkActivities with one shard.
+func SinkActivitiesOf(k, n int) string {
+	if n <= 1 {
+		return SinkActivities
+	}
+	return fmt.Sprintf("%s-%d-of-%d", SinkActivities, k, n)
+}
+
 // SinkConsumers returns the sink's durable consumers. maxBatch is the largest
 // batch the sink holds unacknowledged; flushTimeout the longest a flush may take.
 func SinkConsumers(maxBatch int, flushTimeout time.Duration) []Consumer {

@@ -224,6 +224,9 @@ func printTarget(w io.Writer, cfg app.Config, t app.Target, stack *app.Stack) {
 			fmt.Fprintf(w, "  webhook: POST http://%s%s (%s, community %s)\n", stack.Gateway.Addr(), h.URLPath(), h.Source, h.Community)
 		}
 	}
+	if stack.SinkGroup != nil {
+		fmt.Fprintf(w, "  sink: this instance's share of the %d shards (sink.shards), rebalanced as instances come and go\n", cfg.Sink.Shards)
+	}
 	if stack.ScoringGroup != nil {
 		fmt.Fprintf(w, "  scoring: this instance's share of the %d shards (scoring.shards), rebalanced as instances come and go\n", cfg.Scoring.Shards)
 	}

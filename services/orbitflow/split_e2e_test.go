@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 )
 
@@ -305,62 +306,17 @@ func TestSplitModeStagesAsProcesses(t *testing.T) {
 func TestProcessorsScaleOutAndIn(t *testing.T) {
 	e := newSplitEnv(t, "scoring: {checkpoint_interval: 1s, shards: 6}\nops: {lease_ttl: 2s}\n")
 	communities := []string{"c00", "c01", "c02", "c03", "c04", "c05"} // shards 4, 3, 0, 5, 2, 1
-	// ingestAsync ingests n events of each community (the files first,
-	// here), the commands one after the other in the background.
-	ingestAsync := func(n int) <-chan error {
-		files := make([]string, len(communities))
-		for i, c := range communities {
-			files[i] = filepath.Join(e.dir, fmt.Sprintf("%s-%d.jsonl", c, n))
-			writeCommunityEvents(t, files[i], c, n)
-		}
-		done := make(chan error, 1)
-		go func() {
-			for i, c := range communities {
-				if res := <-e.background("ingest", "--source", "jsonl", "--community", c, files[i]); res.err != nil {
-					done <- fmt.Errorf("ingest %s: %w: %s", c, res.err, res.out)
-					return
-				}
-			}
-			done <- nil
-		}()
-		return done
-	}
-	ingest := func(n int) { require.NoError(t, <-ingestAsync(n)) }
 	scored := func(n int) {
 		e.waitValue("SELECT count() FROM members WHERE community LIKE 'c0_'", fmt.Sprint(n*len(communities)))
 	}
 	sink := e.stage("sink", freePort(t))
 	a := e.stage("processors", freePort(t))
 	waitLog(t, a, "active: holds the processors lease") // the alert evaluator's
-	ingest(300)
+	require.NoError(t, <-e.ingestCommunities(communities, 300))
 	scored(300)
 	require.Contains(t, a.log.String(), "shards=\"all 6\"", "alone, the instance scores every shard")
 
-	// 1 → 3 while events come.
-	load := ingestAsync(600)
-	b := e.stage("processors", freePort(t))
-	c := e.stage("processors", freePort(t))
-	for _, s := range []*stage{a, b, c} {
-		waitLog(t, s, "scoring processor started")
-	}
-	waitLog(t, a, "gave shards back")
-	waitLog(t, b, "took shards")
-	waitLog(t, c, "took shards")
-	require.NoError(t, <-load)
-	scored(600)
-
-	// SIGKILL one of three, events coming: its shards wait for their
-	// leases to expire, then resume elsewhere from their checkpoints.
-	load = ingestAsync(900)
-	require.ErrorContains(t, b.stop(syscall.SIGKILL), "killed")
-	require.NoError(t, <-load)
-	scored(900)
-
-	// A clean stop gives the shards back at once; the last instance
-	// scores alone.
-	require.NoError(t, c.stop(syscall.SIGTERM), c.log.String())
-	ingest(1200)
-	scored(1200)
+	e.scaleOutAndIn(a, "scoring processor started", communities, func() *stage { return e.stage("processors", freePort(t)) }, scored)
 	// Each member has one activity (dedup across the re-sent files): its
 	// love is that activity's weight, twice it if applied twice.
 	require.Equal(t, "0", e.value(`SELECT count() FROM members_raw AS m FINAL
@@ -373,9 +329,109 @@ func TestProcessorsScaleOutAndIn(t *testing.T) {
 	e.stopServers()
 }
 
+// TestSinksScaleOutAndIn runs 1, then 3 --target sink processes sharing
+// sink.shards while events come, SIGKILLs one and stops another: every
+// event of six communities is written exactly once.
+func TestSinksScaleOutAndIn(t *testing.T) {
+	e := newSplitEnv(t, "ops: {lease_ttl: 2s}\n")
+	communities := []string{"c00", "c01", "c02", "c03", "c04", "c05"}
+	const shards = 3
+	perShard := map[int]int{}
+	for _, c := range communities {
+		perShard[bus.ShardOf(c, shards)]++
+	}
+	require.Len(t, perShard, shards, "every shard has a community")
+	// A SIGKILLed sink's messages come again after the ack wait, 2 x
+	// flush_timeout + 30 s: 40 s.
+	sinkStage := func() *stage {
+		s := &stage{t: t, target: "sink", config: e.split, env: []string{"ORBITFLOW_OPS_LISTEN=" + freePort(t),
+			fmt.Sprintf("ORBITFLOW_SINK_SHARDS=%d", shards), "ORBITFLOW_SINK_FLUSH_TIMEOUT=5s"}}
+		s.start()
+		return s
+	}
+	written := func(n int) {
+		e.waitValue("SELECT count() FROM activities WHERE community LIKE 'c0_'", fmt.Sprint(n*len(communities)))
+	}
+
+	a := sinkStage()
+	waitLog(t, a, "sink started")
+	require.NoError(t, <-e.ingestCommunities(communities, 300))
+	written(300)
+	require.Contains(t, a.log.String(), "shards=\"all 3\"", "alone, the instance writes every shard")
+	require.Contains(t, a.log.String(), "dead_letters=true", "the owner of shard 0 writes the dead letters")
+
+	e.scaleOutAndIn(a, "sink started", communities, sinkStage, written)
+	in := &instance{t: t, chAddr: e.chAddr}
+	for _, cm := range communities {
+		ids := make([]string, 1200)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%s-%d", cm, i)
+		}
+		report := in.exactlyOnce(e.ctx, cm, ids)
+		require.True(t, report.OK(), "%s: %s", cm, report.String())
+	}
+	require.NoError(t, a.stop(syscall.SIGTERM), a.log.String())
+	e.stopServers()
+}
+
+// scaleOutAndIn is what the tests of a target whose instances share shards
+// (bus.ShardGroup) do once a is alone and caught up: 1 → 3 instances
+// (start) while events come, one SIGKILLed while events come, one stopped
+// cleanly; caught(n) waits until n events of each community are in, after
+// each step. a runs on.
+func (e *splitEnv) scaleOutAndIn(a *stage, started string, communities []string, start func() *stage, caught func(n int)) {
+	t := e.t
+	t.Helper()
+	load := e.ingestCommunities(communities, 600)
+	b, c := start(), start()
+	for _, s := range []*stage{a, b, c} {
+		waitLog(t, s, started)
+	}
+	waitLog(t, a, "gave shards back")
+	waitLog(t, b, "took shards")
+	waitLog(t, c, "took shards")
+	require.NoError(t, <-load)
+	caught(600)
+
+	// SIGKILL one of three, events coming: its shards wait for their
+	// leases to expire, then resume elsewhere (from the scoring
+	// checkpoints; a sink's unacknowledged messages after their ack wait).
+	load = e.ingestCommunities(communities, 900)
+	require.ErrorContains(t, b.stop(syscall.SIGKILL), "killed")
+	require.NoError(t, <-load)
+	caught(900)
+
+	// A clean stop gives the shards back at once; the last instance works
+	// alone.
+	require.NoError(t, c.stop(syscall.SIGTERM), c.log.String())
+	require.NoError(t, <-e.ingestCommunities(communities, 1200))
+	caught(1200)
+}
+
+// ingestCommunities ingests n events of each community (the files first,
+// here), the commands one after the other in the background.
+func (e *splitEnv) ingestCommunities(communities []string, n int) <-chan error {
+	files := make([]string, len(communities))
+	for i, c := range communities {
+		files[i] = filepath.Join(e.dir, fmt.Sprintf("%s-%d.jsonl", c, n))
+		writeCommunityEvents(e.t, files[i], c, n)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i, c := range communities {
+			if res := <-e.background("ingest", "--source", "jsonl", "--community", c, files[i]); res.err != nil {
+				done <- fmt.Errorf("ingest %s: %w: %s", c, res.err, res.out)
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
 // writeCommunityEvents writes n events of community (writeEvents' events,
 // with ids of the community's own).
-func writeCommunityEvents(t *testing.T, path, community string, n int) {
+func writeCommunityEvents(t testing.TB, path, community string, n int) {
 	activityFile{community: community, to: n, members: 5000, step: time.Second, idPrefix: community + "-"}.write(t, path)
 }
 

@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -49,6 +51,12 @@ type Config struct {
 	// RollupInterval is how often the health rollups are brought up to
 	// date (store.Rollups); 0 leaves them to another sink of the database.
 	RollupInterval time.Duration `yaml:"rollup_interval"`
+	// Shards splits the activity stream by community (bus.ShardOf) among
+	// sink instances (Group): shard k of n reads the whole stream with its
+	// own durable consumer (subjects.SinkActivitiesOf) and writes its
+	// communities' messages alone, applying their forget commands in
+	// order. 1: one consumer, SinkActivities.
+	Shards int `yaml:"shards"`
 }
 
 // DefaultConfig returns the defaults: 20k rows or 500 ms. Under load the
@@ -64,6 +72,7 @@ func DefaultConfig() Config {
 		RetryMax:       10 * time.Second,
 		FetchSize:      5000,
 		RollupInterval: 5 * time.Second,
+		Shards:         1,
 	}
 }
 
@@ -88,6 +97,9 @@ func (c Config) Validate(prefix string) error {
 	if c.FetchSize < 1 || c.FetchSize > 100_000 {
 		add("fetch_size", "must be 1..100000, got %d", c.FetchSize)
 	}
+	if c.Shards < 1 || c.Shards > 256 {
+		add("shards", "must be 1..256 (1: one sink instance writes everything), got %d", c.Shards)
+	}
 	if c.RollupInterval != 0 && c.RollupInterval < time.Second {
 		add("rollup_interval", "must be 0 (off) or at least 1s, got %s", c.RollupInterval)
 	}
@@ -104,12 +116,14 @@ type Deps struct {
 	Salt *events.Salt
 }
 
-// Sink runs one loop per consumed stream.
+// Sink runs one loop per consumer: one per owned shard of the activity
+// stream and, with shard 0, the dead letters' and the health refresher.
 type Sink struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	met  metrics
+	cfg   Config
+	owned []int // the shards written, sorted
+	deps  Deps
+	log   *slog.Logger
+	met   metrics
 	// tracer is nil when tracing is off.
 	tracer *bus.Tracer
 
@@ -121,6 +135,9 @@ type Sink struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	shutdown bool
+	// aborted: the loops stop without flushing the batch they fill
+	// (Abort).
+	aborted atomic.Bool
 }
 
 type metrics struct {
@@ -139,8 +156,21 @@ type metrics struct {
 	forgotten metric.Int64Counter
 }
 
-// New returns a sink; Start begins consuming.
+// New returns a sink of every shard; Start begins consuming.
 func New(cfg Config, deps Deps, set telemetry.Settings) *Sink {
+	cfg.Shards = max(cfg.Shards, 1)
+	all := make([]int, cfg.Shards)
+	for k := range all {
+		all[k] = k
+	}
+	return NewShards(cfg, deps, set, all)
+}
+
+// NewShards returns a sink of the shards owned among cfg.Shards (Group's
+// worker). The owner of shard 0 also writes the dead letters and runs the
+// health refresher: one sink of the group does.
+func NewShards(cfg Config, deps Deps, set telemetry.Settings, owned []int) *Sink {
+	cfg.Shards = max(cfg.Shards, 1)
 	set = set.Named("sink")
 	m := set.MeterProvider.Meter("github.com/orbitflow/orbitflow/services/sink")
 	var met metrics
@@ -158,7 +188,7 @@ func New(cfg Config, deps Deps, set telemetry.Settings) *Sink {
 		metric.WithDescription("Rejected inputs of every stage, counted as their dead letters are stored: by stage, source and reason kind"))
 	met.forgotten, _ = m.Int64Counter("orbitflow.sink.forgotten_dropped",
 		metric.WithDescription("Events of forgotten identities dropped (not stored, not dead-lettered)"))
-	return &Sink{cfg: cfg, deps: deps, log: set.Logger, met: met, meter: m,
+	return &Sink{cfg: cfg, owned: slices.Sorted(slices.Values(owned)), deps: deps, log: set.Logger, met: met, meter: m,
 		tracer: bus.NewTracer(set, "github.com/orbitflow/orbitflow/services/sink")}
 }
 
@@ -182,21 +212,36 @@ func (s *Sink) Start(ctx context.Context) error {
 		return err
 	}
 	decl := subjects.SinkConsumers(s.cfg.BatchSize, s.cfg.FlushTimeout)
-	writers := map[string]func() tableWriter{
-		subjects.SinkActivities:  func() tableWriter { return newActivityWriter(s.deps.Registry).withForget(s.forget) },
-		subjects.SinkDeadLetters: func() tableWriter { return newDeadLetterWriter() },
-	}
+	activities := func() tableWriter { return newActivityWriter(s.deps.Registry).withForget(s.forget) }
 	type loop struct {
 		cons      jetstream.Consumer
 		newWriter func() tableWriter
+		shard     int // of the activity stream; -1: every message
 	}
 	var loops []loop
-	for _, c := range decl {
+	for _, k := range s.owned {
+		c := decl[0]
+		c.Durable = subjects.SinkActivitiesOf(k, s.cfg.Shards)
+		if s.cfg.Shards > 1 {
+			c.Description = fmt.Sprintf("ClickHouse sink: activities table, shard %d of %d", k, s.cfg.Shards)
+		}
 		cons, err := bus.EnsureConsumer(ctx, s.deps.JS, c)
 		if err != nil {
 			return err
 		}
-		loops = append(loops, loop{cons, writers[c.Durable]})
+		shard := k
+		if s.cfg.Shards == 1 {
+			shard = -1
+		}
+		loops = append(loops, loop{cons, activities, shard})
+	}
+	first := len(s.owned) > 0 && s.owned[0] == 0
+	if first {
+		cons, err := bus.EnsureConsumer(ctx, s.deps.JS, decl[1])
+		if err != nil {
+			return err
+		}
+		loops = append(loops, loop{cons, func() tableWriter { return newDeadLetterWriter() }, -1})
 	}
 	consumers := make([]jetstream.Consumer, len(loops))
 	for i, l := range loops {
@@ -213,10 +258,10 @@ func (s *Sink) Start(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.run(runCtx, l.cons, l.newWriter)
+			s.run(runCtx, l.cons, l.newWriter, l.shard)
 		}()
 	}
-	if s.cfg.RollupInterval > 0 {
+	if s.cfg.RollupInterval > 0 && first {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -224,7 +269,16 @@ func (s *Sink) Start(ctx context.Context) error {
 		}()
 	}
 	go func() { wg.Wait(); close(s.done) }()
+	s.log.Info("sink started", "shards", shardList(s.owned, s.cfg.Shards), "dead_letters", first)
 	return nil
+}
+
+// shardList is a log's view of the owned shards.
+func shardList(owned []int, n int) string {
+	if len(owned) == n {
+		return fmt.Sprintf("all %d", n)
+	}
+	return fmt.Sprintf("%v of %d", owned, n)
 }
 
 // Dropped is how many events of forgotten identities this sink dropped
@@ -276,6 +330,15 @@ func (s *Sink) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Abort stops like Shutdown, except that the batch being filled is
+// dropped unwritten and unacknowledged (redelivered to the shard's next
+// owner): a Group's shard lease was lost, and another instance may write
+// the shard already. A batch being inserted still finishes.
+func (s *Sink) Abort(ctx context.Context) error {
+	s.aborted.Store(true)
+	return s.Shutdown(ctx)
+}
+
 // tableWriter turns messages into the columns of one table.
 type tableWriter interface {
 	table() string
@@ -305,12 +368,13 @@ type batch struct {
 	traces *batchTrace     // the messages' spans; nil when tracing is off
 }
 
-// run is one consumer's loop: it fetches and decodes into one batch while
+// run is one consumer's loop (of shard, if not -1, the messages of its
+// communities alone; the others are acked unread): it fetches and decodes into one batch while
 // the previous batch is inserted and acked by a second goroutine, so decoding
 // and the insert overlap (BenchmarkSinkThroughput: ~15% faster than in turn). At most two batches exist, which the consumer's
 // MaxAckPending (twice the batch size) allows. On ctx's end it hands over
 // what it holds (flushed with no deadline), waits for the acks, and returns.
-func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func() tableWriter) {
+func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func() tableWriter, shard int) {
 	first := newWriter()
 	log := s.log.With("table", first.table())
 	free := make(chan *batch, 2)
@@ -335,7 +399,7 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func(
 	deadline := time.Now().Add(s.cfg.FlushInterval)
 	for {
 		if ctx.Err() != nil {
-			if len(cur.held) > 0 {
+			if len(cur.held) > 0 && !s.aborted.Load() {
 				cur.ctx = context.Background()
 				full <- cur
 			}
@@ -363,6 +427,14 @@ func (s *Sink) run(ctx context.Context, cons jetstream.Consumer, newWriter func(
 			continue
 		}
 		for msg := range msgs.Messages() {
+			if shard >= 0 && bus.ShardOfSubject(msg.Subject(), s.cfg.Shards) != shard {
+				// Another shard's: its sink writes it. Acked now (it is
+				// no row of this batch), so it takes no room in one.
+				if err := msg.Ack(); err != nil {
+					log.Debug("ack of another shard's message failed; it comes again and is skipped again", "err", err)
+				}
+				continue
+			}
 			if s.tracer != nil {
 				s.addTraced(ctx, log, cur, msg)
 			} else if dl := cur.w.add(msg); dl != nil {

@@ -2,6 +2,7 @@ package sink_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -357,4 +358,146 @@ func TestSinkConsumerUpgradeReadsIdentityCommands(t *testing.T) {
 	e.startSink(testConfig())
 	info := e.consumerInfo(subjects.SinkActivities, subjects.ActivityStream)
 	require.Empty(t, info.Config.FilterSubject, "the sink's consumer reads the whole activity stream")
+}
+
+func (e *env) group(holder string, shards int) *sink.Group {
+	e.t.Helper()
+	cfg := testConfig()
+	cfg.Shards = shards
+	// The ack wait a crashed instance's messages wait out: 2 x 10 s + 30 s.
+	// An attempt must hold a forget's erasure, which waits for a health
+	// refresh (every second here).
+	cfg.FlushTimeout = 10 * time.Second
+	cfg.RollupInterval = time.Second
+	g := sink.NewGroup(cfg, sink.Deps{JS: e.js, CH: e.ch, Registry: events.DefaultRegistry(), Salt: testSalt},
+		telemetry.Nop(), holder, 1500*time.Millisecond)
+	require.NoError(e.t, g.Start(context.Background()))
+	e.t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
+	return g
+}
+
+// publishCommunity publishes events from..to-1 of community (ids of the
+// community's own) and returns their ids; the actor of event i is
+// github:<i%7>.
+func (e *env) publishCommunity(community string, from, to int) []string {
+	e.t.Helper()
+	var ids []string
+	for i := from; i < to; i++ {
+		ev := event(i)
+		ev.Community, ev.ID = community, fmt.Sprintf("%s-%d", community, i)
+		data, err := events.Encode(&ev)
+		require.NoError(e.t, err)
+		e.publish(subjects.Activity(ev.Community, ev.Source), data, ev.ID)
+		ids = append(ids, ev.ID)
+	}
+	return ids
+}
+
+// Three sinks share the shards of the activity stream, one crashes, one
+// leaves, one joins: every event is written exactly once, each shard's
+// messages by the instance that owns it, and a forget command drops the
+// forgotten identity's later events whichever instance writes them.
+func TestSinkGroupWritesEveryEventOnce(t *testing.T) {
+	e := newEnv(t)
+	const shards = 3
+	// One community per shard, and a second in shard 0.
+	byShard := map[int][]string{}
+	for i := 0; len(byShard) < shards || len(byShard[0]) < 2; i++ {
+		c := fmt.Sprintf("c%d", i)
+		if k := bus.ShardOf(c, shards); len(byShard[k]) < 2 {
+			byShard[k] = append(byShard[k], c)
+		}
+	}
+	var communities []string
+	for k := range shards {
+		communities = append(communities, byShard[k]...)
+	}
+	published := map[string][]string{}
+	next := 0
+	publish := func(n int) {
+		for _, c := range communities {
+			published[c] = append(published[c], e.publishCommunity(c, next, next+n)...)
+		}
+		next += n
+	}
+	total := func() uint64 {
+		var n uint64
+		for _, ids := range published {
+			n += uint64(len(ids))
+		}
+		return n
+	}
+	waitFor := func(query string, want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute) // past a crashed instance's ack wait
+		for e.count(query) != want {
+			require.True(t, time.Now().Before(deadline), "%s: %d, want %d", query, e.count(query), want)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitWritten := func(want uint64) { t.Helper(); waitFor("SELECT count() FROM activities", want) }
+
+	publish(200)
+	a := e.group("a", shards)
+	require.Equal(t, [][]int{{0, 1, 2}}, kittest.SettledShards(t, shards, a), "alone, an instance writes every shard")
+	waitWritten(total())
+
+	b, c := e.group("b", shards), e.group("c", shards)
+	for i, o := range kittest.SettledShards(t, shards, a, b, c) {
+		require.Len(t, o, 1, "instance %d: one shard of three each", i)
+	}
+	dl := e.consumerInfo(subjects.SinkDeadLetters, subjects.DeadLetterStream)
+	require.Equal(t, subjects.SinkDeadLetters, dl.Name, "the dead letters keep one consumer")
+	for k := range shards {
+		e.consumerInfo(subjects.SinkActivitiesOf(k, shards), subjects.ActivityStream)
+	}
+	publish(200)
+	waitWritten(total())
+
+	// Forget github:3 of the second community of shard 0; its events
+	// after the command are dropped, those of github:3 elsewhere kept.
+	victim := byShard[0][1]
+	cmd := events.IdentityCommand{ID: "forget-1", Community: victim, Kind: events.IdentityForget,
+		Tombstones: []string{testSalt.Tombstone(victim, "github:3")}, At: events.NewTimestamp(time.Now())}
+	require.NoError(t, cmd.Validate())
+	data, err := json.Marshal(cmd)
+	require.NoError(t, err)
+	e.publish(subjects.Identity(victim), data, cmd.ID)
+	publish(200)
+
+	// c dies with what it holds unacknowledged: its shard waits for the
+	// lease to expire, then another instance writes it.
+	require.NoError(t, c.Kill(context.Background()))
+	publish(200)
+	kittest.SettledShards(t, shards, a, b)
+
+	// b leaves cleanly, d joins.
+	require.NoError(t, b.Shutdown(context.Background()))
+	d := e.group("d", shards)
+	publish(200)
+	kittest.SettledShards(t, shards, a, d)
+
+	var kept []string
+	for i, id := range published[victim] {
+		if i%7 != 3 {
+			kept = append(kept, id)
+		}
+	}
+	forgotten := len(published[victim]) - len(kept)
+	published[victim] = kept
+	// The erasure is done when the command is logged.
+	waitFor("SELECT count() FROM forget_log WHERE command_id = 'forget-1'", 1)
+	waitWritten(total())
+	for _, c := range communities {
+		r, err := store.CheckExactlyOnce(context.Background(), e.ch, c, published[c])
+		require.NoError(t, err)
+		require.True(t, r.OK(), "community %s: %s", c, r)
+	}
+	require.Equal(t, uint64(1), e.count("SELECT count() FROM forget_log WHERE command_id = 'forget-1'"), "the forget applied once, by shard 0's owner")
+	require.Equal(t, uint64(0), e.count(fmt.Sprintf("SELECT count() FROM activities WHERE community = '%s' AND identity = 'github:3'", victim)))
+	require.Equal(t, uint64(next/7+1)*uint64(len(communities)-1), e.count("SELECT count() FROM activities WHERE identity = 'github:3'"),
+		"github:3 of the other communities is kept")
+	require.Positive(t, forgotten)
+	require.NoError(t, d.Shutdown(context.Background()))
+	require.NoError(t, a.Shutdown(context.Background()))
 }

@@ -134,7 +134,11 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 
 	t.Run("sink", func(t *testing.T) {
 		js := start("sink")
-		for _, decl := range subjects.SinkConsumers(100, time.Second) {
+		decls := subjects.SinkConsumers(100, time.Second)
+		// A shard's own durable with sink.shards 6, the deploy's.
+		shard := decls[0]
+		shard.Durable = subjects.SinkActivitiesOf(5, 6)
+		for _, decl := range append(decls, shard) {
 			cons, err := bus.EnsureConsumer(ctx, js, decl)
 			require.NoError(t, err, "declares its durable %s", decl.Durable)
 			batch, err := cons.Fetch(10, jetstream.FetchMaxWait(time.Second))
@@ -153,7 +157,7 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, st.SecureDeleteMsg(ctx, 1), "deletes a forgotten member's message")
 		listsConsumers(t, js, "the sink's /readyz")
-		takesLease(t, js, "sink")
+		sharesGroup(t, js, "sink")
 
 		c, cancel := short()
 		defer cancel()
@@ -256,11 +260,11 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		require.NoError(t, err, "declares the notifier's durable")
 		listsConsumers(t, js, "the processors' /readyz")
 		takesLease(t, js, "processors")
-		sharesScoring(t, js)
+		sharesGroup(t, js, "scoring")
 		c0, cancel0 := short()
 		defer cancel0()
-		_, err = bus.AcquireLease(c0, js, "sink", "test", 3*time.Second, slog.New(slog.DiscardHandler))
-		require.Error(t, err, "the processors taking the sink's lease must be refused")
+		_, err = bus.AcquireLease(c0, js, "sink.shard.0", "test", 3*time.Second, slog.New(slog.DiscardHandler))
+		require.Error(t, err, "the processors taking a sink shard's lease must be refused")
 
 		c, cancel := short()
 		defer cancel()
@@ -270,6 +274,10 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		defer cancel2()
 		_, err = js.CreateOrUpdateConsumer(c2, subjects.ActivityStream, jetstream.ConsumerConfig{Durable: subjects.SinkActivities, AckPolicy: jetstream.AckExplicitPolicy})
 		refused(t, js, err, "$JS.API.CONSUMER.CREATE.ACTIVITIES.sink-activities", "the processors taking over the sink's durable")
+		c3, cancel3 := short()
+		defer cancel3()
+		_, err = js.CreateOrUpdateConsumer(c3, subjects.ActivityStream, jetstream.ConsumerConfig{Durable: subjects.SinkActivitiesOf(2, 6), AckPolicy: jetstream.AckExplicitPolicy})
+		refused(t, js, err, "$JS.API.CONSUMER.CREATE.ACTIVITIES.sink-activities-2-of-6", "the processors taking over a sink shard's durable")
 	})
 
 	t.Run("api", func(t *testing.T) {
@@ -323,21 +331,22 @@ func listsConsumers(t *testing.T, js jetstream.JetStream, who string) {
 	}
 }
 
-// sharesScoring asserts that js may join a scoring group: hold a member
-// and a shard lease and list the members (orbit.Group).
-func sharesScoring(t *testing.T, js jetstream.JetStream) {
+// sharesGroup asserts that js may join the bus.ShardGroup whose leases
+// prefix names (orbit.Group's scoring, sink.Group's sink): hold a member
+// and a shard lease and list the members.
+func sharesGroup(t *testing.T, js jetstream.JetStream, prefix string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ls, err := bus.OpenLeases(ctx, js, 3*time.Second, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	member, err := ls.TryAcquire(ctx, "scoring.member.x", "test")
-	require.NoError(t, err, "joins the scoring group")
-	shard, err := ls.TryAcquire(ctx, "scoring.shard.3", "test")
-	require.NoError(t, err, "takes a scoring shard")
-	holders, err := ls.Holders(ctx, "scoring.member")
-	require.NoError(t, err, "lists the scoring group")
-	require.Equal(t, map[string]string{"scoring.member.x": "test"}, holders)
+	member, err := ls.TryAcquire(ctx, prefix+".member.x", "test")
+	require.NoError(t, err, "joins the %s group", prefix)
+	shard, err := ls.TryAcquire(ctx, prefix+".shard.3", "test")
+	require.NoError(t, err, "takes a %s shard", prefix)
+	holders, err := ls.Holders(ctx, prefix+".member")
+	require.NoError(t, err, "lists the %s group", prefix)
+	require.Equal(t, map[string]string{prefix + ".member.x": "test"}, holders)
 	require.NoError(t, shard.Release(ctx))
 	require.NoError(t, member.Release(ctx))
 }

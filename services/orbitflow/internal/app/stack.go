@@ -38,7 +38,10 @@ type Parts struct {
 	ClickHouse bool // the client (and the embedded engine in embedded mode), migrated
 	Bus        bool // NATS JetStream (embedded or external), streams declared
 	Sink       bool // needs ClickHouse and Bus
-	Scoring    bool // the scoring processor; needs ClickHouse and Bus
+	// SinkGroup is the sink as one instance of a group that shares
+	// sink.shards out (split mode's sink target).
+	SinkGroup bool
+	Scoring   bool // the scoring processor; needs ClickHouse and Bus
 	// ScoringGroup is the scoring processor as one instance of a group
 	// that shares scoring.shards out (split mode's processors target).
 	ScoringGroup bool
@@ -62,12 +65,14 @@ type Stack struct {
 	set telemetry.Settings
 	log *slog.Logger
 
-	lock    *DirLock
-	engine  *store.Embedded
-	CH      driver.Conn
-	Bus     *bus.Bus
-	Sink    *sink.Sink
-	Scoring *orbit.Processor
+	lock   *DirLock
+	engine *store.Embedded
+	CH     driver.Conn
+	Bus    *bus.Bus
+	Sink   *sink.Sink
+	// SinkGroup is set instead of Sink by Parts.SinkGroup.
+	SinkGroup *sink.Group
+	Scoring   *orbit.Processor
 	// ScoringGroup is set instead of Scoring by Parts.ScoringGroup.
 	ScoringGroup *orbit.Group
 	Alerts       *alerts.Evaluator
@@ -129,7 +134,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 	// What each part needs, checked before anything starts: ClickHouse
 	// and the bus of this call or of the started stack (StartMore).
 	hasCH, hasBus := p.ClickHouse || s.CH != nil, p.Bus || s.Bus != nil
-	if (p.Sink || p.API || p.Scoring || p.ScoringGroup || p.Alerts) && !(hasCH && hasBus) {
+	if (p.Sink || p.SinkGroup || p.API || p.Scoring || p.ScoringGroup || p.Alerts) && !(hasCH && hasBus) {
 		return errors.New("app: the sink, the API and the processors need ClickHouse and the bus")
 	}
 	if (p.Gateway || p.Ops) && !hasBus {
@@ -204,14 +209,23 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 			return err
 		}
 	}
-	if p.Sink {
+	if p.Sink || p.SinkGroup {
 		salt, err := cfg.Salt()
 		if err != nil {
 			return err
 		}
-		s.Sink = sink.New(cfg.Sink, sink.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry, Salt: salt}, s.set)
-		if err := labelled(ctx, "sink", s.Sink.Start); err != nil {
-			return err
+		deps := sink.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry, Salt: salt}
+		if p.SinkGroup {
+			host, _ := os.Hostname()
+			s.SinkGroup = sink.NewGroup(cfg.Sink, deps, s.set, fmt.Sprintf("%s pid %d", host, os.Getpid()), cfg.Ops.LeaseTTL)
+			if err := labelled(ctx, "sink", s.SinkGroup.Start); err != nil {
+				return err
+			}
+		} else {
+			s.Sink = sink.New(cfg.Sink, deps, s.set)
+			if err := labelled(ctx, "sink", s.Sink.Start); err != nil {
+				return err
+			}
 		}
 	}
 	if p.API && cfg.API.Listen != "" {
@@ -337,6 +351,10 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	if s.Sink != nil {
 		errs = append(errs, s.Sink.Shutdown(ctx))
 		s.Sink = nil
+	}
+	if s.SinkGroup != nil {
+		errs = append(errs, s.SinkGroup.Shutdown(ctx))
+		s.SinkGroup = nil
 	}
 	if s.Scoring != nil {
 		errs = append(errs, s.Scoring.Shutdown(ctx))

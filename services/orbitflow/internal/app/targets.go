@@ -19,10 +19,10 @@ type OpsConfig struct {
 	// Listen is host:port; "" disables it. The api and all targets serve
 	// the same paths on api.listen instead.
 	Listen string `yaml:"listen"`
-	// LeaseTTL bounds how long a stage that runs once (processors, sink)
-	// is without an active instance when it dies: one instance holds the
-	// stage's lease, the others wait as standbys and take over once it
-	// expires. Renewed every third of it.
+	// LeaseTTL bounds how long what runs once (the alert evaluator, a
+	// scoring or sink shard) is without an active instance when its
+	// instance dies: one instance holds its lease, the others take over
+	// once it expires. Renewed every third of it.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
@@ -55,12 +55,13 @@ var Targets = map[string]Target{
 	"processors": {Name: "processors", Parts: Parts{ClickHouse: true, Bus: true, ScoringGroup: true}, Split: true,
 		Consumers: []string{"scoring-", "alerts-watch-"}, Lease: "processors", Guarded: Parts{Alerts: true},
 		Help: "the scoring processor, sharing scoring.shards with the other instances, and the alert evaluator and notifier (one instance active, the others standby)"},
-	// The sink applies forget commands in stream order to the events it
-	// writes: a second instance, fed the other half of the messages, would
-	// not see them. One instance writes, the others stand by.
-	"sink": {Name: "sink", Parts: Parts{ClickHouse: true, Bus: true}, Split: true,
-		Consumers: []string{subjects.SinkActivities, subjects.SinkDeadLetters}, Lease: "sink", Guarded: Parts{Sink: true},
-		Help: "the ClickHouse writer and the health rollup refresher (one instance active, the others standby)"},
+	// Every sink instance writes its share of sink.shards: a community's
+	// messages, forget commands included, in order, by one instance at a
+	// time. The owner of shard 0 also writes the dead letters and runs
+	// the health rollup refresher.
+	"sink": {Name: "sink", Parts: Parts{ClickHouse: true, Bus: true, SinkGroup: true}, Split: true,
+		Consumers: []string{subjects.SinkActivities, subjects.SinkDeadLetters},
+		Help:      "the ClickHouse writer, sharing sink.shards with the other instances; the owner of shard 0 also writes the dead letters and refreshes the health rollups"},
 	"api": {Name: "api", Parts: Parts{ClickHouse: true, Bus: true, API: true}, Split: true, Help: "the query API and the dashboard"},
 	// For a machine without servers (and the tests of split mode): the
 	// embedded servers alone, for other processes to connect to.
@@ -91,7 +92,7 @@ func (c Config) CheckTarget(t Target) error {
 		if t.Parts.ClickHouse && c.ClickHouse.Mode != store.ModeExternal {
 			errs = append(errs, "clickhouse.mode: want external (the ClickHouse every stage shares; for a local try, `orbitflow run --target clickhouse` serves one)")
 		}
-		if (t.Parts.Sink || t.Parts.ScoringGroup) && c.People.EmailSalt == "" {
+		if (t.Parts.Sink || t.Parts.SinkGroup || t.Parts.ScoringGroup) && c.People.EmailSalt == "" {
 			errs = append(errs, "people.email_salt: set it, the same secret for every process: the sink and the processors key e-mail hashes and find forgotten members with it (a generated one would differ per process)")
 		}
 	}
