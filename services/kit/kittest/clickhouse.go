@@ -172,7 +172,12 @@ func Main(m *testing.M) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		// nats.go's async publisher starts a goroutine that reads its
+		// status channel after taking its lock; a publisher cleaned up
+		// first leaves it a nil channel to wait on for ever (nats.go
+		// v1.55.0, jetstream/publish.go). Not ours to fix; one per
+		// occurrence, under load.
+		if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect")); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
