@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -446,12 +447,12 @@ func waitLog(t testing.TB, s *stage, want string) {
 // TestRollingRestartOfEveryProcess restarts every process of a split
 // deployment on a NATS cluster, one at a time, while events keep coming:
 // each NATS node (waiting for it to catch up before the next), the
-// ClickHouse engine, both sinks (active and standby), both processors
+// ClickHouse engine, both sinks (sharing sink.shards), both processors
 // instances and the API. Every event is written exactly once and every
 // member scored once. `make soak` runs more rounds on more events
 // (ORBITFLOW_ROLLING_ROUNDS, ORBITFLOW_ROLLING_EVENTS).
 func TestRollingRestartOfEveryProcess(t *testing.T) {
-	rounds, maxEvents := envInt(t, "ORBITFLOW_ROLLING_ROUNDS", 1), envInt(t, "ORBITFLOW_ROLLING_EVENTS", 5000)
+	rounds, maxEvents := envInt(t, "ORBITFLOW_ROLLING_ROUNDS", 1), envInt(t, "ORBITFLOW_ROLLING_EVENTS", 60000)
 	// The default lease TTL (10 s): a NATS node restarting leaves the
 	// lease bucket without a leader for a second or two.
 	c := newClusterEnv(t, "scoring: {checkpoint_interval: 1s, shards: 4}\n")
@@ -463,8 +464,8 @@ func TestRollingRestartOfEveryProcess(t *testing.T) {
 	api.start()
 	stages = append(stages, api)
 
-	// The load: batches of 200 new events, one ingest after another, until
-	// the restarts are done or maxEvents. Community r<k> gets events
+	// The load: batches of 200 new events, one ingest every quarter second
+	// or so, until the restarts are done (or maxEvents: too few fails). Community r<k> gets events
 	// 5000k..5000k+4999, one per member.
 	const batch = 200
 	community := func(i int) string { return fmt.Sprintf("r%d", i/5000) }
@@ -473,27 +474,52 @@ func TestRollingRestartOfEveryProcess(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	type loadResult struct {
-		n   int
-		err error
+		n    int
+		took []time.Duration // each ingest's
+		err  error
 	}
 	load := make(chan loadResult, 1)
+	landed := make(chan struct{}, maxEvents/batch) // a batch was ingested
 	go func() {
-		n := 0
-		for ; n < maxEvents; n += batch {
+		var r loadResult
+		defer func() { load <- r }()
+		for r.n < maxEvents {
 			select {
 			case <-stop:
-				load <- loadResult{n, nil}
 				return
 			default:
 			}
-			file := filepath.Join(c.dir, fmt.Sprintf("batch-%d.jsonl", n))
-			if res := <-c.background("ingest", "--source", "jsonl", "--community", community(n), file); res.err != nil || !strings.Contains(res.out, fmt.Sprintf("published %d,", batch)) {
-				load <- loadResult{n, fmt.Errorf("ingest of events %d..%d: %v: %s", n, n+batch-1, res.err, res.out)}
+			file := filepath.Join(c.dir, fmt.Sprintf("batch-%d.jsonl", r.n))
+			start := time.Now()
+			res := <-c.background("ingest", "--source", "jsonl", "--community", community(r.n), file)
+			r.took = append(r.took, time.Since(start).Round(10*time.Millisecond))
+			if res.err != nil || !strings.Contains(res.out, fmt.Sprintf("published %d,", batch)) {
+				r.err = fmt.Errorf("ingest of events %d..%d: %v: %s", r.n, r.n+batch-1, res.err, res.out)
 				return
 			}
+			r.n += batch
+			landed <- struct{}{}
+			select { // a steady flow, not a burst that ends before the restarts
+			case <-stop:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
-		load <- loadResult{n, nil}
 	}()
+	// after waits until a batch is ingested after a restart: events keep
+	// coming through every step.
+	after := func(what string) {
+		for len(landed) > 0 {
+			<-landed
+		}
+		select {
+		case <-landed:
+		case r := <-load:
+			t.Fatalf("the load stopped after %s, at %d events (ORBITFLOW_ROLLING_EVENTS %d): %v", what, r.n, maxEvents, r.err)
+		case <-time.After(time.Minute):
+			t.Fatalf("no batch was ingested within a minute after %s", what)
+		}
+	}
 
 	cjs := clusterJS(t, c.clients, c.token)
 	for round := range rounds {
@@ -503,12 +529,15 @@ func TestRollingRestartOfEveryProcess(t *testing.T) {
 			for deadline := time.Now().Add(time.Minute); streamCurrent(c.ctx, cjs) < 3; time.Sleep(200 * time.Millisecond) {
 				require.True(t, time.Now().Before(deadline), "round %d: NATS node %d never caught up after its restart", round, i)
 			}
+			after(fmt.Sprintf("NATS node %d restarted", i))
 		}
 		require.NoError(t, c.ch.stop(syscall.SIGTERM), c.ch.log.String())
 		c.ch.start()
+		after("ClickHouse restarted")
 		for _, s := range stages {
 			require.NoError(t, s.stop(syscall.SIGTERM), s.log.String())
 			s.start()
+			after("--target " + s.target + " restarted")
 		}
 		t.Logf("round %d of %d: every process restarted", round+1, rounds)
 	}
@@ -516,10 +545,11 @@ func TestRollingRestartOfEveryProcess(t *testing.T) {
 	res := <-load
 	require.NoError(t, res.err)
 	require.Greater(t, res.n, 0)
-	t.Logf("%d events ingested during the restarts", res.n)
+	t.Logf("%d events ingested during the restarts, in %d ingests of %d events; the slowest took %s", res.n, len(res.took), batch, slices.Max(res.took))
 
 	for deadline := time.Now().Add(2 * time.Minute); c.value("SELECT count() FROM activities WHERE community LIKE 'r%'") != fmt.Sprint(res.n); time.Sleep(200 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "the sinks never wrote all %d events", res.n)
+		require.True(t, time.Now().Before(deadline), "the sinks never wrote all %d events (%s written); their logs:\n%s\n---\n%s",
+			res.n, c.value("SELECT count() FROM activities WHERE community LIKE 'r%'"), stages[0].log.String(), stages[1].log.String())
 	}
 	in := &instance{t: t, chAddr: c.chAddr}
 	for from := 0; from < res.n; from += 5000 {
