@@ -12,7 +12,7 @@
 #      poison messages are published;
 #   4. every process of a split deployment on a 3-node NATS cluster
 #      restarted in turn, SOAK_ROLLING_ROUNDS times, while up to
-#      SOAK_ROLLING_EVENTS events come; processors scaled 1 -> 3 -> 1 and a
+#      SOAK_ROLLING_EVENTS events come; processors and sinks scaled 1 -> 3 -> 1 and a
 #      NATS node SIGKILLed under load;
 #   5. the short fault tests (full stream, held deliveries at restart).
 #
@@ -75,8 +75,8 @@ step "$SOAK_FAULTS restarts while publishing $SOAK_RESTART_EVENTS events and poi
 step "$SOAK_ROLLING_ROUNDS rolling restarts of a split deployment on a 3-node NATS cluster, up to $SOAK_ROLLING_EVENTS events" services/orbitflow . \
   '^TestRollingRestartOfEveryProcess$' \
   ORBITFLOW_ROLLING_ROUNDS="$SOAK_ROLLING_ROUNDS" ORBITFLOW_ROLLING_EVENTS="$SOAK_ROLLING_EVENTS"
-step "split mode: processors scaled 1 -> 3 -> 1, a NATS node SIGKILLed, under load" services/orbitflow . \
-  '^(TestProcessorsScaleOutAndIn|TestNATSClusterOfThreeNodes)$'
+step "split mode: processors and sinks scaled 1 -> 3 -> 1, a NATS node SIGKILLed, under load" services/orbitflow . \
+  '^(TestProcessorsScaleOutAndIn|TestSinksScaleOutAndIn|TestNATSClusterOfThreeNodes)$'
 step "full streams and held deliveries" services/kit ./bus \
   '^(TestFullStreamRefusesWithAClearErrorAndDropsNothing|TestPublisherStopsAtOnceOnAFullStream|TestEmbeddedStartGivesBackWhatAStoppedProcessHeld)$'
 step "full activity stream and a killed run's held messages, through the binary" services/orbitflow . \
