@@ -159,11 +159,7 @@ type metrics struct {
 // New returns a sink of every shard; Start begins consuming.
 func New(cfg Config, deps Deps, set telemetry.Settings) *Sink {
 	cfg.Shards = max(cfg.Shards, 1)
-	all := make([]int, cfg.Shards)
-	for k := range all {
-		all[k] = k
-	}
-	return NewShards(cfg, deps, set, all)
+	return NewShards(cfg, deps, set, bus.AllShards(cfg.Shards))
 }
 
 // NewShards returns a sink of the shards owned among cfg.Shards (Group's
@@ -269,16 +265,8 @@ func (s *Sink) Start(ctx context.Context) error {
 		}()
 	}
 	go func() { wg.Wait(); close(s.done) }()
-	s.log.Info("sink started", "shards", shardList(s.owned, s.cfg.Shards), "dead_letters", first)
+	s.log.Info("sink started", "shards", bus.ShardList(s.owned, s.cfg.Shards), "dead_letters", first)
 	return nil
-}
-
-// shardList is a log's view of the owned shards.
-func shardList(owned []int, n int) string {
-	if len(owned) == n {
-		return fmt.Sprintf("all %d", n)
-	}
-	return fmt.Sprintf("%v of %d", owned, n)
 }
 
 // Dropped is how many events of forgotten identities this sink dropped

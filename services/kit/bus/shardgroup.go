@@ -40,6 +40,23 @@ func ShardOfSubject(subject string, n int) int {
 	return ShardOf(c, n)
 }
 
+// AllShards is every shard of n: 0..n-1.
+func AllShards(n int) []int {
+	all := make([]int, max(n, 1))
+	for k := range all {
+		all[k] = k
+	}
+	return all
+}
+
+// ShardList is a log's view of the owned shards among n.
+func ShardList(owned []int, n int) string {
+	if len(owned) == n {
+		return fmt.Sprintf("all %d", n)
+	}
+	return fmt.Sprintf("%v of %d", owned, n)
+}
+
 // ShardWorker applies the shards a ShardGroup instance owns.
 type ShardWorker interface {
 	// Shutdown stops it after saving what the shards' next owner
@@ -277,25 +294,31 @@ func (g *ShardGroup[W]) rebalance(ctx context.Context) {
 	}
 }
 
-// stop stops the worker: saving its progress, or (abort) without if it
-// can.
+// stop stops the worker within a minute (rebalancing and lost leases),
+// logging what went wrong.
 func (g *ShardGroup[W]) stop(ctx context.Context, abort bool) {
-	if !g.running {
-		return
-	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
+	if err := g.stopWorker(sctx, abort); err != nil {
+		g.log.Warn(g.cfg.Name+": worker stop", "err", err)
+	}
+}
+
+// stopWorker stops the running worker, if any: saving its progress, or
+// (abort) without if it can.
+func (g *ShardGroup[W]) stopWorker(ctx context.Context, abort bool) error {
+	if !g.running {
+		return nil
+	}
 	var err error
 	if a, ok := any(g.worker).(aborter); ok && abort {
-		err = a.Abort(sctx)
+		err = a.Abort(ctx)
 	} else {
-		err = g.worker.Shutdown(sctx)
-	}
-	if err != nil {
-		g.log.Warn(g.cfg.Name+": worker stop", "err", err)
+		err = g.worker.Shutdown(ctx)
 	}
 	var zero W
 	g.worker, g.running = zero, false
+	return err
 }
 
 // startWorker starts a worker for the shards held, if any.
@@ -358,16 +381,7 @@ func (g *ShardGroup[W]) leave(ctx context.Context, crash bool) error {
 	close(g.quit)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var errs []error
-	if g.running {
-		if a, ok := any(g.worker).(aborter); ok && crash {
-			errs = append(errs, a.Abort(ctx))
-		} else {
-			errs = append(errs, g.worker.Shutdown(ctx))
-		}
-		var zero W
-		g.worker, g.running = zero, false
-	}
+	errs := []error{g.stopWorker(ctx, crash)}
 	for k, l := range g.shards {
 		if crash {
 			l.Abandon()

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/services/kit/bus"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
@@ -40,7 +41,7 @@ func caughtUp(t *testing.T, seq uint64, gs ...*Group) {
 		p, _ := g.Worker()
 		p.mu.Lock() // nothing is published meanwhile: the loop does not change the map
 		for c := range p.communities {
-			require.Contains(t, p.owned, Shard(c, p.cfg.Shards), "community %s is not in the instance's shards", c)
+			require.Contains(t, p.owned, bus.ShardOf(c, p.cfg.Shards), "community %s is not in the instance's shards", c)
 		}
 		p.mu.Unlock()
 	}
@@ -52,7 +53,7 @@ func caughtUp(t *testing.T, seq uint64, gs ...*Group) {
 func TestGroupSharesShardsAndScoresExactlyOnce(t *testing.T) {
 	e := newEnv(t)
 	const shards = 6 // acme is shard 1, beta shard 5
-	require.NotEqual(t, Shard("acme", shards), Shard("beta", shards))
+	require.NotEqual(t, bus.ShardOf("acme", shards), bus.ShardOf("beta", shards))
 	e.publish(2000)
 	a := e.group("a", shards)
 	require.Equal(t, [][]int{{0, 1, 2, 3, 4, 5}}, kittest.SettledShards(t, shards, a), "alone, an instance applies every shard")

@@ -19,7 +19,7 @@
 // partition count is configurable and does not change the numbers.
 //
 // Shards: across processes, the stream is split by community. Community c
-// belongs to shard Shard(c, shards); a processor applies the shards it owns
+// belongs to shard bus.ShardOf(c, shards); a processor applies the shards it owns
 // (NewShards) and skips the rest, and keeps one checkpoint per shard, so a
 // shard moves between processes (Group) by its checkpoint alone.
 //
@@ -165,13 +165,6 @@ func CheckpointName(k, n int) string {
 	return fmt.Sprintf("checkpoint-%d-of-%d", k, n)
 }
 
-// Shard is the shard of a community among n (FNV-1a of its name).
-func Shard(community string, n int) int { return bus.ShardOf(community, n) }
-
-// shardOfSubject is the shard of the community an activity or identity
-// subject names (activities.<community>.<source>, identity.<community>).
-func shardOfSubject(subject string, n int) int { return bus.ShardOfSubject(subject, n) }
-
 // Processor is the scoring processor (Start, Shutdown).
 type Processor struct {
 	cfg  Config
@@ -243,11 +236,7 @@ type periodState struct {
 // New returns a processor; Start begins reading. sc is the scoring config
 // (Config.Scoring).
 func New(cfg Config, sc scoring.Config, deps Deps, set telemetry.Settings) *Processor {
-	all := make([]int, max(cfg.Shards, 1))
-	for k := range all {
-		all[k] = k
-	}
-	return NewShards(cfg, sc, deps, set, all)
+	return NewShards(cfg, sc, deps, set, bus.AllShards(cfg.Shards))
 }
 
 // NewShards returns a processor that applies the communities of the given
@@ -299,7 +288,7 @@ func (p *Processor) Start(ctx context.Context) error {
 		defer p.met.stopLag()
 		p.run(runCtx, cons, store)
 	}()
-	p.log.Info("scoring processor started", "from_seq", p.seq+1, "model", scoring.ModelVersion, "config", p.hash, "shards", shardList(p.owned, p.cfg.Shards))
+	p.log.Info("scoring processor started", "from_seq", p.seq+1, "model", scoring.ModelVersion, "config", p.hash, "shards", bus.ShardList(p.owned, p.cfg.Shards))
 	return nil
 }
 
@@ -326,13 +315,10 @@ func (p *Processor) consumer(ctx context.Context, seq uint64) (jetstream.Consume
 }
 
 // stalled tells whether the stream holds messages past the last one
-// applied although none came for stallAfter: the ordered consumer lived
-// on a server that died (it is not replicated), and its iterator may wait
-// for it without end.
-func (p *Processor) stalled(ctx context.Context, idle time.Duration) bool {
-	if idle < stallAfter {
-		return false
-	}
+// applied (asked when none came for stallAfter): the ordered consumer
+// lived on a server that died (it is not replicated), and its iterator may
+// wait for it without end.
+func (p *Processor) stalled(ctx context.Context) bool {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	st, err := p.deps.JS.Stream(sctx, subjects.ActivityStream)
@@ -390,7 +376,9 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 	lastFlush := time.Now()
 	flushAt := lastFlush.Add(p.cfg.FlushInterval)
 	checkpointAt := time.Now().Add(p.cfg.CheckpointInterval)
-	lastMsg, checkedStall := time.Now(), time.Now()
+	// checkStallAt: no message since stallAfter; pushed back by every
+	// batch that brings some, and by every check.
+	checkStallAt := time.Now().Add(stallAfter)
 	var it jetstream.MessagesContext
 	defer func() {
 		if it != nil {
@@ -408,20 +396,19 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 			p.finish(store)
 			return
 		}
-		if fetchedAny := time.Since(lastMsg); it != nil && time.Since(checkedStall) >= stallAfter && p.stalled(ctx, fetchedAny) {
-			p.log.Warn("the stream holds messages the consumer does not deliver (its server died?); reading them with a new consumer",
-				"after_seq", p.Seq(), "idle", fetchedAny.Round(time.Second))
-			it.Stop()
-			it = nil
-			if c, err := p.consumer(ctx, p.Seq()); err == nil {
-				cons = c
-			} else {
-				p.log.Warn("a new consumer failed; retrying", "err", err)
+		if it != nil && time.Now().After(checkStallAt) {
+			checkStallAt = time.Now().Add(stallAfter)
+			if p.stalled(ctx) {
+				p.log.Warn("the stream holds messages the consumer does not deliver (its server died?); reading them with a new consumer",
+					"after_seq", p.Seq(), "idle_over", stallAfter)
+				it.Stop()
+				it = nil
+				if c, err := p.consumer(ctx, p.Seq()); err == nil {
+					cons = c
+				} else {
+					p.log.Warn("a new consumer failed; retrying", "err", err)
+				}
 			}
-			lastMsg = time.Now()
-		}
-		if time.Since(checkedStall) >= stallAfter {
-			checkedStall = time.Now()
 		}
 		if it == nil {
 			var err error
@@ -453,7 +440,7 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 				break
 			}
 			fetched++
-			last, lastMsg = msg, time.Now()
+			last = msg
 			start := time.Now()
 			if first.IsZero() {
 				if md, err := msg.Metadata(); err == nil {
@@ -477,6 +464,9 @@ func (p *Processor) run(ctx context.Context, cons jetstream.Consumer, store jets
 		p.drainAll()
 		p.met.applied(fetched, busy+time.Since(start), first)
 		now := time.Now()
+		if fetched > 0 {
+			checkStallAt = now.Add(stallAfter)
+		}
 		due := flushAt
 		if fetched == fetchBatch || behind(last) {
 			// Behind the stream: let rows gather for longer (see catchUp).
@@ -561,7 +551,7 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	}
 	seq := md.Sequence.Stream
 	if p.cfg.Shards > 1 {
-		if from, ok := p.from[shardOfSubject(msg.Subject(), p.cfg.Shards)]; !ok || seq <= from {
+		if from, ok := p.from[bus.ShardOfSubject(msg.Subject(), p.cfg.Shards)]; !ok || seq <= from {
 			p.setSeq(seq) // another process's shard, or in this shard's checkpoint
 			return true
 		}
@@ -736,7 +726,7 @@ type communityState struct {
 func (p *Processor) checkpoint(ctx context.Context, store jetstream.ObjectStore) error {
 	byShard := map[int][]string{}
 	for n := range p.communities {
-		k := Shard(n, p.cfg.Shards)
+		k := bus.ShardOf(n, p.cfg.Shards)
 		byShard[k] = append(byShard[k], n)
 	}
 	for _, k := range p.owned {
@@ -844,12 +834,4 @@ func (p *Processor) restoreShard(ctx context.Context, store jetstream.ObjectStor
 	}
 	p.lastActivitySeq = max(p.lastActivitySeq, st.LastActivitySeq)
 	return st.Seq, nil
-}
-
-// shardList is a log's view of the owned shards.
-func shardList(owned []int, n int) string {
-	if len(owned) == n {
-		return fmt.Sprintf("all %d", n)
-	}
-	return fmt.Sprintf("%v of %d", owned, n)
 }
