@@ -575,11 +575,34 @@ LEFT JOIN members AS m ON m.community = r.community AND m.member_id = r.member_i
 ORDER BY r.love DESC, r.member_id
 LIMIT 10`
 
+// lovedMember is one row of topLove.
+type lovedMember struct {
+	id, level string
+	reach     float64 // decayed to the query's now
+}
+
+func (m lovedMember) String() string {
+	return fmt.Sprintf("%s\t%s\t%.5g", m.id, m.level, m.reach)
+}
+
+// sameTopLove: the same members at the same levels, their reach equal but
+// for the decay between the two queries' clocks (seconds against a half-life
+// of weeks), so to a relative 1e-4 rather than to printed digits, which a
+// value near a rounding boundary flips.
+func sameTopLove(t *testing.T, want, got []lovedMember) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.Equal(t, want[i].id+" "+want[i].level, got[i].id+" "+got[i].level, "row %d", i)
+		require.InDelta(t, want[i].reach, got[i].reach, 1e-4*math.Abs(want[i].reach), "reach of %s", want[i].id)
+	}
+}
+
 // topLove waits until the top 10 of the batch recompute (from activities,
 // complete once ingested) agrees with the members view (the processor
 // flushes every second) and returns it. The recompute drives: a member the
 // processor has not written yet shows as a disagreement, not as absent.
-func (in *instance) topLove() string {
+func (in *instance) topLove() []lovedMember {
 	in.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -589,7 +612,7 @@ func (in *instance) topLove() string {
 		require.NoError(in.t, err, errOut)
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		ok := len(lines) == 11 // header + 10
-		var top []string
+		var top []lovedMember
 		for _, l := range lines[1:] {
 			f := strings.Split(l, "\t")
 			if len(f) != 5 {
@@ -601,15 +624,14 @@ func (in *instance) topLove() string {
 			if err1 != nil || err2 != nil || math.Abs(streamed-batch) > 1e-9*math.Abs(batch) {
 				ok = false
 			}
-			// Reach decays to the query's now: compare it to 5 digits.
 			reach, err3 := strconv.ParseFloat(f[4], 64)
 			if err3 != nil {
 				ok = false
 			}
-			top = append(top, f[0]+"\t"+f[3]+"\t"+strconv.FormatFloat(reach, 'g', 5, 64))
+			top = append(top, lovedMember{id: f[0], level: f[3], reach: reach})
 		}
 		if ok {
-			return strings.Join(top, "\n")
+			return top
 		}
 		require.True(in.t, time.Now().Before(deadline), "members never agreed with the recompute:\n%s", out)
 		time.Sleep(500 * time.Millisecond)
@@ -628,10 +650,10 @@ func TestGHArchiveScoresAgreeWithTheRecompute(t *testing.T) {
 	out, errOut, err := in.cli(ctx, "ingest", "--source", "gharchive", "--community", "demo", "--wait", file)
 	require.NoError(t, err, "ingest: %s\n%s", out, errOut)
 	first := in.topLove()
-	t.Logf("top 10 by love (member, level, reach):\n%s", first)
+	t.Logf("top 10 by love (member, level, reach):\n%v", first)
 
 	// The top member, explained: its love comes from its own activities.
-	topMember := strings.SplitN(first, "\t", 2)[0]
+	topMember := first[0].id
 	out, errOut, err = in.cli(ctx, "members", "show", topMember)
 	require.NoError(t, err, "members show: %s\n%s", out, errOut)
 	t.Logf("orbitflow members show %s:\n%s", topMember, out)
@@ -652,7 +674,7 @@ func TestGHArchiveScoresAgreeWithTheRecompute(t *testing.T) {
 	require.NoError(t, err, "ingest: %s\n%s", out, errOut)
 	require.Error(t, in2.stop(syscall.SIGKILL))
 	in2.start()
-	require.Equal(t, first, in2.topLove(), "a run killed mid-replay and restarted scores the same")
+	sameTopLove(t, first, in2.topLove()) // a run killed mid-replay and restarted scores the same
 }
 
 // orbitflow members merge and unmerge are commands on the stream: the
