@@ -63,7 +63,10 @@ type source struct {
 	channels []string
 	url      string // fmt pattern taking (channel, n)
 	titles   []string
-	kinds    []kind
+	// late titles start appearing in the last quarter of the span (a new
+	// pain point: it grows week over week), next to titles.
+	late  []string
+	kinds []kind
 }
 
 var sources = []source{
@@ -71,6 +74,7 @@ var sources = []source{
 		[]string{"Crash when importing files over 2 GB", "Add --dry-run to the import command", "Docs: clarify the install steps on Windows",
 			"Speed up the indexer on cold start", "Memory grows after a day of streaming", "Support ARM64 builds", "Flaky test in the scheduler",
 			"Make retries configurable per connector", "Upgrade to the new plugin API", "Typo in the quick start"},
+		[]string{"Webhook retries fail after upgrading to 2.3"},
 		[]kind{
 			{"github.issue.opened", 12, "issue", "", ""}, {"github.issue.commented", 25, "", "issue", events.KindReply},
 			{"github.issue.closed", 5, "", "issue", ""},
@@ -84,14 +88,18 @@ var sources = []source{
 		}},
 	{"discourse", 0.18, []string{"help", "announcements", "ideas", "show-and-tell"}, "https://forum.demo.example/c/%s/t/%d",
 		[]string{"How do I configure retries?", "Best way to run this on Kubernetes?", "Show and tell: our dashboard for support",
-			"Idea: a plugin marketplace", "Upgrading from 1.x to 2.0", "Slow queries after the upgrade", "Welcome, new members!"},
+			"Idea: a plugin marketplace", "Upgrading from 1.x to 2.0", "Slow queries after the upgrade", "Welcome, new members!",
+			"Pricing for the enterprise plan?", "Does SSO work with Okta?", "How do I configure webhook retries?"},
+		[]string{"Webhook retries fail after upgrading to 2.3", "Dashboard is slow after upgrading to 2.3", "Webhooks stopped after the 2.3 upgrade"},
 		[]kind{
 			{"discourse.topic.created", 15, "topic", "", ""}, {"discourse.post.created", 45, "", "topic", events.KindReply},
 			{"discourse.post.liked", 30, "", "topic", events.KindReact}, {"discourse.solution.accepted", 4, "", "topic", events.KindThank},
 			{"discourse.user.created", 2, "", "", ""},
 		}},
 	{"slack", 0.22, []string{"general", "help", "random", "contributors", "announcements"}, "https://demo.slack.example/archives/%s/p%d",
-		[]string{"anyone seen this error on startup?", "release notes for 2.3 are up", "quick question about webhooks", "good morning all"},
+		[]string{"anyone seen this error on startup?", "release notes for 2.3 are up", "quick question about webhooks", "good morning all",
+			"anyone using SSO with Azure AD?"},
+		[]string{"webhooks failing since the 2.3 upgrade?"},
 		[]kind{
 			{"slack.message.posted", 45, "message", "", ""}, {"slack.thread.replied", 35, "", "message", events.KindReply},
 			{"slack.reaction.added", 25, "", "message", events.KindReact}, {"slack.channel.joined", 3, "", "", ""},
@@ -99,29 +107,34 @@ var sources = []source{
 		}},
 	{"discord", 0.12, []string{"lobby", "dev", "showcase", "help"}, "https://discord.example/channels/demo/%s/%d",
 		[]string{"built a bot with the API", "help: install fails on macOS", "stream tonight at 18:00 UTC", "what are you working on?"},
+		nil,
 		[]kind{
 			{"discord.message.posted", 55, "message", "", ""}, {"discord.thread.created", 8, "message", "", ""},
 			{"discord.reaction.added", 25, "", "message", events.KindReact}, {"discord.member.joined", 4, "", "", ""},
 		}},
 	{"mailinglist", 0.06, []string{"dev@lists.demo.example", "users@lists.demo.example"}, "https://lists.demo.example/archives/%s/%d",
 		[]string{"[PROPOSAL] Deprecate the v1 API", "[VOTE] Release 2.3.0", "Question about licensing", "[DISCUSS] Roadmap for next year"},
+		nil,
 		[]kind{
 			{"mailinglist.message.posted", 35, "mail", "", ""}, {"mailinglist.reply.posted", 65, "", "mail", events.KindReply},
 		}},
 	{"meetup", 0.04, []string{"berlin", "lagos", "sao-paulo", "online"}, "https://meetup.example/demo-%s/events/%d",
 		[]string{"Monthly meetup: scaling pipelines", "Hack night", "Intro workshop for newcomers", "DemoConf community day"},
+		nil,
 		[]kind{
 			{"meetup.event.organized", 3, "event", "", ""}, {"meetup.event.rsvped", 45, "", "event", ""},
 			{"meetup.event.attended", 40, "", "event", ""}, {"meetup.event.spoke", 4, "", "event", ""},
 			{"meetup.comment.posted", 5, "", "event", events.KindReply},
 		}},
 	{"support", 0.04, []string{"billing", "technical", "onboarding"}, "https://support.demo.example/%s/tickets/%d",
-		[]string{"Cannot log in after password reset", "Invoice shows the wrong plan", "Import stuck at 99%", "How do I add a teammate?"},
+		[]string{"Cannot log in after password reset", "Invoice shows the wrong plan", "Import stuck at 99%", "How do I add a teammate?",
+			"Quote for 50 more seats", "How do I cancel my subscription?", "Upgrade to the business plan"},
+		[]string{"Webhook retries fail after the 2.3 upgrade"},
 		[]kind{
 			{"support.ticket.opened", 45, "ticket", "", ""}, {"support.ticket.replied", 45, "", "ticket", events.KindReply},
 			{"support.ticket.resolved", 10, "", "ticket", events.KindThank},
 		}},
-	{"product", 0.04, []string{"app"}, "https://app.demo.example/%s/activity/%d", nil,
+	{"product", 0.04, []string{"app"}, "https://app.demo.example/%s/activity/%d", nil, nil,
 		[]kind{
 			{"custom.product.signed_in", 70, "", "", ""}, {"custom.product.project_created", 25, "", "", ""},
 			{"custom.product.teammate_invited", 5, "", "", ""},
@@ -144,6 +157,7 @@ type member struct {
 	teammate bool
 	first    string
 	last     string
+	org      int // index into Organizations(); -1: none (a personal address)
 }
 
 type thread struct {
@@ -241,6 +255,8 @@ func generate(cfg Config, rng *rand.Rand, members []member, times []time.Time, p
 		}
 		if m.teammate {
 			ev.Attributes = map[string]string{"teammate": "true"}
+		} else if m.org >= 0 {
+			ev.Attributes = map[string]string{"organization": organizations[m.org].Name}
 		}
 		if k.joins != "" {
 			if t, ok := pools[si][k.joins].pick(rng); ok {
@@ -254,6 +270,11 @@ func generate(cfg Config, rng *rand.Rand, members []member, times []time.Time, p
 			ev.ThreadID = id
 			if len(src.titles) > 0 {
 				ev.Title = src.titles[rng.IntN(len(src.titles))]
+				// In the last quarter the new pain point takes a growing
+				// share of the new threads (up to a third by the end).
+				if late := lateness(cfg, at); len(src.late) > 0 && late > 0 && rng.Float64() < late/3 {
+					ev.Title = src.late[rng.IntN(len(src.late))]
+				}
 			}
 			ev.URL = fmt.Sprintf(src.url, ev.Channel, n)
 			pools[si][k.starts].add(thread{id: id, author: m.id, channel: ev.Channel, title: ev.Title, url: ev.URL})
@@ -283,6 +304,14 @@ func generate(cfg Config, rng *rand.Rand, members []member, times []time.Time, p
 		}
 	}
 	return st, nil
+}
+
+// lateness is 0 before the last quarter of the span and grows to 1 at its
+// end.
+func lateness(cfg Config, at time.Time) float64 {
+	span := time.Duration(cfg.Days) * 24 * time.Hour
+	into := at.Sub(cfg.End.Add(-span)).Seconds() / span.Seconds()
+	return max(0, (into-0.75)*4)
 }
 
 func withDefaults(cfg Config) (Config, error) {
@@ -336,9 +365,17 @@ func newMembers(rng *rand.Rand, n int) []member {
 		m.teammate = i < n/50+1 && i%3 == 0
 		members[i] = m
 	}
+	// 40% of the people write from an organization's address; a few
+	// organizations account for most of them, and 40% of them never show up.
+	for i := range members {
+		members[i].org = -1
+		if rng.Float64() < 0.4 {
+			members[i].org = int(0.6 * float64(len(organizations)) * math.Pow(rng.Float64(), 1.8))
+		}
+	}
 	// A few bots on GitHub, among the busiest identities.
 	for j, i := range []int{1, 4, 9} {
-		members[i] = member{id: i, bot: true, first: bots[j], home: 0}
+		members[i] = member{id: i, bot: true, first: bots[j], home: 0, org: -1}
 	}
 	return members
 }
@@ -423,8 +460,54 @@ func username(m *member) string {
 }
 
 func email(m *member) string {
-	return lower(m.first) + "." + lower(m.last) + strconv.Itoa(m.id) + "@mail.example"
+	return lower(m.first) + "." + lower(m.last) + strconv.Itoa(m.id) + "@" + emailDomain(m)
 }
+
+// emailDomain is the member's organization's domain, else a personal
+// mail provider's (personalDomain); teammates write from the project's.
+func emailDomain(m *member) string {
+	switch {
+	case m.teammate:
+		return "demo.example"
+	case m.org >= 0:
+		return organizations[m.org].Domain
+	default:
+		return personalDomain
+	}
+}
+
+// personalDomain is the demo's free-mail provider: its addresses belong
+// to people, never to an organization.
+const personalDomain = "mail.example"
+
+// Organization is one of the demo's customer accounts.
+type Organization struct {
+	ID, Name, Domain, Segment, Plan, Persona string
+}
+
+// organizations are the demo's customer accounts: 120 generated companies
+// (all in the accounts file; only the first 72 can have people in the
+// community).
+var organizations = func() []Organization {
+	pre := []string{"North", "Blue", "Iron", "Bright", "Silver", "Red", "Green", "Swift", "Stone", "Clear", "Cedar", "Harbor"}
+	suf := []string{"wind", "field", "works", "labs", "soft", "data", "point", "forge", "line", "gate"}
+	segments := []string{"enterprise", "mid-market", "smb"}
+	plans := [][]string{{"enterprise", "enterprise", "business"}, {"business", "team", "team"}, {"team", "starter", "free"}}
+	personas := []string{"developer", "data engineer", "platform team", "support lead"}
+	var out []Organization
+	for i := range len(pre) * len(suf) {
+		name := pre[i%len(pre)] + suf[(i/len(pre)+i)%len(suf)]
+		seg := min(i*len(segments)/(len(pre)*len(suf)), len(segments)-1) // the biggest accounts come first
+		out = append(out, Organization{
+			ID: fmt.Sprintf("acct-%03d", i+1), Name: name, Domain: lower(name) + ".example",
+			Segment: segments[seg], Plan: plans[seg][i%3], Persona: personas[i%len(personas)],
+		})
+	}
+	return out
+}()
+
+// Organizations returns the demo's customer accounts.
+func Organizations() []Organization { return slices.Clone(organizations) }
 
 func lower(s string) string {
 	b := []byte(s)

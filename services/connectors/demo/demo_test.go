@@ -247,3 +247,57 @@ func TestLiveCatchesUpThenFollowsTheClock(t *testing.T) {
 	}()
 	require.ErrorContains(t, err, `no source "nope"`)
 }
+
+// The demo carries what the impact reports need: members of customer
+// organizations (with the organization's name and address domain) next to
+// people with personal addresses, and a pain point that only appears in
+// the last quarter of the span and grows.
+func TestOrganizationsAndANewPainPoint(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.End = end
+	orgs := Organizations()
+	require.Len(t, orgs, 120)
+	byName := map[string]Organization{}
+	for _, o := range orgs {
+		require.NotContains(t, byName, o.Name, "unique names")
+		require.Equal(t, strings.ToLower(o.Name)+".example", o.Domain)
+		require.Contains(t, []string{"enterprise", "mid-market", "smb"}, o.Segment)
+		byName[o.Name] = o
+	}
+	require.Equal(t, "enterprise", orgs[0].Segment)
+	require.Equal(t, "smb", orgs[119].Segment)
+
+	late := map[string]bool{}
+	for _, s := range sources {
+		for _, title := range s.late {
+			late[title] = true
+		}
+	}
+	start := end.AddDate(0, 0, -90)
+	lastQuarter := start.Add(time.Duration(0.75 * float64(end.Sub(start))))
+	present := map[string]bool{}
+	withOrg, people := 0, 0
+	var lateByWeek [13]int
+	_, err := Generate(cfg, func(ev events.Event) error {
+		if org := ev.Attributes["organization"]; org != "" {
+			require.Contains(t, byName, org)
+			require.NotEqual(t, "true", ev.Attributes["teammate"], "teammates are not customers")
+			present[org] = true
+			withOrg++
+		}
+		if !ev.Actor.IsBot {
+			people++
+		}
+		if ev.ParentID == "" && late[ev.Title] {
+			require.False(t, ev.OccurredAt.Before(lastQuarter), "%s: a late title at %s", ev.ID, ev.OccurredAt)
+			lateByWeek[int(ev.OccurredAt.Sub(start)/(7*24*time.Hour))]++
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Greater(t, len(present), 30, "many accounts are in the community")
+	require.Less(t, len(present), 110, "and some are not")
+	require.Greater(t, withOrg, people/10)
+	require.Greater(t, lateByWeek[12], lateByWeek[10], "the pain point grows: %v", lateByWeek)
+	require.Positive(t, lateByWeek[10])
+}
