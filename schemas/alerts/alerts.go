@@ -86,6 +86,10 @@ type Delivery struct {
 	ID           string       `json:"id"` // notification id + "/" + target
 	Target       string       `json:"target"`
 	Notification Notification `json:"notification"`
+	// Kind is KindSignal for a signal (Signal set, Notification empty);
+	// "" or KindAlert for an alert notification.
+	Kind   string  `json:"kind,omitempty"`
+	Signal *Signal `json:"signal,omitempty"`
 }
 
 // Webhook headers.

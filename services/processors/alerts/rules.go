@@ -17,6 +17,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/alerts"
 	"github.com/orbitflow/orbitflow/services/processors/alerts/notify"
+	"github.com/orbitflow/orbitflow/services/processors/signals"
 )
 
 // File is the alert rules file: targets by name, then rules. It is
@@ -29,6 +30,9 @@ type File struct {
 	ExternalURL string                   `yaml:"external_url,omitempty" json:"external_url,omitempty"`
 	Targets     map[string]notify.Target `yaml:"targets,omitempty" json:"targets,omitempty"`
 	Rules       []Rule                   `yaml:"rules" json:"rules"`
+	// Signals are the community-qualified signal rules (package signals),
+	// delivered to the same targets.
+	Signals []signals.Rule `yaml:"signals,omitempty" json:"signals,omitempty"`
 }
 
 // Rule is one alert rule: a metric of a community (or of one segment of
@@ -351,6 +355,7 @@ func (f File) Validate() error {
 		seen[r.Name] = i
 		errs = append(errs, r.validate(path, f.Targets)...)
 	}
+	errs = append(errs, signals.Validate(f.Signals, f.Targets, func(n string) bool { _, ok := seen[n]; return ok }))
 	return errors.Join(errs...)
 }
 
