@@ -3,6 +3,8 @@ package scoring
 import (
 	"cmp"
 	"slices"
+
+	"github.com/orbitflow/orbitflow/services/kit/graph"
 )
 
 // LevelCounts is the number of members per level: index 1 Leading, 2
@@ -101,7 +103,7 @@ type GraphMeasure struct {
 // member order; the partition count does not change the result (edges
 // are taken in key order).
 func (s *Scorer) GraphMeasures(at int64) []GraphMeasure {
-	edges := make([]WeightedEdge, 0, s.Edges())
+	edges := make([]graph.WeightedEdge, 0, s.Edges())
 	for _, p := range s.parts {
 		for i, k := range p.edges.keys {
 			if k == 0 {
@@ -110,14 +112,14 @@ func (s *Scorer) GraphMeasures(at int64) []GraphMeasure {
 			idx := p.edges.slots[i]
 			e := &p.edges.chunks[idx/edgeChunk][idx%edgeChunk]
 			if w := e.Strength.at(s.reach, at); w > 0 {
-				edges = append(edges, WeightedEdge{A: uint32(k >> 32), B: uint32(k), Weight: w})
+				edges = append(edges, graph.WeightedEdge{A: uint32(k >> 32), B: uint32(k), Weight: w})
 			}
 		}
 	}
-	slices.SortFunc(edges, func(x, y WeightedEdge) int { return cmp.Or(cmp.Compare(x.A, y.A), cmp.Compare(x.B, y.B)) })
+	slices.SortFunc(edges, func(x, y graph.WeightedEdge) int { return cmp.Or(cmp.Compare(x.A, y.A), cmp.Compare(x.B, y.B)) })
 	n := len(s.ids)
-	rank := PageRank(n, edges, s.cfg.Reach.PageRankDamping, 1e-9, 100)
-	pockets := Pockets(n, edges, s.cfg.Reach.PocketMinStrength)
+	rank := graph.PageRank(n, edges, s.cfg.Reach.PageRankDamping, 1e-9, 100)
+	pockets := graph.Pockets(n, edges, s.cfg.Reach.PocketMinStrength)
 	degree := make([]int, n)
 	weighted := make([]float64, n)
 	for _, e := range edges {

@@ -1,4 +1,4 @@
-package scoring
+package graph
 
 import (
 	"math"
@@ -281,22 +281,22 @@ func TestGraphMeasuresOnEmptyInputs(t *testing.T) {
 // A malformed graph or parameter is a panic naming the problem, not an
 // edge quietly skipped.
 func TestGraphMeasuresRejectMalformedInput(t *testing.T) {
-	require.PanicsWithError(t, "scoring: edge 1 (0-3) names a node outside 0..2", func() {
+	require.PanicsWithError(t, "graph: edge 1 (0-3) names a node outside 0..2", func() {
 		Pockets(3, []WeightedEdge{{0, 1, 1}, {0, 3, 1}}, 5)
 	})
-	require.PanicsWithError(t, "scoring: edge 0 joins node 2 to itself", func() {
+	require.PanicsWithError(t, "graph: edge 0 joins node 2 to itself", func() {
 		PageRank(3, []WeightedEdge{{2, 2, 1}}, 0.85, 1e-9, 100)
 	})
 	for _, w := range []float64{0, -1, math.NaN(), math.Inf(1)} {
 		require.Panics(t, func() { PageRank(2, []WeightedEdge{{0, 1, w}}, 0.85, 1e-9, 100) }, "weight %v", w)
 	}
-	require.PanicsWithError(t, "scoring: node count -1 is outside [0, 4294967295]", func() {
+	require.PanicsWithError(t, "graph: node count -1 is outside [0, 4294967295]", func() {
 		Pockets(-1, nil, 5)
 	})
-	require.PanicsWithError(t, "scoring: PageRank damping 1.5 is outside [0, 1]", func() {
+	require.PanicsWithError(t, "graph: PageRank damping 1.5 is outside [0, 1]", func() {
 		PageRank(2, nil, 1.5, 1e-9, 100)
 	})
-	require.PanicsWithError(t, "scoring: PageRank maxIter -1 is negative", func() {
+	require.PanicsWithError(t, "graph: PageRank maxIter -1 is negative", func() {
 		PageRank(2, nil, 0.85, 1e-9, -1)
 	})
 }

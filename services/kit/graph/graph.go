@@ -1,4 +1,4 @@
-package scoring
+package graph
 
 import (
 	"fmt"
@@ -6,8 +6,8 @@ import (
 	"slices"
 )
 
-// Periodic measures over the reach graph: PageRank for how central a member
-// is, Pockets for the groups of members closely tied to one another.
+// PageRank for how central a member is, Pockets for the groups of members
+// closely tied to one another.
 //
 // Both take the graph as a node count and a list of undirected edges and
 // build one compressed sparse row adjacency (offsets, neighbours, weights),
@@ -44,10 +44,10 @@ type WeightedEdge struct {
 func PageRank(n int, edges []WeightedEdge, d, tol float64, maxIter int) []float64 {
 	mustBeGraph(n, edges)
 	if !(d >= 0 && d <= 1) {
-		panic(fmt.Errorf("scoring: PageRank damping %v is outside [0, 1]", d))
+		panic(fmt.Errorf("graph: PageRank damping %v is outside [0, 1]", d))
 	}
 	if maxIter < 0 {
-		panic(fmt.Errorf("scoring: PageRank maxIter %d is negative", maxIter))
+		panic(fmt.Errorf("graph: PageRank maxIter %d is negative", maxIter))
 	}
 	if n == 0 {
 		return nil
@@ -116,19 +116,19 @@ func Pockets(n int, edges []WeightedEdge, minWeight float64) []int {
 // joins two different nodes below n with a positive, finite weight.
 func mustBeGraph(n int, edges []WeightedEdge) {
 	if n < 0 || uint64(n) > math.MaxUint32 {
-		panic(fmt.Errorf("scoring: node count %d is outside [0, %d]", n, uint64(math.MaxUint32)))
+		panic(fmt.Errorf("graph: node count %d is outside [0, %d]", n, uint64(math.MaxUint32)))
 	}
 	if uint64(len(edges)) > math.MaxUint32/2 {
-		panic(fmt.Errorf("scoring: %d edges do not fit a uint32 adjacency", len(edges)))
+		panic(fmt.Errorf("graph: %d edges do not fit a uint32 adjacency", len(edges)))
 	}
 	for i, e := range edges {
 		switch {
 		case uint64(e.A) >= uint64(n) || uint64(e.B) >= uint64(n):
-			panic(fmt.Errorf("scoring: edge %d (%d-%d) names a node outside 0..%d", i, e.A, e.B, n-1))
+			panic(fmt.Errorf("graph: edge %d (%d-%d) names a node outside 0..%d", i, e.A, e.B, n-1))
 		case e.A == e.B:
-			panic(fmt.Errorf("scoring: edge %d joins node %d to itself", i, e.A))
+			panic(fmt.Errorf("graph: edge %d joins node %d to itself", i, e.A))
 		case !(e.Weight > 0) || math.IsInf(e.Weight, 1):
-			panic(fmt.Errorf("scoring: edge %d (%d-%d) has weight %v, not positive and finite", i, e.A, e.B, e.Weight))
+			panic(fmt.Errorf("graph: edge %d (%d-%d) has weight %v, not positive and finite", i, e.A, e.B, e.Weight))
 		}
 	}
 }
