@@ -43,6 +43,10 @@ var routes = []route{
 	{"/api/v1/whoami", (*Server).whoami},
 	{"/api/v1/communities", (*Server).communities},
 	{"/api/v1/communities/{community}/members/{id}/activity", (*Server).memberActivity},
+	// painpoints.go
+	{"/api/v1/communities/{community}/pain-points", (*Server).painPoints},
+	// report_api.go
+	{"/api/v1/communities/{community}/report", (*Server).weeklyReport},
 }
 
 func (s *Server) queryRoutes(mux *http.ServeMux) {
