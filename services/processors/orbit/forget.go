@@ -35,6 +35,8 @@ var processorErasure = []string{
 		AND (hasAny(members, (SELECT groupArray(key) FROM {keys})) OR hasAny(identities, (SELECT groupArray(key) FROM {keys})))`,
 	`ALTER TABLE merge_suggestions DELETE WHERE community = {c:String}
 		AND (member_a IN (SELECT key FROM {keys}) OR member_b IN (SELECT key FROM {keys}))`,
+	`ALTER TABLE signals DELETE WHERE community = {c:String}
+		AND (member_id IN (SELECT key FROM {keys}) OR identity IN (SELECT key FROM {keys}))`,
 }
 
 // forget applies a forget command in stream order: it finds the members
@@ -137,6 +139,9 @@ func (p *Processor) dropOutputs(name string, keys map[string]bool) {
 	o.identities = slices.DeleteFunc(o.identities, func(r identityRow) bool {
 		return r.community == name && (slices.ContainsFunc(r.change.Members, func(m string) bool { return keys[m] }) ||
 			slices.ContainsFunc(r.identities, func(m string) bool { return keys[m] }))
+	})
+	o.signals = slices.DeleteFunc(o.signals, func(r signalRow) bool {
+		return r.sig.Community == name && (keys[r.sig.Member.ID] || keys[r.sig.Member.Identity])
 	})
 	o.suggestions = slices.DeleteFunc(o.suggestions, func(r suggestionRow) bool {
 		return r.community == name && (keys[r.s.A] || keys[r.s.B])

@@ -20,6 +20,11 @@ type metrics struct {
 	flush   metric.Float64Histogram
 	latency metric.Float64Histogram
 	lag     metric.Registration // the consumer's lag gauge, while started
+	// signalsDelivered counts signals queued for delivery; signalsOptedOut
+	// activities that matched a signal rule's activity conditions but
+	// whose member opted out.
+	signalsDelivered metric.Int64Counter
+	signalsOptedOut  metric.Int64Counter
 	// oldest is the stream time of the oldest message applied since the
 	// last write: a write's latency is how long that message waited.
 	oldest time.Time
@@ -35,6 +40,8 @@ func newMetrics(m metric.Meter) metrics {
 	met.latency, _ = m.Float64Histogram("orbitflow.scoring.latency", metric.WithUnit("s"),
 		metric.WithDescription("From an activity's arrival in the stream to the write of the scores that reflect it (the oldest one of each write)"),
 		metric.WithExplicitBucketBoundaries(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600))
+	met.signalsDelivered, _ = m.Int64Counter("orbitflow.signals.delivered", metric.WithDescription("Signals queued for delivery to their targets"))
+	met.signalsOptedOut, _ = m.Int64Counter("orbitflow.signals.opted_out", metric.WithDescription("Signals not produced because the member opted out"))
 	return met
 }
 

@@ -59,6 +59,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/identity"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
+	"github.com/orbitflow/orbitflow/services/processors/signals"
 )
 
 // Config configures the processor.
@@ -148,6 +149,9 @@ type Deps struct {
 	// Salt keys the e-mail hashes the identities are merged by and finds
 	// forgotten identities (people.email_salt). Required.
 	Salt *events.Salt
+	// Signals holds the signal rules and opt-outs (signals.Watcher, started
+	// and stopped by the caller); nil evaluates none.
+	Signals *signals.Watcher
 }
 
 // Bucket is the object store bucket that holds the checkpoint.
@@ -202,6 +206,8 @@ type Processor struct {
 	dropped atomic.Int64
 	// tracer is nil when tracing is off.
 	tracer *bus.Tracer
+	// clock, if set (tests), is the time signals are judged fresh by.
+	clock func() time.Time
 }
 
 // community is one community's state.
@@ -619,6 +625,9 @@ func (p *Processor) apply(ctx context.Context, msg jetstream.Msg) bool {
 	}
 	c.scorer.Enqueue(a)
 	c.pending = true
+	if p.deps.Signals != nil {
+		p.evaluateSignals(c, member, &ev, seq)
+	}
 	p.out.seq = seq
 	return true
 }
