@@ -170,7 +170,7 @@ type webhookSender struct {
 }
 
 func (w *webhookSender) Send(ctx context.Context, d alerts.Delivery) error {
-	body, err := json.Marshal(d.Notification)
+	body, kind, err := webhookBody(d)
 	if err != nil {
 		return Permanent(fmt.Errorf("notify: target %s: encode notification: %w", w.name, err))
 	}
@@ -181,6 +181,7 @@ func (w *webhookSender) Send(ctx context.Context, d alerts.Delivery) error {
 	h := http.Header{}
 	h.Set(alerts.HeaderTimestamp, strconv.FormatInt(ts, 10))
 	h.Set(alerts.HeaderDelivery, d.ID)
+	h.Set(alerts.HeaderKind, kind)
 	h.Set(alerts.HeaderSignature, Sign(w.secret, ts, body))
 	return w.post(ctx, body, h)
 }
@@ -190,7 +191,7 @@ func (w *webhookSender) Send(ctx context.Context, d alerts.Delivery) error {
 type slackSender struct{ poster }
 
 func (s *slackSender) Send(ctx context.Context, d alerts.Delivery) error {
-	body, err := json.Marshal(slackPayload(d.Notification))
+	body, err := json.Marshal(slackPayload(notificationOf(d)))
 	if err != nil {
 		return Permanent(fmt.Errorf("notify: target %s: encode message: %w", s.name, err))
 	}
@@ -454,7 +455,7 @@ func helloName() string {
 // are stripped of line breaks; the Message-ID derives from the delivery id,
 // so every retry carries the same one.
 func (s *emailSender) message(d alerts.Delivery, now time.Time) []byte {
-	n := d.Notification
+	n := notificationOf(d)
 	var b bytes.Buffer
 	header := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, headerValue(v)) }
 	header("From", s.from.String())
