@@ -253,6 +253,19 @@ func (it *item) attr(ev *events.Event, k, v string) {
 	ev.Attributes[k] = clean(v, events.MaxAttrValueLen)
 }
 
+// labelNames joins the names of an issue's labels with commas (a comma
+// inside a name becomes a space): the attribute "labels" of an opened
+// issue, which marks question-like issues (services/api/topics).
+func labelNames(ls []label) string {
+	names := make([]string, 0, len(ls))
+	for _, l := range ls {
+		if n := strings.Join(strings.Fields(strings.ReplaceAll(l.Name, ",", " ")), " "); n != "" {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
 func (it *item) repoID() string { return strconv.FormatInt(it.p.Repository.ID, 10) }
 
 // thread is the conversation key of issue or pull request number n: both
@@ -470,6 +483,7 @@ func (it *item) issues() (source.Result, error) {
 	ev.Title = clean(is.Title, events.MaxTextLen)
 	it.attr(&ev, "number", itoa(is.Number))
 	if it.p.Action == "opened" {
+		it.attr(&ev, "labels", labelNames(is.Labels))
 		t := it.targets(actor)
 		t.user(is.Assignee, events.KindAssign)
 		t.users(is.Assignees, events.KindAssign)

@@ -40,6 +40,11 @@ type issue struct {
 	UpdatedAt   time.Time       `json:"updated_at"`
 	ClosedAt    time.Time       `json:"closed_at"`
 	PullRequest *struct{}       `json:"pull_request"` // present when the issue is a pull request
+	Labels      []label         `json:"labels"`
+}
+
+type label struct {
+	Name string `json:"name"`
 }
 
 type pullRequest struct {

@@ -212,7 +212,18 @@ func TestWebhookMapping(t *testing.T) {
 				id: "github:issue:444500041:opened", typ: "github.issue.opened", actorID: "21031067", actor: "Codertocat",
 				occurred: "2019-05-15T15:20:18Z", thread: "github:issue:186853002:1",
 				url: "https://github.com/Codertocat/Hello-World/issues/1", title: "Spelling error in the README file",
-				attrs: map[string]string{"number": "1"},
+				attrs: map[string]string{"number": "1", "labels": "bug"},
+			},
+		},
+		{
+			name: "issue opened with labels: names joined by commas, a comma in a name a space", file: "issues/opened.payload.json", event: "issues",
+			set: map[string]any{"issue.labels": []any{map[string]any{"name": "question"}, map[string]any{"name": " needs,  triage "},
+				map[string]any{"name": " "}}},
+			want: want{
+				id: "github:issue:444500041:opened", typ: "github.issue.opened", actorID: "21031067", actor: "Codertocat",
+				occurred: "2019-05-15T15:20:18Z", thread: "github:issue:186853002:1",
+				url: "https://github.com/Codertocat/Hello-World/issues/1", title: "Spelling error in the README file",
+				attrs: map[string]string{"number": "1", "labels": "question,needs triage"},
 			},
 		},
 		{
@@ -229,7 +240,7 @@ func TestWebhookMapping(t *testing.T) {
 					tgt("583231", "octocat", events.KindAssign), tgt("1000", "hubot", events.KindAssign),
 					tgt("login:codertocat", "Codertocat", events.KindMention),
 				},
-				attrs: map[string]string{"number": "1"},
+				attrs: map[string]string{"number": "1", "labels": "bug"},
 			},
 		},
 		{
