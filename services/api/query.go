@@ -47,6 +47,12 @@ var routes = []route{
 	{"/api/v1/communities/{community}/pain-points", (*Server).painPoints},
 	// report_api.go
 	{"/api/v1/communities/{community}/report", (*Server).weeklyReport},
+	// structure_api.go
+	{"/api/v1/communities/{community}/structure", (*Server).communityStructure},
+	{"/api/v1/communities/{community}/structure/segments", (*Server).structureSegments},
+	{"/api/v1/communities/{community}/bridges", (*Server).bridges},
+	{"/api/v1/communities/{community}/introductions", (*Server).introductions},
+	{"/api/v1/communities/{community}/amplifiers", (*Server).amplifiers},
 }
 
 func (s *Server) queryRoutes(mux *http.ServeMux) {
