@@ -33,6 +33,8 @@ type File struct {
 	// Signals are the community-qualified signal rules (package signals),
 	// delivered to the same targets.
 	Signals []signals.Rule `yaml:"signals,omitempty" json:"signals,omitempty"`
+	// Reports are the weekly reports e-mailed to targets (reports.go).
+	Reports []Report `yaml:"reports,omitempty" json:"reports,omitempty"`
 }
 
 // Rule is one alert rule: a metric of a community (or of one segment of
@@ -356,6 +358,7 @@ func (f File) Validate() error {
 		errs = append(errs, r.validate(path, f.Targets)...)
 	}
 	errs = append(errs, signals.Validate(f.Signals, f.Targets, func(n string) bool { _, ok := seen[n]; return ok }))
+	errs = append(errs, validateReports(f.Reports, f.Targets)...)
 	return errors.Join(errs...)
 }
 

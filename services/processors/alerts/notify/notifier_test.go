@@ -263,26 +263,26 @@ func TestSlackThroughTheNotifier(t *testing.T) {
 
 func TestEmailRetriedAfterTemporaryRefusal(t *testing.T) {
 	e := newEnv(t)
-	srv := newSMTPServer(t, func(conn int, cmd string) string {
+	srv := kittest.NewSMTPServer(t, func(conn int, cmd string) string {
 		if conn == 1 && cmd == "DATA" {
 			return "451 4.3.0 try again later"
 		}
 		return ""
 	})
-	e.start(map[string]notify.Sender{"mail": newSender(t, "mail", emailTarget(srv.addr()))}, 8)
+	e.start(map[string]notify.Sender{"mail": newSender(t, "mail", emailTarget(srv.Addr()))}, 8)
 	d := delivery("n1", "mail")
 	e.publish(d)
 
-	var m smtpMessage
+	var m kittest.SMTPMessage
 	select {
-	case m = <-srv.got:
+	case m = <-srv.Got:
 	case <-time.After(15 * time.Second):
 		t.Fatal("no e-mail")
 	}
 	e.waitSettled()
-	require.Equal(t, int32(2), srv.conn.Load(), "refused once, then delivered")
-	require.Empty(t, srv.got, "delivered once")
-	msg, body := readMail(t, m.data)
+	require.Equal(t, int32(2), srv.Conns(), "refused once, then delivered")
+	require.Empty(t, srv.Got, "delivered once")
+	msg, body := readMail(t, m.Data)
 	require.Equal(t, "[critical] Activity dropped in acme", msg.Header.Get("Subject"))
 	require.Contains(t, msg.Header.Get("To"), "ops@example.com")
 	require.Contains(t, body, "42 vs baseline 12.5")

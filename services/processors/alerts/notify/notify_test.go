@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/schemas/alerts"
+	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/processors/alerts/notify"
 )
 
@@ -320,113 +320,6 @@ func TestSlackMessageStaysWithinLimits(t *testing.T) {
 	require.Contains(t, checkBlockKit(t, <-got), "42 vs baseline 12.5")
 }
 
-// smtpServer is a small SMTP server: enough of RFC 5321 for net/smtp,
-// without STARTTLS or AUTH.
-type smtpServer struct {
-	ln   net.Listener
-	wg   sync.WaitGroup
-	got  chan smtpMessage
-	conn atomic.Int32
-	// reply, if set, answers cmd on connection conn (1-based) instead of
-	// the normal reply; "" means the normal reply.
-	reply func(conn int, cmd string) string
-}
-
-type smtpMessage struct {
-	from string
-	to   []string
-	data []byte
-}
-
-func newSMTPServer(t *testing.T, reply func(conn int, cmd string) string) *smtpServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &smtpServer{ln: ln, got: make(chan smtpMessage, 10), reply: reply}
-	s.wg.Add(1)
-	go s.serve()
-	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
-	return s
-}
-
-func (s *smtpServer) addr() string { return s.ln.Addr().String() }
-
-func (s *smtpServer) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		n := int(s.conn.Add(1))
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer c.Close()
-			s.session(c, n)
-		}()
-	}
-}
-
-func (s *smtpServer) session(c net.Conn, n int) {
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	tp := textproto.NewConn(c)
-	_ = tp.PrintfLine("220 test.local ESMTP ready")
-	var m smtpMessage
-	for {
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		cmd, arg, _ := strings.Cut(line, " ")
-		cmd = strings.ToUpper(cmd)
-		if s.reply != nil {
-			if r := s.reply(n, cmd); r != "" {
-				_ = tp.PrintfLine("%s", r)
-				continue
-			}
-		}
-		switch cmd {
-		case "EHLO":
-			_ = tp.PrintfLine("250-test.local greets you")
-			_ = tp.PrintfLine("250-AUTH PLAIN")
-			_ = tp.PrintfLine("250 8BITMIME")
-		case "AUTH":
-			_ = tp.PrintfLine("235 2.7.0 accepted")
-		case "HELO", "NOOP":
-			_ = tp.PrintfLine("250 ok")
-		case "MAIL":
-			m = smtpMessage{from: between(arg, "<", ">")}
-			_ = tp.PrintfLine("250 ok")
-		case "RCPT":
-			m.to = append(m.to, between(arg, "<", ">"))
-			_ = tp.PrintfLine("250 ok")
-		case "DATA":
-			_ = tp.PrintfLine("354 end with <CRLF>.<CRLF>")
-			data, err := tp.ReadDotBytes()
-			if err != nil {
-				return
-			}
-			m.data = data
-			s.got <- m
-			_ = tp.PrintfLine("250 queued")
-		case "RSET":
-			m = smtpMessage{}
-			_ = tp.PrintfLine("250 ok")
-		case "QUIT":
-			_ = tp.PrintfLine("221 bye")
-			return
-		default:
-			_ = tp.PrintfLine("502 not implemented")
-		}
-	}
-}
-
-func between(s, open, close string) string {
-	_, rest, _ := strings.Cut(s, open)
-	v, _, _ := strings.Cut(rest, close)
-	return v
-}
-
 func emailTarget(addr string) notify.Target {
 	return notify.Target{Type: notify.TypeEmail, SMTP: addr, TLS: notify.TLSNone, From: "Orbitflow <alerts@orbitflow.example.com>",
 		To: []string{"ops@example.com", "Jane Doe <jane@example.com>"}}
@@ -444,14 +337,14 @@ func readMail(t *testing.T, data []byte) (*mail.Message, string) {
 }
 
 func TestEmailMessage(t *testing.T) {
-	srv := newSMTPServer(t, nil)
-	s := newSender(t, "mail", emailTarget(srv.addr()))
+	srv := kittest.NewSMTPServer(t, nil)
+	s := newSender(t, "mail", emailTarget(srv.Addr()))
 	d := delivery("n1", "mail")
 	require.NoError(t, s.Send(ctxT(t, 10*time.Second), d))
-	m := <-srv.got
-	require.Equal(t, "alerts@orbitflow.example.com", m.from)
-	require.Equal(t, []string{"ops@example.com", "jane@example.com"}, m.to)
-	msg, body := readMail(t, m.data)
+	m := <-srv.Got
+	require.Equal(t, "alerts@orbitflow.example.com", m.From)
+	require.Equal(t, []string{"ops@example.com", "jane@example.com"}, m.To)
+	msg, body := readMail(t, m.Data)
 	require.Equal(t, "[critical] Activity dropped in acme", msg.Header.Get("Subject"))
 	to, err := msg.Header.AddressList("To")
 	require.NoError(t, err)
@@ -471,25 +364,25 @@ func TestEmailMessage(t *testing.T) {
 
 	// A retry carries the same Message-ID.
 	require.NoError(t, s.Send(ctxT(t, 10*time.Second), d))
-	again, _ := readMail(t, (<-srv.got).data)
+	again, _ := readMail(t, (<-srv.Got).Data)
 	require.NotEmpty(t, msg.Header.Get("Message-ID"))
 	require.Equal(t, msg.Header.Get("Message-ID"), again.Header.Get("Message-ID"))
 	other := delivery("n2", "mail")
 	require.NoError(t, s.Send(ctxT(t, 10*time.Second), other))
-	third, _ := readMail(t, (<-srv.got).data)
+	third, _ := readMail(t, (<-srv.Got).Data)
 	require.NotEqual(t, msg.Header.Get("Message-ID"), third.Header.Get("Message-ID"))
 }
 
 func TestEmailHeaderInjection(t *testing.T) {
-	srv := newSMTPServer(t, nil)
-	s := newSender(t, "mail", emailTarget(srv.addr()))
+	srv := kittest.NewSMTPServer(t, nil)
+	s := newSender(t, "mail", emailTarget(srv.Addr()))
 	d := delivery("n1", "mail")
 	d.Notification.Title = "Drop\r\nBcc: victim@example.com\r\n\r\nfake body"
 	d.Notification.Severity = "critical\nX-Evil: 1"
 	require.NoError(t, s.Send(ctxT(t, 10*time.Second), d))
-	m := <-srv.got
-	require.Equal(t, []string{"ops@example.com", "jane@example.com"}, m.to)
-	msg, _ := readMail(t, m.data)
+	m := <-srv.Got
+	require.Equal(t, []string{"ops@example.com", "jane@example.com"}, m.To)
+	msg, _ := readMail(t, m.Data)
 	require.Empty(t, msg.Header.Get("Bcc"))
 	require.Empty(t, msg.Header.Get("X-Evil"))
 	require.Contains(t, msg.Header.Get("Subject"), "Bcc: victim@example.com")
@@ -498,7 +391,7 @@ func TestEmailHeaderInjection(t *testing.T) {
 	d.Notification.Title = "Activité en baisse — ça chute"
 	d.Notification.Severity = "warning"
 	require.NoError(t, s.Send(ctxT(t, 10*time.Second), d))
-	msg, _ = readMail(t, (<-srv.got).data)
+	msg, _ = readMail(t, (<-srv.Got).Data)
 	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 	require.NoError(t, err)
 	require.Equal(t, "[warning] Activité en baisse — ça chute", subject)
@@ -518,13 +411,13 @@ func TestEmailReplyClassification(t *testing.T) {
 		{"AUTH", "535 5.7.8 bad credentials", true},
 	} {
 		t.Run(tc.cmd+" "+tc.reply[:3], func(t *testing.T) {
-			srv := newSMTPServer(t, func(_ int, cmd string) string {
+			srv := kittest.NewSMTPServer(t, func(_ int, cmd string) string {
 				if cmd == tc.cmd {
 					return tc.reply
 				}
 				return ""
 			})
-			target := emailTarget(srv.addr())
+			target := emailTarget(srv.Addr())
 			target.Username, target.Password = "notifier", "hunter2"
 			s := newSender(t, "mail", target)
 			err := s.Send(ctxT(t, 10*time.Second), delivery("n1", "mail"))
