@@ -9,6 +9,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/orbitflow/orbitflow/services/api/structure"
+	"github.com/orbitflow/orbitflow/services/api/topics"
 )
 
 // story is the week in sentences, from the numbers in r.
@@ -40,6 +43,22 @@ func story(r *Report) []string {
 	if opened > 0 {
 		s = append(s, fmt.Sprintf("Of %d questions, issues and tickets opened, %s got a first response.", opened, percent(float64(responded)/float64(opened))))
 	}
+	if st := r.Structure; st != nil && st.Measures.Members > 0 {
+		s = append(s, fmt.Sprintf("The community is %s %s: %s.", article(st.Measures.Class), st.Measures.Class, st.Measures.Reason))
+		if b := busRisk(st, 1); b != nil && b.PairShareLost > 0 && len(b.Removed) > 0 {
+			s = append(s, fmt.Sprintf("If its best connector, %s, left, %s of the connected pairs of members would lose their path.",
+				nameOf(b.Removed[0].Name, b.Removed[0].ID), percent(b.PairShareLost)))
+		}
+	}
+	if p := r.PainPoints; p != nil && len(p.Topics) > 0 {
+		t := p.Topics[0]
+		growth := fmt.Sprintf("%+d on the week before", t.Growth)
+		if t.New {
+			growth = "new this week"
+		}
+		s = append(s, fmt.Sprintf("The most asked-about topic was %q: %d %s (%s), %s unanswered.", t.Label, t.Items,
+			plural(t.Items, "question", "questions"), growth, percent(t.UnansweredShare)))
+	}
 	if n := len(r.Leaders); n > 0 {
 		names := make([]string, 0, min(n, 3))
 		for _, l := range r.Leaders[:min(n, 3)] {
@@ -52,6 +71,45 @@ func story(r *Report) []string {
 		s = append(s, fmt.Sprintf("%d %s reached Leading: %s%s.", n, plural(n, "member", "members"), strings.Join(names, ", "), more))
 	}
 	return s
+}
+
+// busRisk is the structure's bus risk for k connectors leaving, if known.
+func busRisk(st *structure.Summary, k int) *structure.BusRisk {
+	for i := range st.BusRisk {
+		if st.BusRisk[i].K == k {
+			return &st.BusRisk[i]
+		}
+	}
+	return nil
+}
+
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+// removedNames lists the members a bus risk takes out.
+func removedNames(b structure.BusRisk) string {
+	names := make([]string, len(b.Removed))
+	for i, m := range b.Removed {
+		names[i] = nameOf(m.Name, m.ID)
+	}
+	return strings.Join(names, ", ")
+}
+
+// recentTrend is the last six months of the structure's trend.
+func recentTrend(st *structure.Summary) []structure.TrendPoint {
+	return st.Trend[max(0, len(st.Trend)-6):]
+}
+
+func seconds(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	h := *v / 3600
+	return hours(&h)
 }
 
 func (r *Report) figure(name string) *Figure {
@@ -159,6 +217,15 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"signed":  func(v float64) string { return fmt.Sprintf("%+.2f", v) },
 	"num":     func(v float64) string { return fmt.Sprintf("%.3g", v) },
 	"last":    func(r *Report) time.Time { return r.WeekEnd().AddDate(0, 0, -1) },
+	"removed": removedNames,
+	"trend":   recentTrend,
+	"seconds": seconds,
+	"growth": func(t topics.Topic) string {
+		if t.New {
+			return "new"
+		}
+		return fmt.Sprintf("%+d", t.Growth)
+	},
 }).Parse(htmlSource))
 
 // HTML renders the report as one self-contained HTML document, styled
@@ -237,6 +304,42 @@ func Text(r *Report) string {
 		}
 		for _, x := range r.Roles {
 			fmt.Fprintf(&b, "%s became %s on %s\n", nameOf(x.Name, x.MemberID), x.Role, x.At.Format("Mon 2 Jan"))
+		}
+	}
+	if st := r.Structure; st != nil && st.Measures.Members > 0 {
+		m := st.Measures
+		section("Structure of the community (the reach graph now)")
+		fmt.Fprintf(&b, "%s: %s\n", strings.ToUpper(m.Class[:1])+m.Class[1:], m.Reason)
+		fmt.Fprintf(&b, "connected %s of %d members, centralization %.2f, top member's edges %s, top 5's %s, density %.4f, clustering %.2f, largest group %s\n",
+			percent(m.ConnectedShare), m.Members, m.Centralization, percent(m.Top1EdgeShare), percent(m.Top5EdgeShare), m.Density, m.Clustering,
+			percent(m.LargestComponentShare))
+		for _, br := range st.BusRisk {
+			fmt.Fprintf(&b, "if the top %d connectors left (%s): %s of connected pairs lost\n", br.K, removedNames(br), percent(br.PairShareLost))
+		}
+		if len(st.Trend) > 0 {
+			table(func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "month\tclass\tconnected\tcentralization\tclustering\tlost without the top 1")
+				for _, p := range recentTrend(st) {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%.2f\t%.2f\t%s\n", p.Month[:7], p.Class, percent(p.ConnectedShare), p.Centralization, p.Clustering, percent(p.BusPairsLostK1))
+				}
+			})
+		}
+	}
+	if p := r.PainPoints; p != nil {
+		section("Pain points: recurring question topics")
+		fmt.Fprintf(&b, "%d questions opened (week before %d), %s unanswered, median first response %s\n", p.Questions, p.PreviousQuestions,
+			percent(p.UnansweredShare), seconds(p.MedianResponseSeconds))
+		if len(p.Topics) > 0 {
+			table(func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "topic\tquestions\tweek before\tgrowth\tunanswered\tmedian response")
+				for _, t := range p.Topics {
+					g := fmt.Sprintf("%+d", t.Growth)
+					if t.New {
+						g = "new"
+					}
+					fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\n", t.Label, t.Items, t.PreviousItems, g, percent(t.UnansweredShare), seconds(t.MedianResponseSeconds))
+				}
+			})
 		}
 	}
 	if r.URL != "" {

@@ -15,6 +15,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/orbitflow/orbitflow/services/api/structure"
+	"github.com/orbitflow/orbitflow/services/api/topics"
 )
 
 // Options select the report.
@@ -53,11 +56,11 @@ type Report struct {
 	Leaders  []Leader      `json:"new_leaders"`
 	Roles    []RoleChange  `json:"roles_gained"`
 
-	// Sections from the other analyses, nil when there is nothing to show.
-	Structure  any `json:"structure,omitempty"`
-	PainPoints any `json:"pain_points,omitempty"`
-	Signals    any `json:"signals,omitempty"`
-	Accounts   any `json:"accounts,omitempty"`
+	// Structure is the reach graph now (class, measures, bus risk) with
+	// its monthly trend.
+	Structure *structure.Summary `json:"structure"`
+	// PainPoints are the week's recurring question topics.
+	PainPoints *topics.Report `json:"pain_points"`
 }
 
 // WeekEnd is the end of the week, exclusive.
@@ -188,6 +191,15 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	var err error
+	if r.Structure, err = structure.Summarize(ctx, conn, o.Community, nil); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	pains, err := topics.Compute(ctx, conn, topics.Options{Community: o.Community, From: week, To: week.AddDate(0, 0, 6), Limit: o.Top})
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	r.PainPoints = &pains
 	r.Story = story(r)
 	return r, nil
 }

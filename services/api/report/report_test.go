@@ -45,22 +45,22 @@ func fixture(t *testing.T) driver.Conn {
 	}
 	require.NoError(t, types.Send())
 	acts, err := ch.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
-		thread_id, channel, weight, is_bot, received_at, attributes)`)
+		thread_id, channel, weight, is_bot, received_at, attributes, title)`)
 	require.NoError(t, err)
 	for _, a := range []struct {
-		id, identity, typ, at, thread string
-		bot, mate                     bool
+		id, identity, typ, at, thread, title string
+		bot, mate                            bool
 	}{
-		{"p1", "github:1", "github.issue.opened", "2026-03-02 10:00:00", "T1", false, false},
-		{"p2", "github:2", "github.issue.commented", "2026-03-02 12:00:00", "T1", false, false},
-		{"p3", "github:3", "github.pull_request.opened", "2026-03-03 09:00:00", "P1", false, false},
-		{"w1", "github:1", "github.issue.opened", "2026-03-09 10:00:00", "T2", false, false},
-		{"w2", "github:3", "github.issue.commented", "2026-03-09 11:00:00", "T2", false, false},
-		{"w3", "github:1", "github.issue.opened", "2026-03-10 08:00:00", "T3", false, false},
-		{"w4", "github:2", "github.pull_request.opened", "2026-03-10 09:00:00", "P2", false, false},
-		{"w5", "github:4", "github.star.created", "2026-03-11 09:00:00", "", false, false},
-		{"w6", "github:9", "github.issue.commented", "2026-03-11 10:00:00", "T3", true, false},
-		{"w7", "github:8", "github.pull_request.review_commented", "2026-03-12 10:00:00", "P2", false, true},
+		{"p1", "github:1", "github.issue.opened", "2026-03-02 10:00:00", "T1", "How do I configure retries?", false, false},
+		{"p2", "github:2", "github.issue.commented", "2026-03-02 12:00:00", "T1", "", false, false},
+		{"p3", "github:3", "github.pull_request.opened", "2026-03-03 09:00:00", "P1", "Faster retries", false, false},
+		{"w1", "github:1", "github.issue.opened", "2026-03-09 10:00:00", "T2", "How do I configure SSO?", false, false},
+		{"w2", "github:3", "github.issue.commented", "2026-03-09 11:00:00", "T2", "", false, false},
+		{"w3", "github:1", "github.issue.opened", "2026-03-10 08:00:00", "T3", "SSO login fails?", false, false},
+		{"w4", "github:2", "github.pull_request.opened", "2026-03-10 09:00:00", "P2", "SSO docs", false, false},
+		{"w5", "github:4", "github.star.created", "2026-03-11 09:00:00", "", "", false, false},
+		{"w6", "github:9", "github.issue.commented", "2026-03-11 10:00:00", "T3", "", true, false},
+		{"w7", "github:8", "github.pull_request.review_commented", "2026-03-12 10:00:00", "P2", "", false, true},
 	} {
 		at, err := time.Parse(time.DateTime, a.at)
 		require.NoError(t, err)
@@ -68,7 +68,7 @@ func fixture(t *testing.T) driver.Conn {
 		if a.mate {
 			attrs["teammate"] = "true"
 		}
-		require.NoError(t, acts.Append(a.id, "wk", "github", a.typ, at, a.identity, a.identity, a.thread, "repo", float32(4), a.bot, at, attrs))
+		require.NoError(t, acts.Append(a.id, "wk", "github", a.typ, at, a.identity, a.identity, a.thread, "repo", float32(4), a.bot, at, attrs, a.title))
 	}
 	require.NoError(t, acts.Send())
 	require.NoError(t, ch.Exec(ctx, `INSERT INTO member_identities (community, identity, member_id, source, username, stream_seq) VALUES
@@ -83,6 +83,11 @@ func fixture(t *testing.T) driver.Conn {
 		('wk', 'github:4', '', 1, now64(3), 1, 2592000000, 4, 1, 0, now64(3), 1, 2592000000, [], false, false, 1),
 		('wk', 'github:8', 'Mate', 2, now64(3), 1, 2592000000, 1, 10, 0, now64(3), 1, 2592000000, [], false, true, 1),
 		('wk', 'github:9', 'Bot', 0, now64(3), 1, 2592000000, 1, 10, 0, now64(3), 1, 2592000000, [], true, false, 1)`))
+	// The reach graph is a star around github:3.
+	require.NoError(t, ch.Exec(ctx, `INSERT INTO member_edges_raw (community, member_a, member_b, direct_interactions, strength, strength_at,
+		reach_factor, reach_period_ms, stream_seq) VALUES
+		('wk', 'github:1', 'github:3', 1, 10, now64(3), 1, 2592000000, 1), ('wk', 'github:2', 'github:3', 1, 10, now64(3), 1, 2592000000, 1),
+		('wk', 'github:3', 'github:4', 1, 10, now64(3), 1, 2592000000, 1)`))
 	require.NoError(t, ch.Exec(ctx, `INSERT INTO community_gravity (community, period, period_start, members, leading, contributing,
 		participating, exploring, weighted_commitment, gravity, stream_seq) VALUES
 		('wk', 'week', '2026-03-02', 3, 0, 1, 2, 0, 81, 1.5, 1), ('wk', 'week', '2026-03-09', 4, 1, 0, 2, 1, 133, -0.5, 2),
@@ -172,15 +177,33 @@ func TestWeeklyReportOfAHandMadeCommunity(t *testing.T) {
 		"1 person showed up for the first time (67% fewer than the week before).",
 		"Gravity was -0.50: involvement is falling, members are drifting to lower orbit levels.",
 		"Of 3 questions, issues and tickets opened, 67% got a first response.",
+		"The community is a hub: degree centralization 1.00 (hub from 0.50).",
+		"If its best connector, Three, left, 100% of the connected pairs of members would lose their path.",
+		`The most asked-about topic was "sso": 2 questions (new this week), 50% unanswered.`,
 		"1 member reached Leading: Three.",
 	}, r.Story)
+
+	// The star around github:3 (bots and teammates are not in the graph).
+	m := r.Structure.Measures
+	require.Equal(t, []any{"hub", 4, 4, 3, 1.0, 1.0}, []any{m.Class, m.Members, m.Connected, m.Edges, m.Centralization, m.Top1EdgeShare})
+	require.Equal(t, "github:3", r.Structure.BusRisk[0].Removed[0].ID)
+	require.Equal(t, 1.0, r.Structure.BusRisk[0].PairShareLost)
+	// Questions: T2 (answered after 1 h) and T3 (only the bot answered)
+	// this week, T1 the week before; "sso" is in both of this week's.
+	p := r.PainPoints
+	require.Equal(t, []int{2, 1, 1}, []int{p.Questions, p.PreviousQuestions, p.Unanswered})
+	require.Len(t, p.Topics, 1)
+	require.Equal(t, []any{"sso", 2, 0, true, 1, 0.5, ptr(3600)}, []any{p.Topics[0].Key, p.Topics[0].Items, p.Topics[0].PreviousItems,
+		p.Topics[0].New, p.Topics[0].Unanswered, p.Topics[0].UnansweredShare, p.Topics[0].MedianResponseSeconds})
 
 	html, err := report.HTML(r)
 	require.NoError(t, err)
 	page := string(html)
 	for _, want := range []string{"<title>Weekly report: wk, week of Mon 9 Mar 2026</title>", "Mon 9 Mar 2026 – Sun 15 Mar 2026",
 		">&#43;33%<", ">-67%<", "<td>Retention (of the week before&#39;s active members)</td><td style=\"text-align:right;font-weight:600;\">100%</td><td style=\"text-align:right;color:#52606d;\">–</td>", "Level movement in February 2026", "<strong>Three</strong> reached Leading on Thu 12 Mar 09:30 UTC",
-		"<em>educator</em>", `href="https://orbitflow.example/reports/wk"`, "49.0 h"} {
+		"<em>educator</em>", `href="https://orbitflow.example/reports/wk"`, "49.0 h",
+		`<strong style="text-transform:capitalize;">hub</strong>: degree centralization 1.00`, "If the top 1 connector leaves (Three)",
+		"<strong>sso</strong>", "How do I configure SSO?"} {
 		require.Contains(t, page, want)
 	}
 	require.NotContains(t, page, "<script")
@@ -188,6 +211,8 @@ func TestWeeklyReportOfAHandMadeCommunity(t *testing.T) {
 	require.Contains(t, text, "Weekly report: wk, Mon 9 Mar 2026 – Sun 15 Mar 2026")
 	require.Contains(t, text, "Active members")
 	require.Contains(t, text, "The full report: https://orbitflow.example/reports/wk")
+	require.Contains(t, text, "Hub: degree centralization 1.00 (hub from 0.50)")
+	require.Contains(t, text, "2 questions opened (week before 1), 50% unanswered, median first response 1.0 h")
 
 	// Asking for a week by any day in it gives the same week.
 	again, err := report.Build(ctx, ch, report.Options{Community: "wk", Week: week.AddDate(0, 0, 4), Now: now})
