@@ -2,8 +2,12 @@ package alerts
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Delivery kinds (HeaderKind, Delivery.Kind).
@@ -70,4 +74,40 @@ type SignalActivity struct {
 func SignalID(community, rule, eventID string) string {
 	sum := sha256.Sum256([]byte(community + "\x00" + rule + "\x00" + eventID))
 	return hex.EncodeToString(sum[:16])
+}
+
+// OptOutBucket is the NATS key-value bucket of the members who opted out
+// of signals (the API and the command line write it; the scoring
+// processor watches it). Keys are OptOutKey, values OptOut as JSON.
+const OptOutBucket = "orbitflow-signal-optouts"
+
+// OptOut is one member who opted out of signals in one community. Member
+// is a member id or any identity key of the member ("github:583231"; a
+// member id is its first identity's key): opting out one identity opts out
+// the whole member.
+type OptOut struct {
+	Community string    `json:"community"`
+	Member    string    `json:"member"`
+	By        string    `json:"by,omitempty"`
+	Comment   string    `json:"comment,omitempty"`
+	At        time.Time `json:"at"`
+	// Config: the opt-out is in the configuration (signals.opt_out), not
+	// the bucket; it cannot be removed through the API.
+	Config bool `json:"config,omitempty"`
+}
+
+// OptOutKey is the bucket key of member's opt-out in community: the
+// community and the member in unpadded base64url (identity keys hold
+// characters bucket keys may not).
+func OptOutKey(community, member string) string {
+	return community + "." + base64.RawURLEncoding.EncodeToString([]byte(member))
+}
+
+// ValidOptOutMember checks an opt-out's member: 1..256 printable bytes,
+// no spaces.
+func ValidOptOutMember(m string) error {
+	if m == "" || len(m) > 256 || strings.IndexFunc(m, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0 {
+		return fmt.Errorf("want a member id or identity key like github:583231 (1..256 printable bytes, no spaces), got %q", m)
+	}
+	return nil
 }

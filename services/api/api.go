@@ -156,6 +156,10 @@ type Deps struct {
 	// dead-letter streams (the API: what it serves is only as fresh as all
 	// of them); empty judges none.
 	Consumers []string
+	// SignalOptOuts are the configuration's signal opt-outs
+	// (signals.opt_out): community → members. The API lists them and
+	// cannot remove them.
+	SignalOptOuts map[string][]string
 }
 
 // Server is the HTTP API.
@@ -223,6 +227,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.queryRoutes(mux)
 	s.alertRoutes(mux)
+	s.signalRoutes(mux)
 	s.dashboardRoutes(mux)
 	return http.MaxBytesHandler(telemetry.InstrumentHTTP("api", s.meters, mux), 64<<10)
 }

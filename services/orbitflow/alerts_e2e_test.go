@@ -28,6 +28,9 @@ func TestDemoRulesAreValid(t *testing.T) {
 	f, err := alertsp.DecodeFile([]byte(demoRules))
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(f.Rules), 8)
+	require.Len(t, f.Signals, 1)
+	require.Equal(t, "demo-sales-interest", f.Signals[0].Name)
+	require.Equal(t, []string{"demo-signals"}, f.Signals[0].Targets)
 }
 
 // signedHook is a local webhook receiver that checks every signature.

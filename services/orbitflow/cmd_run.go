@@ -302,6 +302,12 @@ const demoRules = `# Alert rules for the demo community, written by 'orbitflow r
 #     me: {type: webhook, url: "http://127.0.0.1:9999/hook", secret: "env:ORBITFLOW_ALERT_SECRET"}
 #     chat: {type: slack, url: "https://hooks.slack.com/services/T000/B000/XXXX"}
 external_url: http://127.0.0.1:8080
+# demo-signals receives the demo-sales-interest signals: run any HTTP
+# server that accepts POST on 127.0.0.1:9999 (the body is the signal as
+# JSON, signed with the secret below; see X-Orbitflow-Signature). Nothing
+# listening: each delivery is tried 3 times, then dead-lettered.
+targets:
+  demo-signals: {type: webhook, url: "http://127.0.0.1:9999/signals", secret: demo-signal-secret, max_attempts: 3}
 rules:
   - name: demo-source-silent
     description: a demo source stopped delivering (restart with --demo-sources leaving one out)
@@ -353,6 +359,15 @@ rules:
     community: demo
     detector: {type: role_cadence}
     severity: info
+# Community-qualified signals (services/processors/alerts/README.md#signals):
+# a member's activity whose title asks about plans, for sales or customer
+# success. Teammates, bots and opted-out members never fire.
+signals:
+  - name: demo-sales-interest
+    description: a member asks about pricing, plans, SSO, a quote, an upgrade or cancelling
+    community: demo
+    keywords: [pricing, enterprise, SSO, quote, upgrade, cancel]
+    targets: [demo-signals]
 `
 
 // writeDemoRules writes demoRules as the rules file unless one exists.

@@ -2,49 +2,30 @@ package signals
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
-	"unicode"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/orbitflow/orbitflow/schemas/alerts"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
 )
 
-// OptOutBucket is the NATS key-value bucket of the members who opted out
-// of signals (through the API or the command line). The scoring processor
-// watches it: a change applies within a second or so.
-const OptOutBucket = "orbitflow-signal-optouts"
+// OptOutBucket is the NATS key-value bucket of the opt-outs
+// (alerts.OptOutBucket). The scoring processor watches it: a change
+// applies within a second or so.
+const OptOutBucket = alerts.OptOutBucket
 
-// OptOut is one member who opted out of signals in one community. Member
-// is a member id or any identity key of the member ("github:583231"; a
-// member id is its first identity's key), so opting out one identity of a
-// member opts out the whole member.
-type OptOut struct {
-	Community string    `json:"community"`
-	Member    string    `json:"member"`
-	By        string    `json:"by,omitempty"`
-	Comment   string    `json:"comment,omitempty"`
-	At        time.Time `json:"at"`
-	// Config: the opt-out is in the configuration (signals.opt_out), not
-	// the bucket; it cannot be removed through the API.
-	Config bool `json:"config,omitempty"`
-}
+// OptOut is one member who opted out of signals in one community
+// (alerts.OptOut).
+type OptOut = alerts.OptOut
 
-// ValidMember checks an opt-out's member: 1..256 bytes, printable, no
-// spaces.
-func ValidMember(m string) error {
-	if m == "" || len(m) > 256 || strings.IndexFunc(m, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0 {
-		return fmt.Errorf("want a member id or identity key like github:583231 (1..256 printable bytes, no spaces), got %q", m)
-	}
-	return nil
-}
+// ValidMember checks an opt-out's member (alerts.ValidOptOutMember).
+func ValidMember(m string) error { return alerts.ValidOptOutMember(m) }
 
 // OptOuts is the opt-out bucket.
 type OptOuts struct {
@@ -63,11 +44,7 @@ func OpenOptOuts(ctx context.Context, js jetstream.JetStream) (*OptOuts, error) 
 	return &OptOuts{kv: kv}, nil
 }
 
-// optKey is the bucket key of an opt-out: the community and the member,
-// base64url (identity keys hold characters keys may not).
-func optKey(community, member string) string {
-	return community + "." + base64.RawURLEncoding.EncodeToString([]byte(member))
-}
+func optKey(community, member string) string { return alerts.OptOutKey(community, member) }
 
 // Add records o (idempotent: a second add replaces the first).
 func (s *OptOuts) Add(ctx context.Context, o OptOut) error {

@@ -162,3 +162,13 @@ func TestTeammatesAndBotsNeverMatch(t *testing.T) {
 		require.False(t, ok, name)
 	}
 }
+
+func TestOptOutConfigValidation(t *testing.T) {
+	require.NoError(t, signals.Config{OptOut: map[string][]string{"acme": {"github:1", "m-2"}}}.Validate("signals"))
+	err := signals.Config{OptOut: map[string][]string{"Acme": {"x"}, "acme": {"", "two words"}}}.Validate("signals")
+	require.Equal(t, `signals.opt_out.Acme: want a community name (a-z, 0-9, _ and -)
+signals.opt_out.acme[0]: want a member id or identity key like github:583231 (1..256 printable bytes, no spaces), got ""
+signals.opt_out.acme[1]: want a member id or identity key like github:583231 (1..256 printable bytes, no spaces), got "two words"`, err.Error())
+	require.Equal(t, []signals.OptOut{{Community: "acme", Member: "a", Config: true}, {Community: "acme", Member: "b", Config: true}},
+		signals.Config{OptOut: map[string][]string{"acme": {"b", "a"}, "beta": {"c"}}}.OptOuts("acme"))
+}

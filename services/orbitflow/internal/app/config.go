@@ -21,6 +21,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/alerts"
 	"github.com/orbitflow/orbitflow/services/processors/orbit"
+	"github.com/orbitflow/orbitflow/services/processors/signals"
 	"github.com/orbitflow/orbitflow/services/sink"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// Ops is the /healthz, /readyz and /metrics listener of split-mode
 	// targets without the API.
 	Ops OpsConfig `yaml:"ops"`
+	// Signals holds the signal opt-outs (the rules are in the alert rules
+	// file, under signals:).
+	Signals signals.Config `yaml:"signals"`
 }
 
 // LogConfig configures the process log (stderr).
@@ -165,7 +169,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", c.Log.Format))
 	}
 	errs = append(errs, c.NATS.Validate("nats"), c.ClickHouse.Validate("clickhouse"), c.Sink.Validate("sink"), c.Scoring.Validate("scoring"), c.Alerts.Validate("alerts"), c.API.Validate("api"),
-		c.Gateway.Validate("gateway", WebhookSources()))
+		c.Gateway.Validate("gateway", WebhookSources()), c.Signals.Validate("signals"))
 	errs = append(errs, c.People.Validate("people")...)
 	if c.People.EmailSalt != "" {
 		if _, err := c.Salt(); err != nil {

@@ -1,0 +1,16 @@
+package app
+
+import (
+	"github.com/orbitflow/orbitflow/services/processors/alerts"
+	"github.com/orbitflow/orbitflow/services/processors/signals"
+)
+
+// LoadSignalRules reads the signal rules of the alert rules file at path,
+// validated with the whole file (a missing file has none).
+func LoadSignalRules(path string) ([]signals.Rule, error) {
+	f, err := alerts.LoadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return f.Signals, nil
+}
