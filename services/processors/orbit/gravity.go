@@ -10,6 +10,7 @@ import (
 
 	"github.com/orbitflow/orbitflow/schemas/events"
 
+	"github.com/orbitflow/orbitflow/services/kit/graph"
 	"github.com/orbitflow/orbitflow/services/processors/scoring"
 )
 
@@ -68,6 +69,8 @@ func (p *Processor) closePeriods(name string, c *community, t int64, seq uint64)
 		switch kind {
 		case "week":
 			p.out.graph = append(p.out.graph, graphRow{name, start, c.scorer.GraphMeasures(start), seq})
+			st, risk := c.scorer.Structure(start)
+			p.out.structure = append(p.out.structure, structureRow{name, start, st, risk, seq})
 		case "month":
 			p.out.moves = append(p.out.moves, moveRow{name, ps.Start, c.scorer.Movement(false), seq})
 		}
@@ -190,6 +193,36 @@ type graphRow struct {
 	at        int64
 	measures  []scoring.GraphMeasure
 	seq       uint64
+}
+
+// structureRow is one week's community structure, as of its end.
+type structureRow struct {
+	community string
+	at        int64
+	measures  graph.Structure
+	risk      []graph.BusRisk // k = scoring.StructureBusRiskK
+	seq       uint64
+}
+
+func (p *Processor) flushStructure(ctx context.Context) error {
+	rows := make([][]any, 0, len(p.out.structure))
+	for _, r := range p.out.structure {
+		m := r.measures
+		row := []any{r.community, ms(r.at), uint32(m.Members), uint32(m.Connected), m.ConnectedShare, uint64(m.Edges), m.Density,
+			m.Centralization, m.Top1EdgeShare, m.Top5EdgeShare, m.Clustering, uint32(m.LargestComponent), m.LargestComponentShare,
+			string(m.Class), m.Reason}
+		for _, b := range r.risk {
+			row = append(row, b.PairShareLost)
+		}
+		for _, b := range r.risk {
+			row = append(row, b.LargestComponentShareAfter)
+		}
+		rows = append(rows, append(row, scoring.ModelVersion, p.hash, r.seq))
+	}
+	return p.insert(ctx, "community_structure", `community, computed_at, members, connected, connected_share, edges, density,
+		centralization, top1_edge_share, top5_edge_share, clustering, largest_component, largest_component_share, class, reason,
+		bus_pairs_lost_k1, bus_pairs_lost_k3, bus_pairs_lost_k5, bus_largest_share_k1, bus_largest_share_k3, bus_largest_share_k5,
+		model_version, config_hash, stream_seq`, rows)
 }
 
 // moveRow is one month's level movement of a community.

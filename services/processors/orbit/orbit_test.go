@@ -16,6 +16,7 @@ import (
 	"github.com/orbitflow/orbitflow/schemas/events"
 	"github.com/orbitflow/orbitflow/schemas/subjects"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
+	"github.com/orbitflow/orbitflow/services/kit/graph"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/store"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
@@ -131,11 +132,20 @@ type expectation struct {
 	moves map[string][4]int
 	// segments is "community/kind/start/segment" → weighted commitment.
 	segments map[string]float64
+	// structure is "community/computed_at" → the week's structure and its
+	// bus risk (k = 1, 3, 5).
+	structure map[string]structureWant
+}
+
+type structureWant struct {
+	measures graph.Structure
+	risk     []graph.BusRisk
 }
 
 func (e *env) expectedAll() expectation {
 	changes := 0
-	x := expectation{graph: map[string]float64{}, moves: map[string][4]int{}, segments: map[string]float64{}}
+	x := expectation{graph: map[string]float64{}, moves: map[string][4]int{}, segments: map[string]float64{},
+		structure: map[string]structureWant{}}
 	active := map[string]map[string]bool{} // community/kind/segment → members active in the current period
 	wcs := map[string]float64{}
 	current := map[string]int64{} // community/kind → current period start
@@ -175,6 +185,8 @@ func (e *env) expectedAll() expectation {
 					for _, g := range s.GraphMeasures(start) {
 						x.graph[fmt.Sprintf("%s/%d/%s", ev.Community, start, g.Member)] = g.PageRank
 					}
+					st, risk := s.Structure(start)
+					x.structure[fmt.Sprintf("%s/%d", ev.Community, start)] = structureWant{st, risk}
 				case "month":
 					for l, m := range s.Movement(false) {
 						x.moves[fmt.Sprintf("%s/%d/%d", ev.Community, cur, l)] = [4]int{m.Members, m.Up, m.Held, m.Down}
@@ -302,6 +314,7 @@ func (e *env) check() {
 	for k, v := range x.graph {
 		require.InDelta(e.t, v, gotGraph[k], 1e-9*v, k)
 	}
+	e.checkStructure(ctx, x)
 	gotMoves := map[string][4]int{}
 	rows, err = e.ch.Query(ctx, "SELECT community, toInt64(toUnixTimestamp(period_start)) * 1000, level, members, moved_up, held, moved_down FROM level_movement FINAL")
 	require.NoError(e.t, err)
@@ -336,6 +349,49 @@ func (e *env) check() {
 	var types uint64
 	require.NoError(e.t, e.ch.QueryRow(ctx, "SELECT count() FROM activity_weights FINAL WHERE type = 'github.issue.opened' AND weight = 5").Scan(&types))
 	require.EqualValues(e.t, 1, types)
+}
+
+// checkStructure compares community_structure with the independent
+// weekly structure: one row per community and week, the same numbers.
+func (e *env) checkStructure(ctx context.Context, x expectation) {
+	rows, err := e.ch.Query(ctx, `SELECT community, toUnixTimestamp64Milli(computed_at), members, connected, connected_share, edges,
+		density, centralization, top1_edge_share, top5_edge_share, clustering, largest_component, largest_component_share,
+		toString(class), reason, bus_pairs_lost_k1, bus_pairs_lost_k3, bus_pairs_lost_k5,
+		bus_largest_share_k1, bus_largest_share_k3, bus_largest_share_k5
+		FROM community_structure FINAL`)
+	require.NoError(e.t, err)
+	defer rows.Close()
+	got := map[string]structureWant{}
+	for rows.Next() {
+		var c, class, reason string
+		var at int64
+		var members, connected, largest uint32
+		var edges uint64
+		var m graph.Structure
+		lost := make([]float64, 3)
+		left := make([]float64, 3)
+		require.NoError(e.t, rows.Scan(&c, &at, &members, &connected, &m.ConnectedShare, &edges, &m.Density, &m.Centralization,
+			&m.Top1EdgeShare, &m.Top5EdgeShare, &m.Clustering, &largest, &m.LargestComponentShare, &class, &reason,
+			&lost[0], &lost[1], &lost[2], &left[0], &left[1], &left[2]))
+		m.Members, m.Connected, m.Edges, m.LargestComponent = int(members), int(connected), int(edges), int(largest)
+		m.Class, m.Reason = graph.Class(class), reason
+		var risk []graph.BusRisk
+		for k := range lost {
+			risk = append(risk, graph.BusRisk{PairShareLost: lost[k], LargestComponentShareAfter: left[k]})
+		}
+		got[fmt.Sprintf("%s/%d", c, at)] = structureWant{m, risk}
+	}
+	require.NoError(e.t, rows.Err())
+	require.NotEmpty(e.t, x.structure)
+	require.Equal(e.t, len(x.structure), len(got), "one structure row per community and week")
+	for k, want := range x.structure {
+		require.Equal(e.t, want.measures, got[k].measures, k)
+		require.Len(e.t, want.risk, 3)
+		for i, r := range want.risk {
+			require.Equal(e.t, r.PairShareLost, got[k].risk[i].PairShareLost, "%s k=%d", k, r.K)
+			require.Equal(e.t, r.LargestComponentShareAfter, got[k].risk[i].LargestComponentShareAfter, "%s k=%d", k, r.K)
+		}
+	}
 }
 
 func testConfig(partitions int) Config {
@@ -422,4 +478,75 @@ func TestConfigValidation(t *testing.T) {
 	require.ErrorContains(t, err, `scoring.segments[2]: want source, channel or attribute:<key>, got "tag"`)
 	require.ErrorContains(t, err, `scoring.segments[3]`)
 	require.NotContains(t, err.Error(), "segments[1]")
+}
+
+// A star written by the stream: four members reply to h in the week of 2
+// March; an activity on 10 March closes the week, and community_structure
+// holds the star's structure as of Monday 9 March: 5 members in orbit, 4
+// ties, density 4/10, centralization 1, a hub; without h every pair is
+// lost (4 members left alone: largest group 1 of 4), without h, l1 and l2
+// too (1 of 2), without all five nothing is left. The monthly view shows
+// it as March's.
+func TestCommunityStructureIsWrittenWeekly(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pub := bus.NewPublisher(e.js)
+	at := func(s string) events.Timestamp {
+		ts, err := time.Parse(time.DateTime, s)
+		require.NoError(t, err)
+		return events.NewTimestamp(ts)
+	}
+	var evs []events.Event
+	add := func(id, actor, typ, when, thread string, target string) {
+		ev := events.Event{ID: id, SchemaVersion: 1, Community: "star", Source: "github", Type: typ, OccurredAt: at(when),
+			ReceivedAt: at("2026-03-10 12:00:00"), Actor: events.Actor{Source: "github", SourceID: actor, Username: "u" + actor},
+			ThreadID: thread, Channel: "dev"}
+		if target != "" {
+			ev.Targets = []events.Target{{Source: "github", SourceID: target, Kind: "reply"}}
+		}
+		evs = append(evs, ev)
+	}
+	add("s0", "100", "github.issue.opened", "2026-03-02 10:00:00", "t0", "")
+	for i := 1; i <= 4; i++ {
+		add(fmt.Sprintf("s%d", i), fmt.Sprint(100+i), "github.issue.commented", "2026-03-03 10:00:00", fmt.Sprintf("t%d", i), "100")
+	}
+	add("s5", "105", "github.issue.opened", "2026-03-10 10:00:00", "t5", "")
+	for _, ev := range evs {
+		require.NoError(t, events.DefaultRegistry().Validate(&ev))
+		data, err := events.Encode(&ev)
+		require.NoError(t, err)
+		m := nats.NewMsg(subjects.Activity(ev.Community, ev.Source))
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		require.NoError(t, pub.Publish(ctx, m, nil))
+	}
+	require.NoError(t, pub.Flush(ctx))
+	p := e.start(testConfig(1))
+	e.waitFor(p, uint64(len(evs)))
+	require.NoError(t, p.Shutdown(ctx))
+
+	var (
+		computed, class, reason                  string
+		members, connected, largest              uint32
+		edges                                    uint64
+		share, density, central, top1, top5, clu float64
+		largestShare, k1, k3, k5, l1, l3, l5     float64
+	)
+	require.NoError(t, e.ch.QueryRow(ctx, `SELECT toString(computed_at), members, connected, connected_share, edges, density,
+		centralization, top1_edge_share, top5_edge_share, clustering, largest_component, largest_component_share, toString(class), reason,
+		bus_pairs_lost_k1, bus_pairs_lost_k3, bus_pairs_lost_k5, bus_largest_share_k1, bus_largest_share_k3, bus_largest_share_k5
+		FROM community_structure FINAL WHERE community = 'star'`).Scan(&computed, &members, &connected, &share, &edges, &density,
+		&central, &top1, &top5, &clu, &largest, &largestShare, &class, &reason, &k1, &k3, &k5, &l1, &l3, &l5))
+	require.Equal(t, "2026-03-09 00:00:00.000", computed)
+	require.Equal(t, []any{uint32(5), uint32(5), 1.0, uint64(4), 0.4, 1.0, 1.0, 1.0, 0.0, uint32(5), 1.0},
+		[]any{members, connected, share, edges, density, central, top1, top5, clu, largest, largestShare})
+	require.Equal(t, "hub", class)
+	require.Equal(t, "degree centralization 1.00 (hub from 0.50)", reason)
+	require.Equal(t, []float64{1, 1, 1, 0.25, 0.5, 0}, []float64{k1, k3, k5, l1, l3, l5})
+
+	var month string
+	var rows uint64
+	require.NoError(t, e.ch.QueryRow(ctx, `SELECT toString(any(month)), count() FROM community_structure_monthly WHERE community = 'star'`).Scan(&month, &rows))
+	require.Equal(t, "2026-03-01", month)
+	require.Equal(t, uint64(1), rows)
 }

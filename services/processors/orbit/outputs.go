@@ -30,6 +30,8 @@ type outputs struct {
 	gravity []gravityRow
 	graph   []graphRow
 	moves   []moveRow
+	// structure are community_structure rows (written with graph).
+	structure []structureRow
 	// identities are identity_changes rows, suggestions merge_suggestions.
 	identities  []identityRow
 	suggestions []suggestionRow
@@ -70,7 +72,7 @@ func (o *outputs) role(c string, ch scoring.RoleChange) {
 func (o *outputs) empty() bool {
 	return len(o.members) == 0 && len(o.edges) == 0 && len(o.levels) == 0 && len(o.roles) == 0 &&
 		len(o.gravity) == 0 && len(o.graph) == 0 && len(o.moves) == 0 && len(o.identities) == 0 && len(o.suggestions) == 0 &&
-		len(o.segments) == 0 && len(o.idents) == 0 && len(o.signals) == 0
+		len(o.segments) == 0 && len(o.idents) == 0 && len(o.signals) == 0 && len(o.structure) == 0
 }
 
 // flush writes the pending rows, one batch per table; on error they stay
@@ -87,7 +89,7 @@ func (p *Processor) flush(ctx context.Context) error {
 	p.collect = []pendingInsert{}
 	defer func() { p.collect = nil }()
 	for _, f := range []func(context.Context) error{p.flushMembers, p.flushEdges, p.flushLevels, p.flushRoles,
-		p.flushGravity, p.flushSegments, p.flushGraph, p.flushMoves, p.flushIdentities, p.flushMemberIdentities, p.flushSignals} {
+		p.flushGravity, p.flushSegments, p.flushGraph, p.flushStructure, p.flushMoves, p.flushIdentities, p.flushMemberIdentities, p.flushSignals} {
 		if err := f(ctx); err != nil {
 			return err
 		}
@@ -101,6 +103,7 @@ func (p *Processor) flush(ctx context.Context) error {
 	o.levels, o.roles, o.gravity, o.graph, o.moves = o.levels[:0], o.roles[:0], o.gravity[:0], o.graph[:0], o.moves[:0]
 	o.identities, o.suggestions, o.segments = o.identities[:0], o.suggestions[:0], o.segments[:0]
 	o.signals = o.signals[:0]
+	o.structure = o.structure[:0]
 	p.met.wrote(time.Since(start), time.Now())
 	if p.flushed != nil {
 		p.flushed(o.seq)

@@ -103,20 +103,7 @@ type GraphMeasure struct {
 // member order; the partition count does not change the result (edges
 // are taken in key order).
 func (s *Scorer) GraphMeasures(at int64) []GraphMeasure {
-	edges := make([]graph.WeightedEdge, 0, s.Edges())
-	for _, p := range s.parts {
-		for i, k := range p.edges.keys {
-			if k == 0 {
-				continue
-			}
-			idx := p.edges.slots[i]
-			e := &p.edges.chunks[idx/edgeChunk][idx%edgeChunk]
-			if w := e.Strength.at(s.reach, at); w > 0 {
-				edges = append(edges, graph.WeightedEdge{A: uint32(k >> 32), B: uint32(k), Weight: w})
-			}
-		}
-	}
-	slices.SortFunc(edges, func(x, y graph.WeightedEdge) int { return cmp.Or(cmp.Compare(x.A, y.A), cmp.Compare(x.B, y.B)) })
+	edges := s.decayedEdges(at)
 	n := len(s.ids)
 	rank := graph.PageRank(n, edges, s.cfg.Reach.PageRankDamping, 1e-9, 100)
 	pockets := graph.Pockets(n, edges, s.cfg.Reach.PocketMinStrength)
@@ -135,4 +122,56 @@ func (s *Scorer) GraphMeasures(at int64) []GraphMeasure {
 		}
 	}
 	return out
+}
+
+// decayedEdges returns every edge with its strength decayed to at (edges
+// decayed to nothing left out), in key order: the same list whatever the
+// partition count.
+func (s *Scorer) decayedEdges(at int64) []graph.WeightedEdge {
+	edges := make([]graph.WeightedEdge, 0, s.Edges())
+	for _, p := range s.parts {
+		for i, k := range p.edges.keys {
+			if k == 0 {
+				continue
+			}
+			idx := p.edges.slots[i]
+			e := &p.edges.chunks[idx/edgeChunk][idx%edgeChunk]
+			if w := e.Strength.at(s.reach, at); w > 0 {
+				edges = append(edges, graph.WeightedEdge{A: uint32(k >> 32), B: uint32(k), Weight: w})
+			}
+		}
+	}
+	slices.SortFunc(edges, func(x, y graph.WeightedEdge) int { return cmp.Or(cmp.Compare(x.A, y.A), cmp.Compare(x.B, y.B)) })
+	return edges
+}
+
+// StructureBusRiskK are the k of the bus risk Structure reports.
+var StructureBusRiskK = []int{1, 3, 5}
+
+// Structure returns, with every change drained, the community's structure
+// (graph.Measure) and its bus risk for k = 1, 3 and 5 (graph.BusRisks) as
+// of at, over the strengths decayed to at. The members are the
+// community-level ones: in orbit (level 1..4), not bots (unless scored),
+// not teammates; edges with an end outside them are left out. Members
+// are taken in the order first seen and edges in key order, so a replay
+// computes the same numbers.
+func (s *Scorer) Structure(at int64) (graph.Structure, []graph.BusRisk) {
+	node := make([]int32, len(s.ids)) // member index → node, −1: not a node
+	n := 0
+	for i := range s.ids {
+		m := s.at(uint32(i))
+		if Level(m.Step) == 0 || (m.Bot && !s.cfg.Members.ScoreBots) || m.Teammate {
+			node[i] = -1
+			continue
+		}
+		node[i] = int32(n)
+		n++
+	}
+	var edges []graph.WeightedEdge
+	for _, e := range s.decayedEdges(at) {
+		if a, b := node[e.A], node[e.B]; a >= 0 && b >= 0 {
+			edges = append(edges, graph.WeightedEdge{A: uint32(a), B: uint32(b), Weight: e.Weight})
+		}
+	}
+	return graph.Measure(n, edges), graph.BusRisks(n, edges, StructureBusRiskK...)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/orbitflow/orbitflow/services/kit/graph"
 )
 
 func ms(date string) int64 {
@@ -418,4 +420,37 @@ func TestReadsSeeQueuedChanges(t *testing.T) {
 	changes := s.Drain()
 	require.Len(t, changes, 1, "the level change is still reported by Drain")
 	require.Equal(t, "a", changes[0].Member)
+}
+
+// The weekly structure counts the community-level members (in orbit, no
+// bots, no teammates): four leaves replying to h are a star, a hub; the
+// teammate's tie to h and the bot's are left out; "alone" counts as a
+// member without ties. Bus risk: h leaving loses every connected pair.
+func TestStructure(t *testing.T) {
+	at := ms("2026-03-02")
+	var acts []Activity
+	for _, leaf := range []string{"l1", "l2", "l3", "l4"} {
+		acts = append(acts, Activity{Member: leaf, At: at, Weight: 1, Targets: []Target{{Member: "h", Kind: "reply"}}})
+	}
+	acts = append(acts,
+		Activity{Member: "t", At: at, Weight: 1, Teammate: true, Targets: []Target{{Member: "h", Kind: "reply"}}},
+		Activity{Member: "bot", At: at, Weight: 1, Bot: true, Targets: []Target{{Member: "l1", Kind: "reply"}}},
+		Activity{Member: "alone", At: at, Weight: 1},
+		Activity{Member: "h", At: at, Weight: 1}) // in orbit by its own activity
+	for _, parts := range []int{1, 3} {
+		s := NewPartitioned(DefaultConfig(), parts)
+		for _, a := range acts {
+			s.Enqueue(a)
+		}
+		s.Drain()
+		require.Equal(t, 6, s.Counts(false).Members(), "h, four leaves and alone are in orbit")
+		st, risk := s.Structure(at + 7*msPerDay)
+		require.Equal(t, graph.Structure{Members: 6, Connected: 5, ConnectedShare: 5.0 / 6, Edges: 4, Density: 4.0 / 15,
+			Centralization: 1, Top1EdgeShare: 1, Top5EdgeShare: 1, LargestComponent: 5, LargestComponentShare: 5.0 / 6,
+			Class: graph.Hub, Reason: "degree centralization 1.00 (hub from 0.50)"}, st, "partitions %d", parts)
+		require.Len(t, risk, 3)
+		require.Equal(t, 1.0, risk[0].PairShareLost)
+		require.Equal(t, int64(10), risk[0].PairsBefore)
+		require.Equal(t, 0.2, risk[0].LargestComponentShareAfter, "five members left, each alone")
+	}
 }
