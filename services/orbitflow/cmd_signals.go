@@ -50,12 +50,25 @@ func cmdSignals(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	limit := fs.Int("limit", 100, "list: at most this many signals (1..10000)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	comment := fs.String("comment", "", "opt-out add: why (e.g. how the member asked)")
-	if err := parse(fs, args, stderr); err != nil {
-		return err
+	// Flags may come after the argument (signals test RULE --days 7).
+	var pos []string
+	for {
+		if err := parse(fs, args, stderr); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	want := map[string]int{"list": 0, "test": 1, "add": 1, "remove": 1}[firstNonEmpty(op, sub)]
-	if fs.NArg() != want {
-		return usagef("signals %s takes %d argument(s), got %d", strings.TrimSpace(sub+" "+op), want, fs.NArg())
+	if len(pos) != want {
+		return usagef("signals %s takes %d argument(s), got %d", strings.TrimSpace(sub+" "+op), want, len(pos))
+	}
+	arg := ""
+	if want == 1 {
+		arg = pos[0]
 	}
 	if *days < 1 || *days > 3660 {
 		return usagef("--days: want 1..3660, got %d", *days)
@@ -72,7 +85,7 @@ func cmdSignals(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	set := telemetry.Settings{Logger: newLogger(cfg, stderr)}.WithDefaults()
 	if sub == "opt-out" {
-		return signalOptOut(ctx, cfg, set, op, *community, fs.Arg(0), *comment, *asJSON, stdout)
+		return signalOptOut(ctx, cfg, set, op, *community, arg, *comment, *asJSON, stdout)
 	}
 	conn, done, err := connectClickHouse(ctx, cfg, set)
 	if err != nil {
@@ -80,7 +93,7 @@ func cmdSignals(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer done()
 	if sub == "test" {
-		return testSignalRule(ctx, cfg, conn, fs.Arg(0), *days, *asJSON, stdout)
+		return testSignalRule(ctx, cfg, conn, arg, *days, *asJSON, stdout)
 	}
 	if *community == "" {
 		cs, err := queryStrings(ctx, conn, "SELECT DISTINCT community FROM signals ORDER BY community")
