@@ -130,7 +130,8 @@ type shape struct {
 var eventShape = func() *shape {
 	str, integer, boolean, ts := &shape{kind: 's'}, &shape{kind: 'i'}, &shape{kind: 'b'}, &shape{kind: 't'}
 	actor := &shape{kind: 'o', fields: map[string]*shape{
-		"source": str, "source_id": str, "username": str, "display_name": str, "email_sha256": str, "is_bot": boolean,
+		"source": str, "source_id": str, "username": str, "display_name": str, "email_sha256": str,
+		"email_domain_sha256": str, "is_bot": boolean,
 	}}
 	target := &shape{kind: 'o', fields: map[string]*shape{"source": str, "source_id": str, "username": str, "kind": str}}
 	return &shape{kind: 'o', fields: map[string]*shape{

@@ -48,7 +48,8 @@ func TestGolden(t *testing.T) {
 
 func TestRoundTrip(t *testing.T) {
 	e := valid()
-	e.Actor = Actor{Source: "github", SourceID: "7", Username: "ann", DisplayName: "Ann \"A\" <b>", EmailSHA256: HashEmail("ann@example.com"), IsBot: true}
+	e.Actor = Actor{Source: "github", SourceID: "7", Username: "ann", DisplayName: "Ann \"A\" <b>", EmailSHA256: HashEmail("ann@example.com"),
+		EmailDomainSHA256: HashEmailDomain("ann@example.com"), IsBot: true}
 	e.Channel, e.ThreadID, e.ParentID = "acme/widgets", "github:acme/widgets#1", "github:2"
 	e.Targets = []Target{{Source: "github", SourceID: "8", Username: "bob", Kind: KindReview}, {Source: "github", SourceID: "9", Kind: KindThank}}
 	e.URL, e.Title = "https://github.com/acme/widgets/pull/1?x=1&y=2", "Fix\tthe \u2028 thing\n"

@@ -75,7 +75,12 @@ type Actor struct {
 	// EmailSHA256 is the lowercase hex SHA-256 of the trimmed, lowercased
 	// address (HashEmail); never the address.
 	EmailSHA256 string `json:"email_sha256,omitempty"`
-	IsBot       bool   `json:"is_bot,omitempty"`
+	// EmailDomainSHA256 is the lowercase hex SHA-256 of the address's
+	// lowercased domain (HashEmailDomain): what links a member to a
+	// customer account whose domains were imported (hashed the same way,
+	// HashDomain), without the address. Optional.
+	EmailDomainSHA256 string `json:"email_domain_sha256,omitempty"`
+	IsBot             bool   `json:"is_bot,omitempty"`
 }
 
 // Target is a member the activity is directed at; targets make the edges
@@ -98,6 +103,38 @@ func (t Target) Identity() string { return t.Source + ":" + t.SourceID }
 func HashEmail(addr string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(addr))))
 	return hex.EncodeToString(sum[:])
+}
+
+// EmailDomain returns the domain of an e-mail address as HashEmailDomain
+// hashes it: the part after the last "@", trimmed, lowercased, without a
+// trailing dot; "" when addr has no "@" or nothing after it.
+func EmailDomain(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return normalizeDomain(addr[i+1:])
+}
+
+// HashDomain returns the hex SHA-256 of a domain trimmed, lowercased and
+// without a trailing dot ("Example.COM." and "example.com" hash alike);
+// "" for an empty domain. Account imports hash their domains with it.
+func HashDomain(domain string) string {
+	d := normalizeDomain(domain)
+	if d == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(d))
+	return hex.EncodeToString(sum[:])
+}
+
+// HashEmailDomain returns the value for Actor.EmailDomainSHA256:
+// HashDomain of the address's domain (EmailDomain), "" when the address
+// has none. Connectors that see an address set it beside EmailSHA256.
+func HashEmailDomain(addr string) string { return HashDomain(EmailDomain(addr)) }
+
+func normalizeDomain(d string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
 }
 
 // Normalize fills ReceivedAt (now, UTC, ms) when zero and SchemaVersion when

@@ -50,7 +50,8 @@ func (e *ValidationError) Error() string {
 // must match: they become NATS subject tokens (activities.<community>.<source>).
 const TokenPattern = `^[a-z0-9][a-z0-9_-]{0,63}$`
 
-// HexSHA256Pattern is what actor.email_sha256 must match.
+// HexSHA256Pattern is what actor.email_sha256 and actor.email_domain_sha256
+// must match.
 const HexSHA256Pattern = `^[0-9a-f]{64}$`
 
 var epoch = time.Unix(0, 0)
@@ -131,6 +132,9 @@ func (r *Registry) validateAt(e *Event, now time.Time) error {
 	c.text("actor.display_name", e.Actor.DisplayName, MaxNameLen, false, false)
 	if e.Actor.EmailSHA256 != "" && !isHexSHA256(e.Actor.EmailSHA256) {
 		c.add("actor.email_sha256", "want 64 lowercase hex digits (events.HashEmail of the address), never the address")
+	}
+	if e.Actor.EmailDomainSHA256 != "" && !isHexSHA256(e.Actor.EmailDomainSHA256) {
+		c.add("actor.email_domain_sha256", "want 64 lowercase hex digits (events.HashEmailDomain of the address), never the domain")
 	}
 	c.text("channel", e.Channel, MaxNameLen, false, false)
 	c.text("thread_id", e.ThreadID, MaxIDLen, false, false)
@@ -264,7 +268,7 @@ func hasControl(s string, multiline bool) bool {
 // sizeBound is an upper bound of the encoded size of e.
 func sizeBound(e *Event) int {
 	n := len(e.ID) + len(e.Community) + len(e.Source) + len(e.Type) + len(e.Actor.Source) + len(e.Actor.SourceID) +
-		len(e.Actor.Username) + len(e.Actor.DisplayName) + len(e.Actor.EmailSHA256) + len(e.Channel) +
+		len(e.Actor.Username) + len(e.Actor.DisplayName) + len(e.Actor.EmailSHA256) + len(e.Actor.EmailDomainSHA256) + len(e.Channel) +
 		len(e.ThreadID) + len(e.ParentID) + len(e.URL) + len(e.Title)
 	for _, t := range e.Targets {
 		n += len(t.Source) + len(t.SourceID) + len(t.Username) + len(t.Kind) + 64

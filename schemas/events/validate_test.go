@@ -81,6 +81,8 @@ func TestValidateRules(t *testing.T) {
 		{"email upper hex", func(e *Event) { e.Actor.EmailSHA256 = strings.ToUpper(HashEmail("a@b.c")) }, "actor.email_sha256", "lowercase hex"},
 		{"email short", func(e *Event) { e.Actor.EmailSHA256 = HashEmail("a@b.c")[:63] }, "actor.email_sha256", "64"},
 		{"email hashed", func(e *Event) { e.Actor.EmailSHA256 = HashEmail("a@b.c") }, "", ""},
+		{"email domain plain", func(e *Event) { e.Actor.EmailDomainSHA256 = "example.com" }, "actor.email_domain_sha256", "never the domain"},
+		{"email domain hashed", func(e *Event) { e.Actor.EmailDomainSHA256 = HashEmailDomain("a@example.com") }, "", ""},
 		{"target kind", target(func(t *Target) { t.Kind = "poke" }), "targets[1].kind", "want one of reply, mention, review, assign, react, thank"},
 		{"target kind empty", target(func(t *Target) { t.Kind = "" }), "targets[1].kind", "want one of"},
 		{"target source", target(func(t *Target) { t.Source = "" }), "targets[1].source", "required"},

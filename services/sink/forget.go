@@ -128,6 +128,9 @@ var sinkErasure = []string{
 	`ALTER TABLE interactions_daily DELETE WHERE community = {c:String}
 		AND (actor IN (SELECT key FROM {keys}) OR target IN (SELECT key FROM {keys}))`,
 	`ALTER TABLE rollup_dirty_identities DELETE WHERE community = {c:String} AND identity IN (SELECT key FROM {keys})`,
+	// The member's e-mail domains and explicit account mappings (0027).
+	`ALTER TABLE identity_domains DELETE WHERE community = {c:String} AND identity IN (SELECT key FROM {keys})`,
+	`ALTER TABLE account_members_raw DELETE WHERE community = {c:String} AND member IN (SELECT key FROM {keys})`,
 	// Events of the member the sink (or ingest) rejected.
 	`ALTER TABLE dead_letters_raw DELETE WHERE JSONExtractString(payload, 'community') = {c:String}
 		AND concat(JSONExtractString(payload, 'actor', 'source'), ':', JSONExtractString(payload, 'actor', 'source_id')) IN (SELECT key FROM {keys})`,

@@ -20,7 +20,7 @@ var activityColumns = []string{
 	"event_id", "community", "source", "type", "occurred_at", "member_id", "identity",
 	"channel", "thread_id", "parent_id", "target_member_ids", "target_kinds", "weight",
 	"is_bot", "received_at", "actor_username", "actor_display_name", "email_sha256",
-	"url", "title", "attributes", "schema_version", "stream_seq",
+	"url", "title", "attributes", "schema_version", "stream_seq", "email_domain_sha256",
 }
 
 // activityWriter buffers activities column by column: appending whole
@@ -44,6 +44,7 @@ type activityWriter struct {
 	attributes                               []map[string]string
 	schemaVersion                            []uint8
 	streamSeq                                []uint64
+	emailDomain                              []string
 }
 
 // newActivityWriter returns a writer without a forgetter: e-mail hashes
@@ -88,6 +89,7 @@ func (w *activityWriter) reset() {
 		attributes:    w.attributes[:0],
 		schemaVersion: w.schemaVersion[:0],
 		streamSeq:     w.streamSeq[:0],
+		emailDomain:   w.emailDomain[:0],
 	}
 }
 
@@ -163,7 +165,19 @@ func (w *activityWriter) add(msg jetstream.Msg) *bus.DeadLetter {
 	w.attributes = append(w.attributes, attrs)
 	w.schemaVersion = append(w.schemaVersion, uint8(ev.SchemaVersion))
 	w.streamSeq = append(w.streamSeq, seq)
+	w.emailDomain = append(w.emailDomain, storedDomain(ev.Actor.EmailDomainSHA256))
 	return nil
+}
+
+// storedDomain is what activities_raw keeps of actor.email_domain_sha256:
+// the hash as it comes (a domain names an organization; accounts match it
+// with events.HashDomain of their domains), except a free-mail domain's,
+// which links no one to an account and is not kept.
+func storedDomain(h string) string {
+	if events.IsFreeMailDomainHash(h) {
+		return ""
+	}
+	return h
 }
 
 // MemberID is the member an identity belongs to. Until identity resolution
@@ -212,7 +226,7 @@ func (w *activityWriter) sendRowsTo(ctx context.Context, conn driver.Conn, table
 		w.eventID, w.community, w.source, w.typ, w.occurredAt, w.memberID, w.identity,
 		w.channel, w.thread, w.par, w.targetIDs, w.targetKinds, w.weight,
 		w.isBot, w.receivedAt, w.username, w.displayName, w.email,
-		w.url, w.title, w.attributes, w.schemaVersion, w.streamSeq,
+		w.url, w.title, w.attributes, w.schemaVersion, w.streamSeq, w.emailDomain,
 	}
 	return sendColumns(ctx, conn, table, activityColumns, cols)
 }

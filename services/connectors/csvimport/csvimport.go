@@ -543,6 +543,9 @@ func (im *importer) member(b *builder, src string) (events.Actor, string) {
 	}
 	a := im.opts.Env.Actor(src, key, b.row["username"], b.row["display_name"])
 	a.EmailSHA256 = hash
+	if email != "" {
+		a.EmailDomainSHA256 = events.HashEmailDomain(email)
+	}
 	return a, key
 }
 
@@ -656,6 +659,7 @@ func (im *importer) genericRow(b *builder) events.Event {
 			b.fail("actor.email", "does not match actor.email_sha256")
 		}
 		ev.Actor.EmailSHA256 = h
+		ev.Actor.EmailDomainSHA256 = events.HashEmailDomain(e)
 	}
 	switch strings.ToLower(r["actor.is_bot"]) {
 	case "", "false":

@@ -343,6 +343,7 @@ func userCreated(env source.Env, site Site, body []byte) (source.Result, error) 
 	ev.Actor = actor(env, u.ID, u.Username, u.Name)
 	if u.Email != "" {
 		ev.Actor.EmailSHA256 = events.HashEmail(u.Email)
+		ev.Actor.EmailDomainSHA256 = events.HashEmailDomain(u.Email)
 	}
 	return finish(env, ev)
 }

@@ -733,6 +733,7 @@ func (it *item) push() (source.Result, error) {
 	}
 	if p.Pusher != nil && p.Pusher.Email != "" && (p.Sender == nil || p.Pusher.Name == p.Sender.Login) {
 		actor.EmailSHA256 = events.HashEmail(p.Pusher.Email)
+		actor.EmailDomainSHA256 = events.HashEmailDomain(p.Pusher.Email)
 	}
 	var at time.Time
 	if p.Repository != nil && !it.archive {

@@ -459,7 +459,8 @@ func TestWebhookMapping(t *testing.T) {
 			require.Equal(t, w.typ, ev.Type)
 			require.Equal(t, events.Actor{
 				Source: Source, SourceID: w.actorID, Username: w.actor, IsBot: w.bot,
-				EmailSHA256: map[bool]string{true: events.HashEmail(w.email)}[w.email != ""],
+				EmailSHA256:       map[bool]string{true: events.HashEmail(w.email)}[w.email != ""],
+				EmailDomainSHA256: map[bool]string{true: events.HashEmailDomain(w.email)}[w.email != ""],
 			}, ev.Actor)
 			require.Equal(t, ts(w.occurred), ev.OccurredAt.Time)
 			require.Equal(t, "Codertocat/Hello-World", ev.Channel)

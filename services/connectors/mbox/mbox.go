@@ -257,6 +257,7 @@ func (rd *reader) normalize(m message, name string) (source.Result, error) {
 
 	ev.Actor = rd.env.Actor(Source, authorID, "", displayName)
 	ev.Actor.EmailSHA256 = authorID
+	ev.Actor.EmailDomainSHA256 = events.HashEmailDomain(addr)
 	people := rd.env.People
 	if IsAutomated(addr) || people.IsBot(Source, addr) || people.IsBot(Source, authorID) {
 		ev.Actor.IsBot = true

@@ -432,6 +432,7 @@ func teamJoin(env source.Env, e envelope) (source.Result, error) {
 	ev.Actor.IsBot = ev.Actor.IsBot || n.User.IsBot
 	if n.User.Profile.Email != "" {
 		ev.Actor.EmailSHA256 = events.HashEmail(n.User.Profile.Email)
+		ev.Actor.EmailDomainSHA256 = events.HashEmailDomain(n.User.Profile.Email)
 	}
 	return finish(env, ev)
 }

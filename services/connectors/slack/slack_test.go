@@ -314,7 +314,7 @@ func TestOtherEvents(t *testing.T) {
 		require.Equal(t, "slack.member.joined", ev.Type)
 		require.Equal(t, time.Unix(1700000000, 0).UTC(), ev.OccurredAt.Time, "from event_time")
 		require.Equal(t, events.Actor{Source: "slack", SourceID: "U5", Username: "jane", DisplayName: "Jane Doe",
-			EmailSHA256: events.HashEmail("jane@example.com")}, ev.Actor)
+			EmailSHA256: events.HashEmail("jane@example.com"), EmailDomainSHA256: events.HashDomain("example.com")}, ev.Actor)
 		b, err := events.Encode(&ev)
 		require.NoError(t, err)
 		require.NotContains(t, strings.ToLower(string(b)), "example.com", "address in clear")
