@@ -39,32 +39,24 @@ func (s *Server) painPoints(w http.ResponseWriter, r *http.Request) {
 func painPointOptions(r *http.Request, q query) (topics.Options, error) {
 	opt := topics.Options{Community: q.params["community"]}
 	v := r.URL.Query()
-	if v.Has("from") != v.Has("to") {
-		name := "to"
-		if !v.Has("from") {
-			name = "from"
-		}
-		return opt, badRequest{name, "a date YYYY-MM-DD too (from and to come together)", ""}
-	}
-	if v.Has("from") {
-		var err error
-		if opt.From, err = dateParam(r, "from", time.Time{}); err != nil {
-			return opt, err
-		}
-		if opt.To, err = dateParam(r, "to", time.Time{}); err != nil {
-			return opt, err
-		}
-		if opt.From.IsZero() || opt.To.IsZero() {
-			return opt, badRequest{"from", "a date YYYY-MM-DD (from and to come together)", v.Get("from")}
-		}
-		if opt.From.After(opt.To) {
-			return opt, badRequest{"from", "a date not after to (" + opt.To.Format(time.DateOnly) + ")", v.Get("from")}
-		}
-		if opt.To.Sub(opt.From) >= topics.MaxDays*24*time.Hour {
-			return opt, badRequest{"from", fmt.Sprintf("a period of at most %d days", topics.MaxDays), v.Get("from")}
-		}
-	}
 	var err error
+	// Each date is checked before the pair, so a bad value is named.
+	if opt.From, err = dateParam(r, "from", time.Time{}); err != nil {
+		return opt, err
+	}
+	if opt.To, err = dateParam(r, "to", time.Time{}); err != nil {
+		return opt, err
+	}
+	switch {
+	case opt.From.IsZero() && !opt.To.IsZero():
+		return opt, badRequest{"from", "a date YYYY-MM-DD too (from and to come together)", ""}
+	case !opt.From.IsZero() && opt.To.IsZero():
+		return opt, badRequest{"to", "a date YYYY-MM-DD too (from and to come together)", ""}
+	case opt.From.After(opt.To):
+		return opt, badRequest{"from", "a date not after to (" + opt.To.Format(time.DateOnly) + ")", v.Get("from")}
+	case opt.To.Sub(opt.From) >= topics.MaxDays*24*time.Hour:
+		return opt, badRequest{"from", fmt.Sprintf("a period of at most %d days", topics.MaxDays), v.Get("from")}
+	}
 	if opt.Limit, err = q.intParam(r, "limit", topics.DefaultLimit, 1, topics.MaxLimit); err != nil {
 		return opt, err
 	}

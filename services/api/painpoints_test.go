@@ -79,6 +79,8 @@ func TestPainPointsAPI(t *testing.T) {
 
 	for q, field := range map[string]string{
 		"?from=2026-03-09":                       "to",
+		"?from=%27%3B+DROP+TABLE+activities+--":  "from",
+		"?to=%27%3B+DROP+TABLE+activities+--":    "to",
 		"?to=2026-03-09":                         "from",
 		"?from=2026-03-10&to=2026-03-09":         "from",
 		"?from=2025-01-01&to=2026-03-09":         "from",
