@@ -243,7 +243,7 @@ func cmdBridges(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func printBridges(w io.Writer, b *structure.Bridges) {
 	how := "exact"
 	if !b.Exact {
-		how = fmt.Sprintf("estimated from %d pivots", graph.BetweennessPivots)
+		how = fmt.Sprintf("estimated from %d members as sources", b.Sources)
 	}
 	fmt.Fprintf(w, "Pockets of %s (groups held together by ties of at least %g; betweenness %s)\n", b.Community, b.MinStrength, how)
 	if len(b.Pockets) == 0 {

@@ -43,7 +43,8 @@ type Pocket struct {
 type Bridges struct {
 	Community   string       `json:"community"`
 	MinStrength float64      `json:"min_strength"`
-	Exact       bool         `json:"exact"` // false: betweenness estimated from pivots
+	Exact       bool         `json:"exact"`   // false: betweenness estimated from pivots
+	Sources     int          `json:"sources"` // the members betweenness was computed from
 	Pockets     []Pocket     `json:"pockets"`
 	Pairs       []PocketPair `json:"pairs"`
 }
@@ -70,7 +71,7 @@ func FindBridges(ctx context.Context, conn driver.Conn, community string, minStr
 		return nil, err
 	}
 	found := graph.FindBridges(len(g.IDs), g.Edges, minStrength)
-	out := &Bridges{Community: community, MinStrength: minStrength, Exact: found.Exact, Pockets: []Pocket{}, Pairs: []PocketPair{}}
+	out := &Bridges{Community: community, MinStrength: minStrength, Exact: found.Exact, Sources: found.Sources, Pockets: []Pocket{}, Pairs: []PocketPair{}}
 	for v, p := range found.Pockets {
 		if p < 0 {
 			continue

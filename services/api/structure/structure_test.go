@@ -148,6 +148,7 @@ func TestBridgesOfTwoCliques(t *testing.T) {
 	b, err := structure.FindBridges(context.Background(), ch, "bx", 5, 5)
 	require.NoError(t, err)
 	require.True(t, b.Exact)
+	require.Equal(t, 7, b.Sources)
 	require.Equal(t, []structure.Pocket{{Pocket: 0, Members: 4, Central: structure.Member{ID: "m3", Name: "M3"}},
 		{Pocket: 1, Members: 3, Central: structure.Member{ID: "m4", Name: "M4"}}}, b.Pockets)
 	require.Equal(t, []structure.PocketPair{{PocketA: 0, PocketB: 1, Bridges: []structure.Bridge{{Member: structure.Member{ID: "m3", Name: "M3"},

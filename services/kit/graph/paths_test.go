@@ -58,6 +58,28 @@ func TestBetweennessSamplesLargeGraphsDeterministically(t *testing.T) {
 	require.Equal(t, b, again)
 }
 
+// Exact up to 1000 connected members within the budget; above, pivots
+// by the budget between 16 and 250, never more than the members.
+func TestBetweennessSources(t *testing.T) {
+	for _, c := range []struct {
+		c, m   int
+		exact  bool
+		pivots int
+	}{
+		{7, 12, true, 7},
+		{1000, 10_000, true, 1000},      // 1000 × 20,000 entries = the budget
+		{1000, 10_001, false, 250},      // over the budget: 20M / 20,002 entries, at most 250
+		{1001, 1000, false, 250},        // too many members; the budget allows 10,000 pivots
+		{20_000, 100_000, false, 100},   // 20M / 200,000
+		{100_000, 1_000_000, false, 16}, // 20M / 2M = 10, at least 16
+		{1001, 0, false, 250},
+	} {
+		exact, pivots := betweennessSources(c.c, c.m)
+		require.Equal(t, c.exact, exact, "%d members, %d edges", c.c, c.m)
+		require.Equal(t, c.pivots, pivots, "%d members, %d edges", c.c, c.m)
+	}
+}
+
 // The member joining two cliques is the one bridge between their pockets:
 // pockets {0,1,2,3} (3 takes the lower label on a tie) and {4,5,6}; its
 // ties to each side sum to 3·10. Members of a pocket tied to the other
@@ -66,6 +88,7 @@ func TestBridgesBetweenPockets(t *testing.T) {
 	got := FindBridges(7, twoCliquesThroughOne(), 5)
 	require.Equal(t, []int{0, 0, 0, 0, 1, 1, 1}, got.Pockets)
 	require.True(t, got.Exact)
+	require.Equal(t, 7, got.Sources)
 	require.Equal(t, []Bridge{{Member: 3, Pocket: 0, PocketA: 0, PocketB: 1, Betweenness: 9, BetweennessShare: 0.6,
 		StrengthA: 30, StrengthB: 30}}, got.Bridges)
 }
