@@ -29,21 +29,34 @@ import (
 // (a CSV import of tickets gives support.ticket.opened); no other type,
 // custom ones included, is question-like.
 //
-// Chat threads are not items: slack.message.posted carries no text
-// (Orbitflow stores no message bodies) and discord.thread.created is not
-// an "opens" type, so neither has a title and a first response to count.
+// Chat threads are not items of the health rollups; they are read from
+// the activities (chatSQL in topics.go):
+//
+//   - discord.thread.created: every Discord thread (a post of a forum
+//     channel, the usual help desk, is one; its name is the title). Its
+//     first response is the first discord.message.posted in the thread by
+//     another member, not a bot.
+//
+// Slack threads are not taken: Orbitflow stores no message text, so a
+// Slack thread has no title to find a topic in.
 var questionTypes = map[string]func(title, labels string) bool{
 	"discourse.topic.created":    always,
 	"support.ticket.opened":      always,
 	"github.discussion.created":  always,
 	"github.issue.opened":        func(title, labels string) bool { return hasQuestionLabel(labels) || asks(title) },
 	"mailinglist.message.posted": func(title, _ string) bool { return asks(title) },
+	"discord.thread.created":     always,
+}
+
+// chatReplies are, per chat thread type, the types of its responses.
+var chatReplies = map[string][]string{
+	"discord.thread.created": {"discord.message.posted"},
 }
 
 func always(string, string) bool { return true }
 
 // QuestionTypes returns the opening types that can make a question-like
-// item, sorted.
+// item (chat threads' included), sorted.
 func QuestionTypes() []string {
 	out := make([]string, 0, len(questionTypes))
 	for t := range questionTypes {

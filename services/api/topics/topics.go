@@ -7,7 +7,8 @@
 // stem, or two stems adjacent once stop words are gone), shown by the
 // words the titles used most. Items and their first responses come from
 // the health rollups (table items: the first response by another member,
-// not a bot); titles, addresses and labels from the opening activity.
+// not a bot), chat threads from the activities; titles, addresses and
+// labels from the opening activity.
 package topics
 
 import (
@@ -224,12 +225,42 @@ INNER JOIN (
 ORDER BY i.opened_at, i.thread_id
 LIMIT {limit:UInt32}`
 
+// chatSQL reads the chat threads of [from, to] (types chat, opened by
+// a member who is not a bot) with their first response: the first reply
+// (types replies) in the thread by another member, not a bot, at or
+// after the opening. Same columns as itemsSQL.
+const chatSQL = `SELECT o.thread_id, o.opening_type, o.opened_at,
+       countIf(r.first >= o.opened_at AND r.member_id != o.opener) > 0 AS answered,
+       toUInt64(greatest(dateDiff('second', o.opened_at,
+           minIf(r.first, r.first >= o.opened_at AND r.member_id != o.opener)), 0)) AS response_seconds,
+       o.title, o.url, '' AS labels
+FROM (
+    SELECT thread_id, argMin(type, occurred_at) AS opening_type, min(occurred_at) AS opened_at,
+           argMin(member_id, occurred_at) AS opener, argMin(is_bot, occurred_at) AS bot,
+           argMin(title, occurred_at) AS title, argMin(url, occurred_at) AS url
+    FROM activities
+    WHERE community = {community:String} AND type IN {chat:Array(String)} AND thread_id != ''
+      AND occurred_at >= {from:Date} AND occurred_at < {to:Date} + 1
+    GROUP BY thread_id
+    HAVING NOT bot
+) AS o
+LEFT JOIN (
+    SELECT thread_id, member_id, min(occurred_at) AS first
+    FROM activities
+    WHERE community = {community:String} AND type IN {replies:Array(String)} AND NOT is_bot AND thread_id != ''
+      AND occurred_at >= {from:Date}
+    GROUP BY thread_id, member_id
+) AS r ON r.thread_id = o.thread_id
+GROUP BY o.thread_id, o.opening_type, o.opened_at, o.title, o.url
+ORDER BY o.opened_at, o.thread_id
+LIMIT {limit:UInt32}`
+
 // ErrTooMany is returned when the periods hold more than MaxItems items.
 var ErrTooMany = fmt.Errorf("topics: more than %d question-like items in the period and the one before; narrow the period", MaxItems)
 
 // Compute reads the question-like items of the period and the one before
-// from ClickHouse and returns the period's topics. It blocks for one
-// query; ctx bounds it.
+// from ClickHouse and returns the period's topics. It blocks for two
+// queries; ctx bounds them.
 func Compute(ctx context.Context, conn driver.Conn, opt Options) (Report, error) {
 	opt, err := opt.withDefaults()
 	if err != nil {
@@ -245,39 +276,53 @@ func Compute(ctx context.Context, conn driver.Conn, opt Options) (Report, error)
 }
 
 func load(ctx context.Context, conn driver.Conn, community string, from, to time.Time) ([]Item, error) {
-	types := QuestionTypes()
-	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{
+	var itemTypes, chat, replies []string
+	for _, t := range QuestionTypes() {
+		if r, ok := chatReplies[t]; ok {
+			chat, replies = append(chat, t), append(replies, r...)
+		} else {
+			itemTypes = append(itemTypes, t)
+		}
+	}
+	params := clickhouse.Parameters{
 		"community": community,
 		"from":      from.Format(time.DateOnly),
 		"to":        to.Format(time.DateOnly),
-		"types":     arrayParam(types),
+		"types":     arrayParam(itemTypes),
+		"chat":      arrayParam(chat),
+		"replies":   arrayParam(replies),
 		"limit":     fmt.Sprint(MaxItems + 1),
-	}))
-	rows, err := conn.Query(ctx, itemsSQL)
-	if err != nil {
-		return nil, fmt.Errorf("topics: read items: %w", err)
 	}
-	defer rows.Close()
 	var out []Item
 	read := 0
-	for rows.Next() {
-		var (
-			it     Item
-			labels string
-		)
-		if err := rows.Scan(&it.ID, &it.Type, &it.OpenedAt, &it.Answered, &it.ResponseSeconds, &it.Title, &it.URL, &labels); err != nil {
+	for _, sql := range []string{itemsSQL, chatSQL} {
+		rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithParameters(params)), sql)
+		if err != nil {
 			return nil, fmt.Errorf("topics: read items: %w", err)
 		}
-		if read++; read > MaxItems {
-			return nil, ErrTooMany
+		for rows.Next() {
+			var (
+				it     Item
+				labels string
+			)
+			if err := rows.Scan(&it.ID, &it.Type, &it.OpenedAt, &it.Answered, &it.ResponseSeconds, &it.Title, &it.URL, &labels); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("topics: read items: %w", err)
+			}
+			if read++; read > MaxItems {
+				rows.Close()
+				return nil, ErrTooMany
+			}
+			if IsQuestion(it.Type, it.Title, labels) {
+				it.OpenedAt = it.OpenedAt.UTC()
+				out = append(out, it)
+			}
 		}
-		if IsQuestion(it.Type, it.Title, labels) {
-			it.OpenedAt = it.OpenedAt.UTC()
-			out = append(out, it)
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("topics: read items: %w", err)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("topics: read items: %w", err)
 	}
 	return out, nil
 }

@@ -23,6 +23,7 @@ func TestMain(m *testing.M) { kittest.Main(m) }
 type act struct {
 	id, identity, typ, at, thread, title, labels string
 	bot                                          bool
+	community                                    string // "pp" when empty
 }
 
 // Fixture loads community "pp" into the embedded engine and settles the
@@ -57,28 +58,40 @@ func fixture(t *testing.T) driver.Conn {
 	require.NoError(t, types.Send())
 
 	acts := []act{
-		{"a1", "discourse:1", "discourse.topic.created", "2026-03-09 10:00:00", "T1", "How do I configure SSO with Okta?", "", false},
-		{"a1r", "discourse:2", "discourse.post.created", "2026-03-09 11:00:00", "T1", "How do I configure SSO with Okta?", "", false},
-		{"a2", "support:c1", "support.ticket.opened", "2026-03-10 09:00:00", "T2", "SSO login fails after upgrade", "", false},
-		{"a2r", "support:agent", "support.ticket.replied", "2026-03-10 11:00:00", "T2", "SSO login fails after upgrade", "", false},
-		{"a3", "github:3", "github.issue.opened", "2026-03-11 08:00:00", "T3", "Configuring SSO for Azure AD", "enhancement,type: question", false},
-		{"a4", "github:4", "github.discussion.created", "2026-03-12 12:00:00", "T4", "Webhook retries?", "", false},
-		{"a4r", "github:5", "github.discussion.commented", "2026-03-12 12:30:00", "T4", "Webhook retries?", "", false},
-		{"a5", "github:4", "github.issue.opened", "2026-03-12 13:00:00", "T5", "Webhook payload truncated", "bug", false},
-		{"a6", "github:4", "github.issue.opened", "2026-03-12 14:00:00", "T6", "Webhook signature docs", "help wanted", false},
-		{"a7", "discourse:7", "discourse.topic.created", "2026-03-13 09:00:00", "T7", "Webhook signature mismatch", "", false},
-		{"a7s", "discourse:7", "discourse.post.created", "2026-03-13 09:10:00", "T7", "Webhook signature mismatch", "", false},
-		{"a7b", "discourse:bot", "discourse.post.created", "2026-03-13 09:20:00", "T7", "Webhook signature mismatch", "", true},
-		{"a8", "support:c8", "support.ticket.opened", "2026-03-14 16:00:00", "T8", "Password reset email never arrives", "", false},
-		{"a9", "github:4", "github.pull_request.opened", "2026-03-14 17:00:00", "T9", "SSO?", "", false},
+		{"a1", "discourse:1", "discourse.topic.created", "2026-03-09 10:00:00", "T1", "How do I configure SSO with Okta?", "", false, ""},
+		{"a1r", "discourse:2", "discourse.post.created", "2026-03-09 11:00:00", "T1", "How do I configure SSO with Okta?", "", false, ""},
+		{"a2", "support:c1", "support.ticket.opened", "2026-03-10 09:00:00", "T2", "SSO login fails after upgrade", "", false, ""},
+		{"a2r", "support:agent", "support.ticket.replied", "2026-03-10 11:00:00", "T2", "SSO login fails after upgrade", "", false, ""},
+		{"a3", "github:3", "github.issue.opened", "2026-03-11 08:00:00", "T3", "Configuring SSO for Azure AD", "enhancement,type: question", false, ""},
+		{"a4", "github:4", "github.discussion.created", "2026-03-12 12:00:00", "T4", "Webhook retries?", "", false, ""},
+		{"a4r", "github:5", "github.discussion.commented", "2026-03-12 12:30:00", "T4", "Webhook retries?", "", false, ""},
+		{"a5", "github:4", "github.issue.opened", "2026-03-12 13:00:00", "T5", "Webhook payload truncated", "bug", false, ""},
+		{"a6", "github:4", "github.issue.opened", "2026-03-12 14:00:00", "T6", "Webhook signature docs", "help wanted", false, ""},
+		{"a7", "discourse:7", "discourse.topic.created", "2026-03-13 09:00:00", "T7", "Webhook signature mismatch", "", false, ""},
+		{"a7s", "discourse:7", "discourse.post.created", "2026-03-13 09:10:00", "T7", "Webhook signature mismatch", "", false, ""},
+		{"a7b", "discourse:bot", "discourse.post.created", "2026-03-13 09:20:00", "T7", "Webhook signature mismatch", "", true, ""},
+		{"a8", "support:c8", "support.ticket.opened", "2026-03-14 16:00:00", "T8", "Password reset email never arrives", "", false, ""},
+		{"a9", "github:4", "github.pull_request.opened", "2026-03-14 17:00:00", "T9", "SSO?", "", false, ""},
 		// the week before
-		{"p1", "discourse:1", "discourse.topic.created", "2026-03-03 10:00:00", "P1", "SSO with Okta", "", false},
-		{"p2", "discourse:2", "discourse.topic.created", "2026-03-04 10:00:00", "P2", "Webhook retries", "", false},
-		{"p3", "discourse:3", "discourse.topic.created", "2026-03-05 10:00:00", "P3", "Webhook timeout", "", false},
-		{"p4", "support:c4", "support.ticket.opened", "2026-03-08 23:59:59", "P4", "Password reset", "", false},
+		{"p1", "discourse:1", "discourse.topic.created", "2026-03-03 10:00:00", "P1", "SSO with Okta", "", false, ""},
+		{"p2", "discourse:2", "discourse.topic.created", "2026-03-04 10:00:00", "P2", "Webhook retries", "", false, ""},
+		{"p3", "discourse:3", "discourse.topic.created", "2026-03-05 10:00:00", "P3", "Webhook timeout", "", false, ""},
+		{"p4", "support:c4", "support.ticket.opened", "2026-03-08 23:59:59", "P4", "Password reset", "", false, ""},
 		// outside both periods
-		{"o1", "discourse:1", "discourse.topic.created", "2026-03-01 23:00:00", "O1", "SSO broken", "", false},
-		{"o2", "discourse:1", "discourse.topic.created", "2026-03-16 00:00:00", "O2", "SSO again", "", false},
+		{"o1", "discourse:1", "discourse.topic.created", "2026-03-01 23:00:00", "O1", "SSO broken", "", false, ""},
+		{"o2", "discourse:1", "discourse.topic.created", "2026-03-16 00:00:00", "O2", "SSO again", "", false, ""},
+		// Community "cc", Discord threads: D1 answered after 20 min (the
+		// opener's and a bot's messages do not count), D2 unanswered, D3
+		// opened by a bot (left out); D4 the week before.
+		{"d1", "discord:1", "discord.thread.created", "2026-03-09 10:00:00", "D1", "Webhook retries with a Discord bot", "", false, "cc"},
+		{"d1a", "discord:1", "discord.message.posted", "2026-03-09 10:01:00", "D1", "", "", false, "cc"},
+		{"d1b", "discord:bot", "discord.message.posted", "2026-03-09 10:02:00", "D1", "", "", true, "cc"},
+		{"d1c", "discord:2", "discord.message.posted", "2026-03-09 10:20:00", "D1", "", "", false, "cc"},
+		{"d1d", "discord:3", "discord.message.posted", "2026-03-09 11:00:00", "D1", "", "", false, "cc"},
+		{"d2", "discord:3", "discord.thread.created", "2026-03-10 10:00:00", "D2", "Webhook signature", "", false, "cc"},
+		{"d3", "discord:bot", "discord.thread.created", "2026-03-11 10:00:00", "D3", "Webhook digest", "", true, "cc"},
+		{"d4", "discord:4", "discord.thread.created", "2026-03-02 10:00:00", "D4", "Webhook URL changed", "", false, "cc"},
+		{"d4a", "discord:5", "discord.message.posted", "2026-03-02 10:00:30", "D4", "", "", false, "cc"},
 	}
 	batch, err := ch.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
 		thread_id, channel, weight, is_bot, received_at, title, url, attributes)`)
@@ -91,7 +104,11 @@ func fixture(t *testing.T) driver.Conn {
 			attrs["labels"] = a.labels
 		}
 		src, _, _ := strings.Cut(a.typ, ".")
-		require.NoError(t, batch.Append(a.id, "pp", src, a.typ, at, a.identity, a.identity, a.thread, "c", float32(1), a.bot, at,
+		community := a.community
+		if community == "" {
+			community = "pp"
+		}
+		require.NoError(t, batch.Append(a.id, community, src, a.typ, at, a.identity, a.identity, a.thread, "c", float32(1), a.bot, at,
 			a.title, "https://example.com/"+a.thread, attrs))
 	}
 	require.NoError(t, batch.Send())
@@ -243,13 +260,31 @@ func TestIsQuestion(t *testing.T) {
 	}
 }
 
-// Every question type opens an item in the default activity types: the
-// items table has them.
+// Every question type but the chat threads opens an item in the default
+// activity types: the items table has them.
 func TestQuestionTypesOpenItems(t *testing.T) {
 	reg := events.DefaultRegistry()
 	for _, name := range topics.QuestionTypes() {
 		ty, ok := reg.Lookup(name)
 		require.True(t, ok, name)
-		require.Equal(t, "opens", ty.Item, name)
+		if name != "discord.thread.created" {
+			require.Equal(t, "opens", ty.Item, name)
+		}
 	}
+}
+
+func TestComputeOnChatThreads(t *testing.T) {
+	ch := fixture(t)
+	r, err := topics.Compute(context.Background(), ch, topics.Options{Community: "cc", From: day("2026-03-09"), To: day("2026-03-15")})
+	require.NoError(t, err)
+	require.Equal(t, 2, r.Questions, "D1 D2; D3 was opened by a bot")
+	require.Equal(t, 1, r.PreviousQuestions)
+	require.Equal(t, 1, r.Unanswered)
+	require.Equal(t, ptr(1200), r.MedianResponseSeconds, "D1: the first reply by another member, not a bot")
+	require.Equal(t, []topics.Topic{{Key: "webhook", Label: "webhook", Items: 2, PreviousItems: 1, Growth: 1, GrowthRatio: 1,
+		Unanswered: 1, UnansweredShare: 0.5, MedianResponseSeconds: ptr(1200), Examples: []topics.Example{
+			{ID: "D2", Type: "discord.thread.created", URL: "https://example.com/D2", Title: "Webhook signature", OpenedAt: at("2026-03-10 10:00:00")},
+			{ID: "D1", Type: "discord.thread.created", URL: "https://example.com/D1", Title: "Webhook retries with a Discord bot",
+				OpenedAt: at("2026-03-09 10:00:00"), Answered: true},
+		}}}, r.Topics)
 }
