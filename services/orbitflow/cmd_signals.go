@@ -220,7 +220,7 @@ func signalOptOut(ctx context.Context, cfg app.Config, set telemetry.Settings, o
 // are today's (the processor judges them as of each activity), and the
 // opt-outs are not consulted: it shows what the rule matches.
 func testSignalRule(ctx context.Context, cfg app.Config, conn driver.Conn, name string, days int, asJSON bool, w io.Writer) error {
-	rules, err := app.LoadSignalRules(cfg.AlertRulesFile())
+	rules, _, err := app.LoadSignalRules(cfg.AlertRulesFile())
 	if err != nil {
 		return err
 	}

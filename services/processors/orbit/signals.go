@@ -76,6 +76,7 @@ func (p *Processor) evaluateSignals(c *community, member string, ev *events.Even
 			continue
 		}
 		s := r.Signal(a, *m, kw)
+		s.URL = p.deps.Signals.MemberURL(ev.Community, member)
 		deliver := len(s.Targets) > 0 && p.now().Sub(a.OccurredAt) <= SignalDeliverWithin
 		p.out.signals = append(p.out.signals, signalRow{sig: s, deliver: deliver, seq: seq})
 	}

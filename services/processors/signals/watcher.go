@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +39,9 @@ func (c Config) Validate(prefix string) error {
 }
 
 // Loader reads the signal rules of the rules file at path (a missing file
-// has none) and validates them with the rest of the file.
-type Loader func(path string) ([]Rule, error)
+// has none), validated with the rest of the file, and the file's
+// external_url ("" for none).
+type Loader func(path string) (rules []Rule, externalURL string, err error)
 
 // Watcher keeps what the processor evaluates current: the rules (the
 // rules file, reloaded within a few seconds of a change; a broken edit is
@@ -52,6 +55,7 @@ type Watcher struct {
 	every time.Duration
 
 	rules  atomic.Pointer[Set]
+	extURL atomic.Pointer[string]
 	static map[string]map[string]bool
 
 	mu      sync.RWMutex
@@ -195,13 +199,14 @@ func (w *Watcher) reload() {
 		return
 	}
 	w.stamp = st
-	rules, err := w.load(w.path)
+	rules, ext, err := w.load(w.path)
 	if err != nil {
 		w.log.Warn("signal rules not reloaded: the rules file is invalid; the rules in use stay", "file", w.path, "err", err)
 		return
 	}
 	set := Compile(rules)
 	w.rules.Store(set)
+	w.extURL.Store(&ext)
 	w.log.Info("signal rules loaded", "file", w.path, "rules", set.Len())
 }
 
@@ -211,6 +216,19 @@ func (w *Watcher) Rules() *Set {
 		return nil
 	}
 	return w.rules.Load()
+}
+
+// MemberURL links to member of community in the API under the rules
+// file's external_url; "" without one.
+func (w *Watcher) MemberURL(community, member string) string {
+	if w == nil {
+		return ""
+	}
+	ext := w.extURL.Load()
+	if ext == nil || *ext == "" {
+		return ""
+	}
+	return strings.TrimSuffix(*ext, "/") + "/api/v1/communities/" + url.PathEscape(community) + "/members/" + url.PathEscape(member)
 }
 
 // SetRules replaces the rules (tests, and `signals test`).

@@ -6,11 +6,12 @@ import (
 )
 
 // LoadSignalRules reads the signal rules of the alert rules file at path,
-// validated with the whole file (a missing file has none).
-func LoadSignalRules(path string) ([]signals.Rule, error) {
+// validated with the whole file (a missing file has none), and its
+// external_url.
+func LoadSignalRules(path string) ([]signals.Rule, string, error) {
 	f, err := alerts.LoadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return f.Signals, nil
+	return f.Signals, f.ExternalURL, nil
 }
