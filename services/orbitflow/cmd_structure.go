@@ -197,6 +197,14 @@ func printSegments(w io.Writer, community string, segs []structure.SegmentStruct
 	tw.Flush()
 }
 
+// members is "1 member" or "n members".
+func members(n int) string {
+	if n == 1 {
+		return "1 member"
+	}
+	return fmt.Sprintf("%d members", n)
+}
+
 func memberLabel(m structure.Member) string {
 	if m.Name == "" || m.Name == m.ID {
 		return m.ID
@@ -310,8 +318,8 @@ func cmdIntroduce(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func printIntroductions(w io.Writer, in *structure.Introductions) {
-	fmt.Fprintf(w, "Introductions for %s into %s of %s (%d members; paths of at most %d hops, as strong as their weakest tie)\n",
-		in.Member, in.Segment, in.Community, in.SegmentMembers, graph.MaxIntroductionHops)
+	fmt.Fprintf(w, "Introductions for %s into %s of %s (%s; paths of at most %d hops, as strong as their weakest tie)\n",
+		in.Member, in.Segment, in.Community, members(in.SegmentMembers), graph.MaxIntroductionHops)
 	if in.InSegment {
 		fmt.Fprintf(w, "%s is in %s already.\n", in.Member, in.Segment)
 	}
@@ -365,7 +373,7 @@ func cmdAmplifiers(ctx context.Context, args []string, stdout, stderr io.Writer)
 			if a.Segment != "" {
 				what = a.Segment
 			}
-			fmt.Fprintf(stdout, "High-reach members of %s, %s (%d members): by reach, then neighbours in the segment\n", a.Community, what, a.SegmentMembers)
+			fmt.Fprintf(stdout, "High-reach members of %s, %s (%s): by reach, then neighbours in the segment\n", a.Community, what, members(a.SegmentMembers))
 			if len(a.Amplifiers) == 0 {
 				fmt.Fprintln(stdout, "no member of it has a tie")
 				return

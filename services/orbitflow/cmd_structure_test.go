@@ -76,9 +76,9 @@ Bo (github:2)  4.0       2     github:5 —10.0— github:3 —4.0— github:2
 
 	b.Reset()
 	printIntroductions(&b, &structure.Introductions{Community: "fx", Member: "github:9", Segment: "tag:sso", SegmentMembers: 1, Known: true,
-		Note: "github:9 has no connections in the reach graph yet: no one can introduce them along a path; the segment's best-connected members are listed to contact directly",
+		Note:       "github:9 has no connections in the reach graph yet: no one can introduce them along a path; the segment's best-connected members are listed to contact directly",
 		Amplifiers: []structure.Amplifier{{Member: m3, Reach: 12.5, Degree: 2, SegmentNeighbours: 0, SegmentReach: 0}}})
-	require.Equal(t, `Introductions for github:9 into tag:sso of fx (1 members; paths of at most 3 hops, as strong as their weakest tie)
+	require.Equal(t, `Introductions for github:9 into tag:sso of fx (1 member; paths of at most 3 hops, as strong as their weakest tie)
 github:9 has no connections in the reach graph yet: no one can introduce them along a path; the segment's best-connected members are listed to contact directly.
 
 Best-connected members of the segment:
@@ -93,25 +93,21 @@ func TestStructureCommandsRejectBadArguments(t *testing.T) {
 	ctx := context.Background()
 	var out, errs bytes.Buffer
 	for _, c := range []struct {
-		run  func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) error
+		run  func(context.Context, []string, io.Writer, io.Writer) error
 		args []string
 		want string
 	}{
-		{wrap(cmdStructure), []string{"--segment", "team:x"}, "structure: --segment: want kind:value"},
-		{wrap(cmdStructure), []string{"--segment", "tag:x", "--segments"}, "--segments and --segment exclude each other"},
-		{wrap(cmdIntroduce), []string{"github:1"}, "introduce: --segment is required"},
-		{wrap(cmdIntroduce), []string{"--segment", "tag:x"}, "introduce: which member?"},
-		{wrap(cmdIntroduce), []string{"github:1", "--segment", "tag:x", "--limit", "0"}, "introduce: --limit: want 1..200, got 0"},
-		{wrap(cmdAmplifiers), []string{"--limit", "201"}, "amplifiers: --limit: want 1..200, got 201"},
-		{wrap(cmdBridges), []string{"--per-pair", "0"}, "bridges: --per-pair: want 1..50, got 0"},
+		{cmdStructure, []string{"--segment", "team:x"}, "structure: --segment: want kind:value"},
+		{cmdStructure, []string{"--segment", "tag:x", "--segments"}, "--segments and --segment exclude each other"},
+		{cmdIntroduce, []string{"github:1"}, "introduce: --segment is required"},
+		{cmdIntroduce, []string{"--segment", "tag:x"}, "introduce: which member?"},
+		{cmdIntroduce, []string{"github:1", "--segment", "tag:x", "--limit", "0"}, "introduce: --limit: want 1..200, got 0"},
+		{cmdAmplifiers, []string{"--limit", "201"}, "amplifiers: --limit: want 1..200, got 201"},
+		{cmdBridges, []string{"--per-pair", "0"}, "bridges: --per-pair: want 1..50, got 0"},
 	} {
 		err := c.run(ctx, c.args, &out, &errs)
 		var ue usageError
 		require.True(t, errors.As(err, &ue), "%v: %v", c.args, err)
 		require.ErrorContains(t, err, c.want, "%v", c.args)
 	}
-}
-
-func wrap(f func(context.Context, []string, io.Writer, io.Writer) error) func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) error {
-	return func(ctx context.Context, args []string, out, errs *bytes.Buffer) error { return f(ctx, args, out, errs) }
 }
