@@ -5,6 +5,8 @@
 //	orbitflow backfill  publish a platform's history read from its API
 //	orbitflow members   show a member's scores and why; merge and unmerge identities
 //	orbitflow alerts    list, test, acknowledge and silence alerts
+//	orbitflow signals   community-qualified signals: list, test a rule, opt-outs
+//	orbitflow structure community structure (pool, hub, web), bridges, introductions, amplifiers
 //	orbitflow sql       run SQL against the configured ClickHouse
 //	orbitflow status    throughput, stream lag, dead letters, members, alerts and health at a glance
 //	orbitflow streams   declare (apply) or check the NATS streams: the admin step of least-privilege NATS
@@ -47,6 +49,15 @@ Usage:
   orbitflow alerts silence [--rule R] [--community C] [--key K] --for 2h [--comment TEXT]
   orbitflow alerts unsilence ID                                     end a silence now
   orbitflow alerts silences|rules [--json]                          active silences; rules and targets
+  orbitflow signals list [--community C] [--rule R] [--days N] [--limit N] [--json]   community-qualified signals with their evidence
+  orbitflow signals test RULE [--days N] [--json]                   what a signal rule would fire on recent activities
+  orbitflow signals opt-out add|remove|list --community C [--comment T] [MEMBER]   members who never produce signals
+  orbitflow topics [--community C] [--from D --to D] [--limit N] [--min-items N] [--json]   pain points: recurring question topics
+  orbitflow report [--community C] [--week DATE] [--format text|html|json] [--out FILE] [--email TARGET]   the weekly report
+  orbitflow structure [--community C] [--segment K:V | --segments] [--json]   pool, hub or web: the numbers, bus risk, monthly trend
+  orbitflow bridges [--community C] [--min-strength S] [--per-pair N] [--json]   members who connect pockets
+  orbitflow introduce MEMBER --segment K:V [--community C] [--limit N] [--json]   who can introduce a member to a segment
+  orbitflow amplifiers [--segment K:V] [--community C] [--limit N] [--json]   high-reach members of a segment
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow status [--config FILE] [--json] [--watch 2s] [--api URL] [--api-key KEY]   the running pipeline at a glance
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
@@ -85,8 +96,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMembers(ctx, rest, stdout, stderr)
 	case "alerts":
 		err = cmdAlerts(ctx, rest, stdout, stderr)
+	case "signals":
+		err = cmdSignals(ctx, rest, stdout, stderr)
+	case "report":
+		err = cmdReport(ctx, rest, stdout, stderr)
 	case "sql":
 		err = cmdSQL(ctx, rest, stdout, stderr)
+	case "structure":
+		err = cmdStructure(ctx, rest, stdout, stderr)
+	case "bridges":
+		err = cmdBridges(ctx, rest, stdout, stderr)
+	case "introduce":
+		err = cmdIntroduce(ctx, rest, stdout, stderr)
+	case "amplifiers":
+		err = cmdAmplifiers(ctx, rest, stdout, stderr)
+	case "topics":
+		err = cmdTopics(ctx, rest, stdout, stderr)
 	case "status":
 		err = cmdStatus(ctx, rest, stdout, stderr)
 	case "demo":

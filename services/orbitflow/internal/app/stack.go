@@ -30,6 +30,7 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/processors/alerts"
 	"github.com/orbitflow/orbitflow/services/processors/orbit"
+	"github.com/orbitflow/orbitflow/services/processors/signals"
 	"github.com/orbitflow/orbitflow/services/sink"
 )
 
@@ -75,12 +76,17 @@ type Stack struct {
 	Scoring   *orbit.Processor
 	// ScoringGroup is set instead of Scoring by Parts.ScoringGroup.
 	ScoringGroup *orbit.Group
-	Alerts       *alerts.Evaluator
-	API          *api.Server
-	Ops          *api.Server
-	Gateway      *gateway.Server
-	Discord      *discord.Client
-	Registry     *events.Registry
+	// Signals feeds the scoring processor the signal rules and opt-outs;
+	// it runs with Scoring or ScoringGroup.
+	Signals *signals.Watcher
+	Alerts  *alerts.Evaluator
+	// Reports e-mails the weekly reports; it runs with Alerts.
+	Reports  *Reporter
+	API      *api.Server
+	Ops      *api.Server
+	Gateway  *gateway.Server
+	Discord  *discord.Client
+	Registry *events.Registry
 	// ClickHouseAddr is the HTTP address of the embedded engine ("" if external).
 	ClickHouseAddr string
 }
@@ -187,7 +193,11 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		if err != nil {
 			return err
 		}
-		deps := orbit.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry, Salt: salt}
+		s.Signals = signals.NewWatcher(cfg.AlertRulesFile(), LoadSignalRules, cfg.Signals, s.Bus.JetStream(), s.log.With("component", "signals"))
+		if err := labelled(ctx, "signals", s.Signals.Start); err != nil {
+			return err
+		}
+		deps := orbit.Deps{JS: s.Bus.JetStream(), CH: s.CH, Registry: s.Registry, Salt: salt, Signals: s.Signals}
 		if p.ScoringGroup {
 			host, _ := os.Hostname()
 			s.ScoringGroup = orbit.NewGroup(cfg.Scoring, sc, deps, s.set, fmt.Sprintf("%s pid %d", host, os.Getpid()), cfg.Ops.LeaseTTL)
@@ -206,6 +216,10 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		ac.RulesFile = cfg.AlertRulesFile()
 		s.Alerts = alerts.New(ac, alerts.Deps{JS: s.Bus.JetStream(), CH: s.CH}, s.set)
 		if err := labelled(ctx, "alerts", s.Alerts.Start); err != nil {
+			return err
+		}
+		s.Reports = NewReporter(ac.RulesFile, s.CH, s.log)
+		if err := labelled(ctx, "reports", s.Reports.Start); err != nil {
 			return err
 		}
 	}
@@ -233,7 +247,7 @@ func (s *Stack) start(ctx context.Context, p Parts) error {
 		if err != nil {
 			return err
 		}
-		s.API = api.New(ac, api.Deps{JS: s.Bus.JetStream(), CH: s.CH}, s.set)
+		s.API = api.New(ac, api.Deps{JS: s.Bus.JetStream(), CH: s.CH, SignalOptOuts: cfg.Signals.OptOut}, s.set)
 		if err := labelled(ctx, "api", s.API.Start); err != nil {
 			return err
 		}
@@ -344,6 +358,10 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.Ops.Shutdown(ctx))
 		s.Ops = nil
 	}
+	if s.Reports != nil {
+		errs = append(errs, s.Reports.Shutdown(ctx))
+		s.Reports = nil
+	}
 	if s.Alerts != nil {
 		errs = append(errs, s.Alerts.Shutdown(ctx))
 		s.Alerts = nil
@@ -363,6 +381,10 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 	if s.ScoringGroup != nil {
 		errs = append(errs, s.ScoringGroup.Shutdown(ctx))
 		s.ScoringGroup = nil
+	}
+	if s.Signals != nil {
+		errs = append(errs, s.Signals.Shutdown(ctx))
+		s.Signals = nil
 	}
 	if s.Bus != nil {
 		errs = append(errs, s.Bus.Shutdown(ctx))
