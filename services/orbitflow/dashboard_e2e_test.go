@@ -133,7 +133,7 @@ func TestDashboardInTheBrowser(t *testing.T) {
 	t.Logf("browser test (screenshots in %s):\n%s", out, result)
 	require.NoError(t, err, "the browser test failed: see its lines above (FAIL ...)")
 	require.Contains(t, string(result), ", 0 failed")
-	for _, page := range []string{"0-signin", "1-overview", "2-members", "3-member", "4-network", "5-alerts", "6-alerts-read-only"} {
+	for _, page := range []string{"0-signin", "1-overview", "2-members", "3-member", "4-network", "5-alerts", "6-alerts-read-only", "7-report"} {
 		st, err := os.Stat(filepath.Join(out, page+".png"))
 		require.NoError(t, err, "screenshot of %s", page)
 		require.Greater(t, st.Size(), int64(10_000), "screenshot of %s is not empty", page)

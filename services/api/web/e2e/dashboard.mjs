@@ -271,6 +271,24 @@ try {
   await page.keyboard.press('Escape');
   await shot(page, '4-network');
 
+  // Weekly report: the story and the figures equal the API's report.
+  await page.getByRole('link', { name: 'Report', exact: true }).click();
+  await ready(page);
+  const rep = (await api(cpath('/report'))).report;
+  const story = await page.locator('[data-testid="report-story"] li').allInnerTexts();
+  equal(story, rep.story, 'report: the story equals the API\'s');
+  const active = rep.health.find((f) => f.name === 'active_members');
+  const healthRow = await page.locator('[data-testid="report-health"] tbody tr').first().locator('th, td').allInnerTexts();
+  equal(healthRow.slice(0, 3), ['Active members', int.format(active.value), int.format(active.previous)], 'report: active members equal the API\'s');
+  equal(await page.locator('[data-testid="report-top"] tbody tr').count(), rep.top_contributors.length, 'report: as many top contributors as the API lists');
+  check((await text(page, '[data-testid="report-structure"]')).includes(rep.structure.measures.reason), 'report: the structure\'s class is explained');
+  check(await page.locator('[data-testid="report-pain-points"] tbody tr').count() >= Math.max(1, rep.pain_points.topics.length), 'report: the pain points are listed');
+  await shot(page, '7-report');
+  await page.getByRole('link', { name: '← Previous week' }).click();
+  await ready(page);
+  const prevRep = (await api(cpath('/report?week=' + new URL(page.url()).searchParams.get('week')))).report;
+  equal(await page.locator('[data-testid="report-story"] li').allInnerTexts(), prevRep.story, 'report: the previous week\'s story equals the API\'s');
+
   // Alerts: acknowledge one and silence another with the admin key.
   await page.getByRole('link', { name: 'Alerts', exact: true }).click();
   await ready(page);

@@ -11,6 +11,7 @@ import { memberPage } from './pages/member';
 import { membersPage } from './pages/members';
 import { networkPage } from './pages/network';
 import { overviewPage } from './pages/overview';
+import { reportPage } from './pages/report';
 import { signinPage } from './pages/signin';
 
 export interface Ctx {
@@ -56,12 +57,13 @@ function link(path: string, text: string | Node, params?: Record<string, string 
   return a;
 }
 
-const NAV: [string, string][] = [['/', 'Overview'], ['/members', 'Members'], ['/network', 'Network'], ['/alerts', 'Alerts']];
+const NAV: [string, string][] = [['/', 'Overview'], ['/members', 'Members'], ['/network', 'Network'], ['/report', 'Report'], ['/alerts', 'Alerts']];
 
 function section(path: string): string {
   if (path.startsWith('/members')) return '/members';
   if (path.startsWith('/network')) return '/network';
   if (path.startsWith('/alerts')) return '/alerts';
+  if (path.startsWith('/report')) return '/report';
   return '/';
 }
 
@@ -152,6 +154,7 @@ export async function render(): Promise<void> {
     else if (path.startsWith('/members/')) await memberPage(ctx, decodeURIComponent(path.slice('/members/'.length)));
     else if (path === '/network') await networkPage(ctx);
     else if (path === '/alerts') await alertsPage(ctx);
+    else if (path === '/report') await reportPage(ctx);
     else append(main, [h('h1', {}, 'Not found'), h('p', {}, 'No such page. '), link('/', 'Go to the overview')]);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
