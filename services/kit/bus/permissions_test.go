@@ -280,6 +280,57 @@ func TestDocumentedNATSPermissions(t *testing.T) {
 		refused(t, js, err, "$JS.API.CONSUMER.CREATE.ACTIVITIES.sink-activities-2-of-6", "the processors taking over a sink shard's durable")
 	})
 
+	// Signals: the scoring processor publishes signal deliveries and
+	// watches the opt-out bucket; the API writes and reads it.
+	t.Run("signals", func(t *testing.T) {
+		const bucket = "orbitflow-signal-optouts" // alerts.OptOutBucket
+		for _, user := range []string{"processor", "processors"} {
+			js := start(user)
+			kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1, Storage: jetstream.FileStorage})
+			require.NoError(t, err, "%s declares the opt-out bucket", user)
+			w, err := kv.WatchAll(ctx)
+			require.NoError(t, err, "%s watches the opt-outs", user)
+			select {
+			case e := <-w.Updates():
+				require.Nil(t, e, "%s: the initial values end", user)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: the watch sent nothing", user)
+			}
+			require.NoError(t, w.Stop())
+			_, err = js.Publish(ctx, subjects.AlertDelivery("crm"), []byte("{}"), jetstream.WithMsgID("sig-"+user))
+			require.NoError(t, err, "%s queues a signal delivery", user)
+		}
+		api := start("api")
+		kv, err := api.KeyValue(ctx, bucket)
+		require.NoError(t, err, "the API opens the opt-out bucket")
+		_, err = kv.Put(ctx, "acme.Z2l0aHViOjE", []byte(`{"community":"acme","member":"github:1"}`))
+		require.NoError(t, err, "the API records an opt-out")
+		e, err := kv.Get(ctx, "acme.Z2l0aHViOjE")
+		require.NoError(t, err, "the API reads it")
+		require.Contains(t, string(e.Value()), "github:1")
+		w, err := kv.Watch(ctx, "acme.>", jetstream.IgnoreDeletes())
+		require.NoError(t, err, "the API lists the opt-outs")
+		select {
+		case e := <-w.Updates():
+			require.NotNil(t, e)
+			require.Equal(t, "acme.Z2l0aHViOjE", e.Key())
+		case <-time.After(5 * time.Second):
+			t.Fatal("the API's watch sent nothing")
+		}
+		require.NoError(t, w.Stop())
+		require.NoError(t, kv.Delete(ctx, "acme.Z2l0aHViOjE"), "the API removes an opt-out")
+
+		c, cancel := short()
+		defer cancel()
+		_, err = api.Publish(c, subjects.AlertDelivery("crm"), []byte("{}"))
+		refused(t, api, err, "alerts.deliveries.crm", "the API queueing a delivery")
+		js := start("processor")
+		c2, cancel2 := short()
+		defer cancel2()
+		_, err = js.Publish(c2, subjects.AlertChange("acme"), []byte("{}"))
+		refused(t, js, err, "alerts.changes.acme", "the processor publishing an alert change")
+	})
+
 	t.Run("api", func(t *testing.T) {
 		js := start("api")
 		_, err := js.AccountInfo(ctx)
