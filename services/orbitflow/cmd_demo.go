@@ -31,8 +31,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	members := fs.Int("members", d.Members, "members")
 	events := fs.Int("events", d.Events, "events")
 	days := fs.Int("days", d.Days, "days covered, ending today")
+	accountsOut := fs.String("accounts", "", "also write the demo's customer accounts to this `file` (JSON lines, for orbitflow accounts import)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
+	}
+	if *accountsOut != "" {
+		if err := writeDemoAccounts(*accountsOut); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "demo: %d customer accounts in %s\n", len(demo.Organizations()), *accountsOut)
 	}
 	if *members < 10 || *events < 0 || *days < 1 {
 		return usagef("want --members ≥ 10, --events ≥ 0, --days ≥ 1")
@@ -145,4 +152,16 @@ func feedDemo(ctx context.Context, js jetstream.JetStream, reg *events.Registry,
 		}
 		return err
 	})
+}
+
+func writeDemoAccounts(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := demo.WriteAccounts(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -12,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/services/api/accounts"
 	"github.com/orbitflow/orbitflow/services/connectors/demo"
 	"github.com/orbitflow/orbitflow/services/connectors/ingest"
 	"github.com/orbitflow/orbitflow/services/kit/bus"
@@ -286,7 +290,29 @@ func ingestDemo(ctx context.Context, stack *app.Stack, cfg app.Config, stderr io
 	if err := waitQueryable(ctx, stack.Bus.JetStream(), stats, stderr); err != nil {
 		return err
 	}
+	if err := importDemoAccounts(ctx, stack.CH, stderr); err != nil {
+		return err
+	}
 	return os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600)
+}
+
+// importDemoAccounts imports the demo's customer accounts, so the reach
+// into the customer base has its denominator.
+func importDemoAccounts(ctx context.Context, conn driver.Conn, stderr io.Writer) error {
+	var b bytes.Buffer
+	if err := demo.WriteAccounts(&b); err != nil {
+		return err
+	}
+	accts, err := accounts.Parse(&b, accounts.FormatJSONL)
+	if err != nil {
+		return fmt.Errorf("demo accounts: %w", err)
+	}
+	res, err := accounts.Import(ctx, conn, accts, false)
+	if err != nil {
+		return fmt.Errorf("demo accounts: %w", err)
+	}
+	fmt.Fprintf(stderr, "demo: %d customer accounts imported (orbitflow accounts reach shows how many are in the community)\n", res.Accounts)
+	return nil
 }
 
 // demoRules are the alert rules `run --demo` starts with (when the rules

@@ -9,6 +9,7 @@ package demo
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -252,6 +253,7 @@ func generate(cfg Config, rng *rand.Rand, members []member, times []time.Time, p
 			ev.Actor.DisplayName = m.first
 		} else {
 			ev.Actor.EmailSHA256 = events.HashEmail(email(m))
+			ev.Actor.EmailDomainSHA256 = events.HashEmailDomain(email(m))
 		}
 		if m.teammate {
 			ev.Attributes = map[string]string{"teammate": "true"}
@@ -508,6 +510,20 @@ var organizations = func() []Organization {
 
 // Organizations returns the demo's customer accounts.
 func Organizations() []Organization { return slices.Clone(organizations) }
+
+// WriteAccounts writes the demo's customer accounts as JSON Lines, the
+// format `orbitflow accounts import` reads: account_id, name, domains,
+// segment, plan, persona.
+func WriteAccounts(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	for _, o := range organizations {
+		if err := enc.Encode(map[string]any{"account_id": o.ID, "name": o.Name, "domains": []string{o.Domain},
+			"segment": o.Segment, "plan": o.Plan, "persona": o.Persona}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func lower(s string) string {
 	b := []byte(s)

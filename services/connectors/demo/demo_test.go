@@ -281,6 +281,7 @@ func TestOrganizationsAndANewPainPoint(t *testing.T) {
 	_, err := Generate(cfg, func(ev events.Event) error {
 		if org := ev.Attributes["organization"]; org != "" {
 			require.Contains(t, byName, org)
+			require.Equal(t, events.HashDomain(byName[org].Domain), ev.Actor.EmailDomainSHA256, "the address is at the organization's domain")
 			require.NotEqual(t, "true", ev.Attributes["teammate"], "teammates are not customers")
 			present[org] = true
 			withOrg++
@@ -296,6 +297,11 @@ func TestOrganizationsAndANewPainPoint(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Greater(t, len(present), 30, "many accounts are in the community")
+	var accounts bytes.Buffer
+	require.NoError(t, WriteAccounts(&accounts))
+	lines := strings.Split(strings.TrimSpace(accounts.String()), "\n")
+	require.Len(t, lines, 120)
+	require.Equal(t, `{"account_id":"acct-001","domains":["northwind.example"],"name":"Northwind","persona":"developer","plan":"enterprise","segment":"enterprise"}`, lines[0])
 	require.Less(t, len(present), 110, "and some are not")
 	require.Greater(t, withOrg, people/10)
 	require.Greater(t, lateByWeek[12], lateByWeek[10], "the pain point grows: %v", lateByWeek)
