@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/orbitflow/orbitflow/services/api/accounts"
 	"github.com/orbitflow/orbitflow/services/api/structure"
 	"github.com/orbitflow/orbitflow/services/api/topics"
 )
@@ -59,6 +60,26 @@ func story(r *Report) []string {
 		s = append(s, fmt.Sprintf("The most asked-about topic was %q: %d %s (%s), %s unanswered.", t.Label, t.Items,
 			plural(t.Items, "question", "questions"), growth, percent(t.UnansweredShare)))
 	}
+	if a := r.Accounts; a != nil {
+		if w := reachOf(a.Week, "", ""); w != nil {
+			line := fmt.Sprintf("%s of customer accounts (%d of %d) had an active member in the community", percent(w.Share), w.ActiveAccounts, w.Accounts)
+			if p := reachOf(a.Previous, "", ""); p != nil {
+				line += fmt.Sprintf(" (%s the week before)", percent(p.Share))
+			}
+			s = append(s, line+".")
+		}
+		if n := len(a.Dropped); n > 0 {
+			names := make([]string, 0, min(n, 3))
+			for _, d := range a.Dropped[:min(n, 3)] {
+				names = append(names, d.Name)
+			}
+			more := ""
+			if n > 3 {
+				more = fmt.Sprintf(" and %d more", n-3)
+			}
+			s = append(s, fmt.Sprintf("%d %s dropped in community activity: %s%s.", n, plural(n, "account", "accounts"), strings.Join(names, ", "), more))
+		}
+	}
 	if n := len(r.Leaders); n > 0 {
 		names := make([]string, 0, min(n, 3))
 		for _, l := range r.Leaders[:min(n, 3)] {
@@ -71,6 +92,42 @@ func story(r *Report) []string {
 		s = append(s, fmt.Sprintf("%d %s reached Leading: %s%s.", n, plural(n, "member", "members"), strings.Join(names, ", "), more))
 	}
 	return s
+}
+
+// ReachLine is one row of the accounts table: the week's reach of a
+// dimension's value next to the week before's.
+type ReachLine struct {
+	accounts.ReachRow
+	Previous *accounts.ReachRow
+}
+
+// Label names the row: "all accounts", "segment enterprise", "plan team".
+func (l ReachLine) Label() string {
+	if l.Dimension == "" {
+		return "All accounts"
+	}
+	return l.Dimension + " " + l.Value
+}
+
+// PreviousShare is the week before's share ("–" when none).
+func (l ReachLine) PreviousShare() string {
+	if l.Previous == nil {
+		return "–"
+	}
+	return percent(l.Previous.Share)
+}
+
+// reachLines are the accounts table: overall, then segments, then plans.
+func reachLines(a *accounts.Summary) []ReachLine {
+	var out []ReachLine
+	for _, dim := range []string{"", "segment", "plan"} {
+		for _, w := range a.Week {
+			if w.Dimension == dim {
+				out = append(out, ReachLine{ReachRow: w, Previous: reachOf(a.Previous, w.Dimension, w.Value)})
+			}
+		}
+	}
+	return out
 }
 
 // busRisk is the structure's bus risk for k connectors leaving, if known.
@@ -218,6 +275,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"num":     func(v float64) string { return fmt.Sprintf("%.3g", v) },
 	"last":    func(r *Report) time.Time { return r.WeekEnd().AddDate(0, 0, -1) },
 	"removed": removedNames,
+	"reach":   reachLines,
 	"trend":   recentTrend,
 	"seconds": seconds,
 	"growth": func(t topics.Topic) string {
@@ -340,6 +398,27 @@ func Text(r *Report) string {
 					fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\n", t.Label, t.Items, t.PreviousItems, g, percent(t.UnansweredShare), seconds(t.MedianResponseSeconds))
 				}
 			})
+		}
+	}
+	if a := r.Accounts; a != nil {
+		section("Reach into the customer base")
+		table(func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "accounts\twith an active member\tshare\tweek before\tactive members")
+			for _, l := range reachLines(a) {
+				fmt.Fprintf(w, "%s\t%d of %d\t%s\t%s\t%d\n", l.Label(), l.ActiveAccounts, l.Accounts, percent(l.Share), l.PreviousShare(), l.ActiveMembers)
+			}
+		})
+		if len(a.Top) > 0 {
+			fmt.Fprintln(&b, "\nMost active accounts:")
+			for _, t := range a.Top {
+				fmt.Fprintf(&b, "  %s (%s, %s): %d active members\n", t.Name, t.Segment, t.Plan, t.ActiveMembers)
+			}
+		}
+		if len(a.Dropped) > 0 {
+			fmt.Fprintln(&b, "\nAccounts whose activity dropped:")
+			for _, d := range a.Dropped {
+				fmt.Fprintf(&b, "  %s (%s, %s): %.0f active members, %.1f usually (%s less)\n", d.Name, d.Segment, d.Plan, d.Current, d.Baseline, percent(d.Drop))
+			}
 		}
 	}
 	if r.URL != "" {

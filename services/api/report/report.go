@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/orbitflow/orbitflow/services/api/accounts"
 	"github.com/orbitflow/orbitflow/services/api/structure"
 	"github.com/orbitflow/orbitflow/services/api/topics"
 )
@@ -61,6 +62,11 @@ type Report struct {
 	Structure *structure.Summary `json:"structure"`
 	// PainPoints are the week's recurring question topics.
 	PainPoints *topics.Report `json:"pain_points"`
+	// Accounts is the reach into the customer base: the share of
+	// accounts with an active member (overall, per segment and plan), the
+	// most active accounts and those whose activity dropped; nil when no
+	// account was imported.
+	Accounts *accounts.Summary `json:"accounts"`
 }
 
 // WeekEnd is the end of the week, exclusive.
@@ -200,6 +206,14 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	r.PainPoints = &pains
+	// The accounts' week is the one before the Monday after it.
+	acc, err := accounts.WeeklySummary(ctx, conn, o.Community, week.AddDate(0, 0, 7))
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if overall := reachOf(acc.Week, "", ""); overall != nil && overall.Accounts > 0 {
+		r.Accounts = &acc
+	}
 	r.Story = story(r)
 	return r, nil
 }
@@ -484,6 +498,16 @@ func leaders(ctx context.Context, q querier, r *Report) error {
 	}
 	for _, row := range roles {
 		r.Roles = append(r.Roles, RoleChange{MemberID: row.Member, Name: row.Name, Role: row.Role, At: row.At.UTC()})
+	}
+	return nil
+}
+
+// reachOf is the row of a dimension ("" overall, segment, plan) and value.
+func reachOf(rows []accounts.ReachRow, dimension, value string) *accounts.ReachRow {
+	for i := range rows {
+		if rows[i].Dimension == dimension && rows[i].Value == value {
+			return &rows[i]
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orbitflow/orbitflow/schemas/events"
+	"github.com/orbitflow/orbitflow/services/api/accounts"
 	"github.com/orbitflow/orbitflow/services/api/report"
 	"github.com/orbitflow/orbitflow/services/kit/kittest"
 	"github.com/orbitflow/orbitflow/services/kit/store"
@@ -44,8 +46,19 @@ func fixture(t *testing.T) driver.Conn {
 		require.NoError(t, types.Append(ty.Name, ty.Weight, ty.Contribution, ty.Item, ty.Description))
 	}
 	require.NoError(t, types.Send())
+	// Customers: Acme (github:1 and github:2 write from acme.example),
+	// Globex (github:3), Initech (nobody in the community).
+	accts, err := accounts.Parse(strings.NewReader(`{"account_id": "a1", "name": "Acme", "domains": ["acme.example"], "segment": "enterprise", "plan": "business"}
+{"account_id": "a2", "name": "Globex", "domains": ["globex.example"], "segment": "smb", "plan": "team"}
+{"account_id": "a3", "name": "Initech", "domains": ["initech.example"], "segment": "enterprise", "plan": "enterprise"}
+`), accounts.FormatJSONL)
+	require.NoError(t, err)
+	_, err = accounts.Import(ctx, ch, accts, false)
+	require.NoError(t, err)
+	domains := map[string]string{"github:1": events.HashDomain("acme.example"), "github:2": events.HashDomain("acme.example"),
+		"github:3": events.HashDomain("globex.example")}
 	acts, err := ch.PrepareBatch(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
-		thread_id, channel, weight, is_bot, received_at, attributes, title)`)
+		thread_id, channel, weight, is_bot, received_at, attributes, title, email_domain_sha256)`)
 	require.NoError(t, err)
 	for _, a := range []struct {
 		id, identity, typ, at, thread, title string
@@ -68,7 +81,8 @@ func fixture(t *testing.T) driver.Conn {
 		if a.mate {
 			attrs["teammate"] = "true"
 		}
-		require.NoError(t, acts.Append(a.id, "wk", "github", a.typ, at, a.identity, a.identity, a.thread, "repo", float32(4), a.bot, at, attrs, a.title))
+		require.NoError(t, acts.Append(a.id, "wk", "github", a.typ, at, a.identity, a.identity, a.thread, "repo", float32(4), a.bot, at, attrs, a.title,
+			domains[a.identity]))
 	}
 	require.NoError(t, acts.Send())
 	require.NoError(t, ch.Exec(ctx, `INSERT INTO member_identities (community, identity, member_id, source, username, stream_seq) VALUES
@@ -180,8 +194,20 @@ func TestWeeklyReportOfAHandMadeCommunity(t *testing.T) {
 		"The community is a hub: degree centralization 1.00 (hub from 0.50).",
 		"If its best connector, Three, left, 100% of the connected pairs of members would lose their path.",
 		`The most asked-about topic was "sso": 2 questions (new this week), 50% unanswered.`,
+		"67% of customer accounts (2 of 3) had an active member in the community (67% the week before).",
 		"1 member reached Leading: Three.",
 	}, r.Story)
+
+	// Accounts: Acme (2 active members) and Globex (1), not Initech;
+	// enterprise 1 of 2, smb 1 of 1.
+	require.NotNil(t, r.Accounts)
+	var reach []string
+	for _, x := range r.Accounts.Week {
+		reach = append(reach, fmt.Sprintf("%s=%s %d/%d %d", x.Dimension, x.Value, x.ActiveAccounts, x.Accounts, x.ActiveMembers))
+	}
+	require.ElementsMatch(t, []string{"= 2/3 3", "segment=enterprise 1/2 2", "segment=smb 1/1 1", "plan=business 1/1 2", "plan=team 1/1 1",
+		"plan=enterprise 0/1 0"}, reach)
+	require.Equal(t, []string{"Acme", "Globex"}, []string{r.Accounts.Top[0].Name, r.Accounts.Top[1].Name})
 
 	// The star around github:3 (bots and teammates are not in the graph).
 	m := r.Structure.Measures
@@ -212,6 +238,8 @@ func TestWeeklyReportOfAHandMadeCommunity(t *testing.T) {
 	require.Contains(t, text, "Active members")
 	require.Contains(t, text, "The full report: https://orbitflow.example/reports/wk")
 	require.Contains(t, text, "Hub: degree centralization 1.00 (hub from 0.50)")
+	require.Contains(t, page, `<td style="text-transform:capitalize;">segment enterprise</td><td style="text-align:right;">1 of 2</td>`)
+	require.Contains(t, text, "Acme (enterprise, business): 2 active members")
 	require.Contains(t, text, "2 questions opened (week before 1), 50% unanswered, median first response 1.0 h")
 
 	// Asking for a week by any day in it gives the same week.
