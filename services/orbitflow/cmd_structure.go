@@ -148,17 +148,19 @@ func printStructure(w io.Writer, s *structure.Summary) {
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nBus risk: if the top connectors left")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "K\tLEAVING\tCONNECTED PAIRS LOST\tEDGES LOST\tLARGEST GROUP LEFT")
+	var top []structure.Member // the longest list of leavers names them all, best connected first
 	for _, r := range s.BusRisk {
-		var names []string
-		for _, m := range r.Removed {
-			names = append(names, memberLabel(m))
+		if len(r.Removed) > len(top) {
+			top = r.Removed
 		}
-		if len(names) == 0 {
-			names = []string{"-"}
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d (%s)\n", r.K, strings.Join(names, ", "), percent(r.PairShareLost), percent(r.EdgeShareLost),
+	}
+	for i, m := range top {
+		fmt.Fprintf(w, "  %d. %s\n", i+1, memberLabel(m))
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LEAVING\tCONNECTED PAIRS LOST\tEDGES LOST\tLARGEST GROUP LEFT")
+	for _, r := range s.BusRisk {
+		fmt.Fprintf(tw, "top %d\t%s\t%s\t%d (%s)\n", r.K, percent(r.PairShareLost), percent(r.EdgeShareLost),
 			r.LargestComponentAfter, percent(r.LargestComponentShareAfter))
 	}
 	tw.Flush()

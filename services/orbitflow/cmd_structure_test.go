@@ -39,8 +39,9 @@ average clustering             0.00
 largest connected group        5 (83%)  
 
 Bus risk: if the top connectors left
-K  LEAVING         CONNECTED PAIRS LOST  EDGES LOST  LARGEST GROUP LEFT
-1  Ada (github:1)  100%                  100%        1 (20%)
+  1. Ada (github:1)
+LEAVING  CONNECTED PAIRS LOST  EDGES LOST  LARGEST GROUP LEFT
+top 1    100%                  100%        1 (20%)
 
 Monthly trend (the last week of each month)
 MONTH    CLASS  MEMBERS  CONNECTED  CENTRALIZATION  TOP 1  TOP 5  CLUSTERING  LARGEST  PAIRS LOST k=1/3/5

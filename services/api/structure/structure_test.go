@@ -15,6 +15,8 @@ import (
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 )
 
+func TestMain(m *testing.M) { kittest.Main(m) }
+
 // Fixture loads two communities into a migrated database.
 //
 // "sx": a star, hub a tied to b, c, d and e (strength 10); f, a teammate,
