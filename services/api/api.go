@@ -229,7 +229,7 @@ func (s *Server) Handler() http.Handler {
 	s.alertRoutes(mux)
 	s.signalRoutes(mux)
 	s.dashboardRoutes(mux)
-	return http.MaxBytesHandler(telemetry.InstrumentHTTP("api", s.meters, mux), 64<<10)
+	return s.withAccountImport(http.MaxBytesHandler(telemetry.InstrumentHTTP("api", s.meters, mux), 64<<10))
 }
 
 // Start listens on cfg.Listen. The server runs on its own goroutine until

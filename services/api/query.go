@@ -53,6 +53,11 @@ var routes = []route{
 	{"/api/v1/communities/{community}/bridges", (*Server).bridges},
 	{"/api/v1/communities/{community}/introductions", (*Server).introductions},
 	{"/api/v1/communities/{community}/amplifiers", (*Server).amplifiers},
+	// accounts_api.go
+	{"/api/v1/communities/{community}/accounts", (*Server).accountList},
+	{"/api/v1/communities/{community}/accounts/reach", (*Server).accountReach},
+	{"/api/v1/communities/{community}/accounts/dropped", (*Server).accountDrops},
+	{"/api/v1/communities/{community}/accounts/{account}", (*Server).accountShow},
 }
 
 func (s *Server) queryRoutes(mux *http.ServeMux) {
@@ -628,6 +633,7 @@ func Routes() []string {
 	for _, r := range routes {
 		out = append(out, r.pattern)
 	}
+	out = append(out, AccountImportPath)
 	return append(out, alertPaths()...)
 }
 

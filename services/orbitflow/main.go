@@ -5,6 +5,7 @@
 //	orbitflow backfill  publish a platform's history read from its API
 //	orbitflow members   show a member's scores and why; merge and unmerge identities
 //	orbitflow alerts    list, test, acknowledge and silence alerts
+//	orbitflow accounts  import customer accounts; reach into the customer base
 //	orbitflow signals   community-qualified signals: list, test a rule, opt-outs
 //	orbitflow structure community structure (pool, hub, web), bridges, introductions, amplifiers
 //	orbitflow sql       run SQL against the configured ClickHouse
@@ -58,6 +59,13 @@ Usage:
   orbitflow bridges [--community C] [--min-strength S] [--per-pair N] [--json]   members who connect pockets
   orbitflow introduce MEMBER --segment K:V [--community C] [--limit N] [--json]   who can introduce a member to a segment
   orbitflow amplifiers [--segment K:V] [--community C] [--limit N] [--json]   high-reach members of a segment
+  orbitflow accounts import [--format csv|jsonl] [--dry-run] FILE      customer accounts (account_id,name,domains,segment,plan,persona)
+  orbitflow accounts map [--community C] MEMBER ACCOUNT              link a member to an account (wins over its e-mail domain)
+  orbitflow accounts unmap [--community C] MEMBER                    remove the explicit link
+  orbitflow accounts list [--community C] [--days 30] [--json]       accounts with linked and active members
+  orbitflow accounts show [--community C] [--json] ACCOUNT           an account and its members
+  orbitflow accounts reach [--community C] [--period month] [--from D] [--to D] [--json]   share of accounts with an active member
+  orbitflow accounts dropped [--community C] [--days 7] [--windows 4] [--json]   accounts whose community activity dropped
   orbitflow sql    [--config FILE] [--data-dir DIR] [--format table|TSV|CSV|JSON] "SELECT ..."
   orbitflow status [--config FILE] [--json] [--watch 2s] [--api URL] [--api-key KEY]   the running pipeline at a glance
   orbitflow demo   [--out FILE] [--seed N] [--members N] [--events N] [--days N]
@@ -96,6 +104,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMembers(ctx, rest, stdout, stderr)
 	case "alerts":
 		err = cmdAlerts(ctx, rest, stdout, stderr)
+	case "accounts":
+		err = cmdAccounts(ctx, rest, stdout, stderr)
 	case "signals":
 		err = cmdSignals(ctx, rest, stdout, stderr)
 	case "report":
