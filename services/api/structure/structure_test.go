@@ -76,6 +76,9 @@ func Fixture(t *testing.T) driver.Conn {
 		rows = append(rows, fmt.Sprintf("('e%d', 'sx', '%s', 'x.posted', '2026-11-02 10:00:00', '%s', '%s', 'general', 1, false, now64(3), map('organization', '%s'))",
 			k, a.source, a.identity, a.identity, a.org))
 	}
+	// d and e asked about sso and help (the tags attribute, as Discourse sets it).
+	rows = append(rows, `('t1', 'sx', 'discourse', 'x.posted', '2026-11-02 10:00:00', 'd', 'd', '', 1, false, now64(3), map('tags', 'sso, help'))`,
+		`('t2', 'sx', 'discourse', 'x.posted', '2026-11-02 10:00:00', 'e', 'e', '', 1, false, now64(3), map('tags', 'sso'))`)
 	require.NoError(t, ch.Exec(ctx, `INSERT INTO activities_raw (event_id, community, source, type, occurred_at, member_id, identity,
 		channel, weight, is_bot, received_at, attributes) VALUES `+strings.Join(rows, ", ")))
 	require.NoError(t, store.Settle(ctx, ch, telemetry.Nop().Logger))
@@ -107,6 +110,12 @@ func TestSummarizeAStar(t *testing.T) {
 	require.Equal(t, "organization:acme", s.Segment)
 	require.Equal(t, 2, s.Measures.Members)
 	require.Equal(t, "pool", s.Measures.Class)
+
+	// Tag sso: d and e, each tied only to a (not in the segment).
+	s, err = structure.Summarize(ctx, ch, "sx", &structure.Segment{Kind: "tag", Value: "sso"})
+	require.NoError(t, err)
+	require.Equal(t, structure.Measures{Members: 2, LargestComponent: 1, LargestComponentShare: 0.5, Class: "pool",
+		Reason: "no member is connected to another"}, s.Measures)
 }
 
 // The monthly view keeps the last week ending in each month; a week
@@ -137,10 +146,14 @@ func TestSegmentsAreClassified(t *testing.T) {
 	for _, s := range segs {
 		got = append(got, fmt.Sprintf("%s %d %s", s.Segment, s.Measures.Members, s.Measures.Class))
 	}
-	// github: a, b, c (a–b, a–c: a hub); discourse: i (h is out of
-	// orbit); channel general: a, b, c, i; acme: b, c; globex: a.
-	require.Equal(t, []string{"source:github 3 hub", "source:discourse 1 pool", "channel:general 4 hub",
-		"organization:acme 2 pool", "organization:globex 1 pool"}, got)
+	// github: a, b, c (a–b, a–c: a hub); discourse: d, e, i (h is out of
+	// orbit; no ties among them); channel general: a, b, c, i (d and e
+	// posted in no channel); tag sso: d, e; help: d; acme: b, c; globex: a.
+	require.Equal(t, []string{"source:discourse 3 pool", "source:github 3 hub", "channel:general 4 hub",
+		"tag:sso 2 pool", "tag:help 1 pool", "organization:acme 2 pool", "organization:globex 1 pool"}, got)
+	segs, err = structure.Segments(context.Background(), ch, "sx", 1, 3)
+	require.NoError(t, err)
+	require.Len(t, segs, 2, "the largest of each kind with 3+ members: source:discourse, channel:general")
 	_, err = structure.Segments(context.Background(), ch, "sx", 0, 1)
 	require.EqualError(t, err, `limit: want an integer 1..200, got "0"`)
 }
