@@ -68,7 +68,7 @@ func TestEveryParameterRefusesSQLInjection(t *testing.T) {
 	// The values other parameters take while one is under attack; a metric
 	// parameter is sent to the metric that reads it.
 	pathDefaults := func(path, param string) map[string]string {
-		d := map[string]string{"community": "fx", "id": "github:1", "name": "health"}
+		d := map[string]string{"community": "fx", "id": "github:1", "name": "health", "member": "github:1"}
 		switch {
 		case strings.HasPrefix(path, "/api/v1/alerts"):
 			d["id"], d["name"] = "a1", "r1"
