@@ -15,7 +15,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/orbitflow/orbitflow/schemas/alerts"
-	"github.com/orbitflow/orbitflow/services/api"
+	recorded "github.com/orbitflow/orbitflow/services/api/signals"
 	"github.com/orbitflow/orbitflow/services/kit/telemetry"
 	"github.com/orbitflow/orbitflow/services/orbitflow/internal/app"
 	"github.com/orbitflow/orbitflow/services/processors/signals"
@@ -105,7 +105,7 @@ func cmdSignals(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	now := time.Now().UTC()
-	sigs, err := api.QuerySignals(ctx, conn, api.SignalQuery{Community: *community, Rule: *rule,
+	sigs, err := recorded.List(ctx, conn, recorded.Query{Community: *community, Rule: *rule,
 		From: now.AddDate(0, 0, -*days), To: now.Add(time.Minute), Limit: *limit})
 	if err != nil {
 		return err

@@ -60,6 +60,14 @@ func story(r *Report) []string {
 		s = append(s, fmt.Sprintf("The most asked-about topic was %q: %d %s (%s), %s unanswered.", t.Label, t.Items,
 			plural(t.Items, "question", "questions"), growth, percent(t.UnansweredShare)))
 	}
+	if n := r.SignalsTotal; n > 0 {
+		rules := map[string]int{}
+		for _, sg := range r.Signals {
+			rules[sg.Rule]++
+		}
+		s = append(s, fmt.Sprintf("%d community-qualified %s fired (for sales and customer success); the latest: %s asked %q.", n,
+			plural(n, "signal", "signals"), nameOf(r.Signals[0].Member.DisplayName, r.Signals[0].Member.ID), r.Signals[0].Activity.Title))
+	}
 	if a := r.Accounts; a != nil {
 		if w := reachOf(a.Week, "", ""); w != nil {
 			line := fmt.Sprintf("%s of customer accounts (%d of %d) had an active member in the community", percent(w.Share), w.ActiveAccounts, w.Accounts)
@@ -92,6 +100,13 @@ func story(r *Report) []string {
 		s = append(s, fmt.Sprintf("%d %s reached Leading: %s%s.", n, plural(n, "member", "members"), strings.Join(names, ", "), more))
 	}
 	return s
+}
+
+func orgSuffix(org string) string {
+	if org == "" {
+		return ""
+	}
+	return ", " + org
 }
 
 // ReachLine is one row of the accounts table: the week's reach of a
@@ -276,6 +291,8 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"last":    func(r *Report) time.Time { return r.WeekEnd().AddDate(0, 0, -1) },
 	"removed": removedNames,
 	"reach":   reachLines,
+	"org":     orgSuffix,
+	"join":    strings.Join,
 	"trend":   recentTrend,
 	"seconds": seconds,
 	"growth": func(t topics.Topic) string {
@@ -398,6 +415,13 @@ func Text(r *Report) string {
 					fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\n", t.Label, t.Items, t.PreviousItems, g, percent(t.UnansweredShare), seconds(t.MedianResponseSeconds))
 				}
 			})
+		}
+	}
+	if len(r.Signals) > 0 {
+		section(fmt.Sprintf("Signals (%d this week)", r.SignalsTotal))
+		for _, sg := range r.Signals {
+			fmt.Fprintf(&b, "%s  %s (%s%s) %s: %q\n    why: %s\n", sg.At.Format("Mon 2 Jan 15:04"), nameOf(sg.Member.DisplayName, sg.Member.ID),
+				sg.Member.LevelName, orgSuffix(sg.Member.Organization), sg.Rule, sg.Activity.Title, strings.Join(sg.Reasons, "; "))
 		}
 	}
 	if a := r.Accounts; a != nil {

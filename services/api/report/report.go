@@ -16,7 +16,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/orbitflow/orbitflow/schemas/alerts"
 	"github.com/orbitflow/orbitflow/services/api/accounts"
+	"github.com/orbitflow/orbitflow/services/api/signals"
 	"github.com/orbitflow/orbitflow/services/api/structure"
 	"github.com/orbitflow/orbitflow/services/api/topics"
 )
@@ -62,6 +64,10 @@ type Report struct {
 	Structure *structure.Summary `json:"structure"`
 	// PainPoints are the week's recurring question topics.
 	PainPoints *topics.Report `json:"pain_points"`
+	// Signals are the week's community-qualified signals, newest first
+	// (at most Top), and how many there were in all.
+	Signals      []alerts.Signal `json:"signals"`
+	SignalsTotal int             `json:"signals_total"`
 	// Accounts is the reach into the customer base: the share of
 	// accounts with an active member (overall, per segment and plan), the
 	// most active accounts and those whose activity dropped; nil when no
@@ -206,6 +212,11 @@ func Build(ctx context.Context, conn driver.Conn, o Options) (*Report, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	r.PainPoints = &pains
+	sigs, err := signals.List(ctx, conn, signals.Query{Community: o.Community, From: week, To: week.AddDate(0, 0, 7), Limit: signals.MaxRows})
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	r.SignalsTotal, r.Signals = len(sigs), sigs[:min(len(sigs), o.Top)]
 	// The accounts' week is the one before the Monday after it.
 	acc, err := accounts.WeeklySummary(ctx, conn, o.Community, week.AddDate(0, 0, 7))
 	if err != nil {

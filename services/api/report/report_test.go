@@ -120,6 +120,16 @@ func fixture(t *testing.T) driver.Conn {
 		('wk', 'github:2', 'educator', '2026-03-13 12:00:00', 'gained', 'answered 3 questions', 1),
 		('wk', 'github:1', 'advocate', '2026-03-13 12:00:00', 'lost', 'reach fell', 2),
 		('wk', 'github:2', 'advocate', '2026-03-16 00:00:00', 'gained', 'next week', 3)`))
+	// Signals: two in the week (w1 asks about SSO, w4's docs mention it),
+	// one the week before and one the week after (not listed).
+	require.NoError(t, ch.Exec(ctx, `INSERT INTO signals (community, signal_id, rule, event_id, occurred_at, member_id, identity, display_name,
+		orbit_level, orbit_step, organization, source, type, title, keywords, reasons, stream_seq) VALUES
+		('wk', 's0', 'sales', 'p1', '2026-03-02 10:00:00', 'github:1', 'github:1', 'One', 3, 5, 'Acme', 'github', 'github.issue.opened', 'Old', ['SSO'], ['r'], 1),
+		('wk', 's1', 'sales', 'w1', '2026-03-09 10:00:00', 'github:1', 'github:1', 'One', 3, 5, 'Acme', 'github', 'github.issue.opened',
+			'How do I configure SSO?', ['SSO'], ['title has ["SSO"]', 'not a teammate or a bot, and not opted out of signals'], 2),
+		('wk', 's2', 'sales', 'w4', '2026-03-10 09:00:00', 'github:2', 'github:2', 'Two', 3, 4, '', 'github', 'github.pull_request.opened',
+			'SSO docs', ['SSO'], ['title has ["SSO"]'], 3),
+		('wk', 's3', 'sales', 'x1', '2026-03-16 09:00:00', 'github:2', 'github:2', 'Two', 3, 4, '', 'github', 'github.issue.opened', 'Later', ['SSO'], ['r'], 4)`))
 	require.NoError(t, store.Settle(ctx, ch, telemetry.Nop().Logger))
 	return ch
 }
@@ -194,9 +204,14 @@ func TestWeeklyReportOfAHandMadeCommunity(t *testing.T) {
 		"The community is a hub: degree centralization 1.00 (hub from 0.50).",
 		"If its best connector, Three, left, 100% of the connected pairs of members would lose their path.",
 		`The most asked-about topic was "sso": 2 questions (new this week), 50% unanswered.`,
+		`2 community-qualified signals fired (for sales and customer success); the latest: Two asked "SSO docs".`,
 		"67% of customer accounts (2 of 3) had an active member in the community (67% the week before).",
 		"1 member reached Leading: Three.",
 	}, r.Story)
+
+	require.Equal(t, 2, r.SignalsTotal)
+	require.Equal(t, []string{"s2", "s1"}, []string{r.Signals[0].ID, r.Signals[1].ID}, "the week's, newest first")
+	require.Equal(t, []string{"Participating III", "Participating II"}, []string{r.Signals[0].Member.LevelName, r.Signals[1].Member.LevelName}, "steps 4 and 5")
 
 	// Accounts: Acme (2 active members) and Globex (1), not Initech;
 	// enterprise 1 of 2, smb 1 of 1.
@@ -240,6 +255,8 @@ func TestWeeklyReportOfAHandMadeCommunity(t *testing.T) {
 	require.Contains(t, text, "Hub: degree centralization 1.00 (hub from 0.50)")
 	require.Contains(t, page, `<td style="text-transform:capitalize;">segment enterprise</td><td style="text-align:right;">1 of 2</td>`)
 	require.Contains(t, text, "Acme (enterprise, business): 2 active members")
+	require.Contains(t, page, `<strong>One</strong> (Participating II, Acme) — sales:`)
+	require.Contains(t, text, "why: title has [\"SSO\"]; not a teammate or a bot, and not opted out of signals")
 	require.Contains(t, text, "2 questions opened (week before 1), 50% unanswered, median first response 1.0 h")
 
 	// Asking for a week by any day in it gives the same week.
