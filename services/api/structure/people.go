@@ -163,9 +163,11 @@ func Introduce(ctx context.Context, conn driver.Conn, community, member string, 
 		return nil, err
 	}
 	out := &Introductions{Community: community, Member: id, Segment: seg.String(), SegmentMembers: count, Paths: []Introduction{}}
-	src, known := g.index[id]
-	out.Known = known
-	if known {
+	src, node := g.index[id]
+	if out.Known, err = exists(ctx, conn, community, id); err != nil {
+		return nil, err
+	}
+	if node {
 		out.InSegment = in[src]
 		for _, e := range g.Edges {
 			if int(e.A) == src || int(e.B) == src {
@@ -178,7 +180,7 @@ func Introduce(ctx context.Context, conn driver.Conn, community, member string, 
 	case count == 0:
 		out.Note = fmt.Sprintf("no member is in segment %s", seg)
 		return out, nil
-	case !known:
+	case !out.Known:
 		out.Note = fmt.Sprintf("%s is not a member of %s yet (a new member?): no one can introduce them along a path; the segment's best-connected members are listed to contact directly", member, community)
 	case !out.Connected:
 		out.Note = fmt.Sprintf("%s has no connections in the reach graph yet: no one can introduce them along a path; the segment's best-connected members are listed to contact directly", id)
@@ -244,6 +246,17 @@ func resolve(ctx context.Context, conn driver.Conn, community, id string) (strin
 		}
 	}
 	return member, rows.Err()
+}
+
+// exists reports whether the community has member id (a bot or a
+// teammate included).
+func exists(ctx context.Context, conn driver.Conn, community, id string) (bool, error) {
+	ctx = clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{"community": community, "member": id}))
+	var n uint64
+	if err := conn.QueryRow(ctx, `SELECT count() FROM members WHERE community = {community:String} AND member_id = {member:String}`).Scan(&n); err != nil {
+		return false, fmt.Errorf("structure: member %s: %w", id, err)
+	}
+	return n > 0, nil
 }
 
 // Amplifier is a member of a segment and its reach.

@@ -202,6 +202,12 @@ func TestIntroductions(t *testing.T) {
 	require.Equal(t, "i has no connections in the reach graph yet: no one can introduce them along a path; the segment's best-connected members are listed to contact directly", in.Note)
 	require.Equal(t, []string{"b", "c", "h"}, ids(in.Amplifiers))
 
+	in, err = structure.Introduce(ctx, ch, "sx", "g", acme, 10)
+	require.NoError(t, err)
+	require.True(t, in.Known, "the bot is a member")
+	require.False(t, in.Connected, "a bot's ties are not in the graph")
+	require.Equal(t, "g has no connections in the reach graph yet: no one can introduce them along a path; the segment's best-connected members are listed to contact directly", in.Note)
+
 	in, err = structure.Introduce(ctx, ch, "sx", "github:new", acme, 10)
 	require.NoError(t, err)
 	require.False(t, in.Known)
