@@ -357,6 +357,9 @@ func Segments(ctx context.Context, conn driver.Conn, community string, limit, mi
 	if limit < 1 || limit > MaxSegmentsPerKind {
 		return nil, InputError{"limit", fmt.Sprintf("an integer 1..%d", MaxSegmentsPerKind), fmt.Sprint(limit)}
 	}
+	if minMembers < 1 {
+		return nil, InputError{"min_members", "an integer ≥ 1", fmt.Sprint(minMembers)}
+	}
 	g, err := LoadGraph(ctx, conn, community, Load{})
 	if err != nil {
 		return nil, err
@@ -414,7 +417,7 @@ func segmentMembers(ctx context.Context, conn driver.Conn, g *Graph, kind string
 		return nil, err
 	}
 	for i := range groups {
-		sortInts(groups[i].nodes)
+		slices.Sort(groups[i].nodes)
 	}
 	sortGroups(groups)
 	return groups, nil
@@ -437,8 +440,6 @@ func induced(g *Graph, nodes []int) []graph.WeightedEdge {
 	}
 	return out
 }
-
-func sortInts(x []int) { slices.Sort(x) }
 
 // sortGroups orders groups by decreasing members, then by value.
 func sortGroups(groups []segmentGroup) {
