@@ -70,6 +70,9 @@ func Evaluate(ctx context.Context, src Source, r Rule, now time.Time, env Env) (
 			}
 		}
 		return ev, err
+	case AccountDrop:
+		ev.Decisions, err = evaluateAccounts(ctx, src, r, now)
+		return ev, err
 	case SourceAbsence:
 		var ss []SourceActivity
 		if ss, err = src.Sources(ctx, r, now, env.Open); err != nil {

@@ -333,9 +333,11 @@ func (e *Evaluator) evaluateDirty(ctx context.Context) {
 	for _, c := range due {
 		e.lastEval[c] = now
 		for _, r := range e.file.Rules {
-			// Member rules change with the daily evaluation; the stream
-			// matters for volumes and sources.
-			if r.Community == c && !r.Disabled && r.Detector.Type != MemberSilence && r.Detector.Type != RoleCadence {
+			// Member rules change with the daily evaluation, account
+			// rules with whole days; the stream matters for volumes and
+			// sources.
+			if r.Community == c && !r.Disabled && r.Detector.Type != MemberSilence && r.Detector.Type != RoleCadence &&
+				r.Detector.Type != AccountDrop {
 				e.evaluate(ctx, r)
 			}
 		}

@@ -84,7 +84,7 @@ type Segment struct {
 // activity) whether something dropped. Type selects the fields that apply.
 type Detector struct {
 	// Type: seasonal, bollinger, threshold, change, member_silence,
-	// role_cadence, source_absence.
+	// role_cadence, source_absence, account_drop.
 	Type string `yaml:"type" json:"type"`
 
 	// seasonal: the window against the same weekday and hour of the last
@@ -136,6 +136,14 @@ type Detector struct {
 	// source of the community).
 	Sources        []string `yaml:"sources,omitempty" json:"sources,omitempty"`
 	MinActiveShare float64  `yaml:"min_active_share,omitempty" json:"min_active_share,omitempty"`
+
+	// account_drop (accounts.go): per customer account, metric
+	// (active_members or activities of its linked members) over the
+	// window (whole days) against the mean of the Windows (default 4)
+	// windows before it; fires when that mean is at least MinBaseline
+	// (default 2) and the drop at least MinDrop (default 0.5).
+	Windows     int     `yaml:"windows,omitempty" json:"windows,omitempty"`
+	MinBaseline float64 `yaml:"min_baseline,omitempty" json:"min_baseline,omitempty"`
 }
 
 // Detector types.
@@ -147,9 +155,10 @@ const (
 	MemberSilence = "member_silence"
 	RoleCadence   = "role_cadence"
 	SourceAbsence = "source_absence"
+	AccountDrop   = "account_drop"
 )
 
-var detectorTypes = []string{Seasonal, Bollinger, Threshold, Change, MemberSilence, RoleCadence, SourceAbsence}
+var detectorTypes = []string{Seasonal, Bollinger, Threshold, Change, MemberSilence, RoleCadence, SourceAbsence, AccountDrop}
 
 // Metric kinds: an event metric counts activities in any window ending
 // now; a period metric is one number per whole day, week or month.
@@ -397,6 +406,9 @@ func (r Rule) validate(path string, targets map[string]notify.Target) []error {
 		add("detector.type", "want one of %s, got %q", strings.Join(detectorTypes, ", "), d.Type)
 		return errs
 	}
+	if d.Type == AccountDrop {
+		return append(errs, r.validateAccountDrop(path)...)
+	}
 	memberLevel := d.Type == MemberSilence || d.Type == RoleCadence || d.Type == SourceAbsence
 	kind, known := Metrics[r.Metric]
 	switch {
@@ -497,6 +509,9 @@ func (r Rule) validate(path string, targets map[string]notify.Target) []error {
 // withDefaults fills what the rule leaves out.
 func (r Rule) withDefaults() Rule {
 	d := &r.Detector
+	if d.Type == AccountDrop {
+		r = r.accountDropDefaults()
+	}
 	if r.Severity == "" {
 		r.Severity = "warning"
 	}
