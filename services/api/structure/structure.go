@@ -291,8 +291,8 @@ func Summarize(ctx context.Context, conn driver.Conn, community string, seg *Seg
 	if err != nil {
 		return nil, err
 	}
-	sum := &Summary{Community: community, AsOf: time.Now().UTC(), Measures: measures(graph.Measure(len(g.IDs), g.Edges)),
-		BusRisk: busRisks(g), Trend: []TrendPoint{}}
+	st, risks := graph.Analyze(len(g.IDs), g.Edges, BusRiskK...)
+	sum := &Summary{Community: community, AsOf: time.Now().UTC(), Measures: measures(st), BusRisk: busRisks(g, risks), Trend: []TrendPoint{}}
 	if seg != nil {
 		sum.Segment = seg.String()
 		return sum, nil
@@ -303,9 +303,9 @@ func Summarize(ctx context.Context, conn driver.Conn, community string, seg *Seg
 	return sum, nil
 }
 
-func busRisks(g *Graph) []BusRisk {
+func busRisks(g *Graph, risks []graph.BusRisk) []BusRisk {
 	var out []BusRisk
-	for _, r := range graph.BusRisks(len(g.IDs), g.Edges, BusRiskK...) {
+	for _, r := range risks {
 		b := BusRisk{K: r.K, Removed: []Member{}, PairsBefore: r.PairsBefore, PairsAfter: r.PairsAfter, PairShareLost: r.PairShareLost,
 			EdgeShareLost: r.EdgeShareLost, LargestComponentAfter: r.LargestComponentAfter, LargestComponentShareAfter: r.LargestComponentShareAfter}
 		for _, v := range r.Removed {

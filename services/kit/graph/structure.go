@@ -132,7 +132,18 @@ func (g adjacency) connectors() []int {
 // Measure returns the structure of a graph of n members and its class. It
 // panics if the graph breaks the WeightedEdge contract.
 func Measure(n int, edges []WeightedEdge) Structure {
+	return simple(n, edges).measure()
+}
+
+// Analyze returns Measure and BusRisks of the same graph, building its
+// adjacency once.
+func Analyze(n int, edges []WeightedEdge, ks ...int) (Structure, []BusRisk) {
 	g := simple(n, edges)
+	return g.measure(), g.busRisks(ks)
+}
+
+func (g adjacency) measure() Structure {
+	n := g.nodes()
 	s := Structure{Members: n, Edges: g.edges()}
 	top := g.connectors()
 	s.Connected = len(top)
@@ -296,7 +307,11 @@ type BusRisk struct {
 // BusRisks returns the bus risk of the graph for each k (k ≥ 0). It panics
 // if the graph breaks the WeightedEdge contract or a k is negative.
 func BusRisks(n int, edges []WeightedEdge, ks ...int) []BusRisk {
-	g := simple(n, edges)
+	return simple(n, edges).busRisks(ks)
+}
+
+func (g adjacency) busRisks(ks []int) []BusRisk {
+	n := g.nodes()
 	top := g.connectors()
 	before := pairs(g.components(nil))
 	out := make([]BusRisk, 0, len(ks))

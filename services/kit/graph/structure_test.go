@@ -158,6 +158,13 @@ func TestBusRiskOfARingOfCliques(t *testing.T) {
 	}
 }
 
+// Analyze is Measure and BusRisks at once.
+func TestAnalyzeIsMeasureAndBusRisks(t *testing.T) {
+	s, risks := Analyze(16, ringOfCliques(), 1, 3, 5)
+	require.Equal(t, Measure(16, ringOfCliques()), s)
+	require.Equal(t, BusRisks(16, ringOfCliques(), 1, 3, 5), risks)
+}
+
 func TestBusRiskWithoutEdges(t *testing.T) {
 	require.Equal(t, []BusRisk{{K: 1, Removed: []int{}, LargestComponentAfter: 1, LargestComponentShareAfter: 1.0 / 3}}, BusRisks(3, nil, 1))
 	require.PanicsWithError(t, "graph: bus risk k -1 is negative", func() { BusRisks(3, nil, -1) })

@@ -173,5 +173,5 @@ func (s *Scorer) Structure(at int64) (graph.Structure, []graph.BusRisk) {
 			edges = append(edges, graph.WeightedEdge{A: uint32(a), B: uint32(b), Weight: e.Weight})
 		}
 	}
-	return graph.Measure(n, edges), graph.BusRisks(n, edges, StructureBusRiskK...)
+	return graph.Analyze(n, edges, StructureBusRiskK...)
 }
