@@ -24,6 +24,7 @@
 //	username                the member's handle
 //	display_name            the member's name
 //	email                   stored as actor.email_sha256 = events.HashEmail(email), never in clear
+//	                        (and actor.email_domain_sha256 = events.HashEmailDomain(email))
 //	role          required  registered | attended | spoke | organized (any case)
 //	channel                 event series, meetup group, venue...
 //
@@ -57,7 +58,8 @@
 // type, occurred_at, actor.source, actor.source_id (required), and
 // schema_version (empty or 1), community (empty: Env.Community), received_at
 // (empty: now), actor.username, actor.display_name, actor.email_sha256,
-// actor.email (hashed into email_sha256, never stored), actor.is_bot
+// actor.email (hashed into email_sha256 and email_domain_sha256, never
+// stored), actor.is_bot
 // (true/false, empty = false), channel, thread_id, parent_id, url, title,
 // targets, attributes. Timestamps are RFC 3339 or YYYY-MM-DD.
 //
