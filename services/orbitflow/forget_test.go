@@ -144,6 +144,7 @@ func TestForgetMemberErasesEverything(t *testing.T) {
 	email := events.HashEmail("zed@example.org")
 	gh := func(ev events.Event) events.Event {
 		ev.Actor.EmailSHA256, ev.Actor.DisplayName = email, "Zed Forgetme"
+		ev.Actor.EmailDomainSHA256 = events.HashEmailDomain("zed@example.org")
 		return ev
 	}
 	reply := func(id string) events.Target {
@@ -178,6 +179,11 @@ func TestForgetMemberErasesEverything(t *testing.T) {
 	require.Equal(t, uint64(0), e.count(`SELECT count() FROM activities_raw WHERE email_sha256 = ?`, email))
 	require.Positive(t, e.count(`SELECT count() FROM activities_raw WHERE email_sha256 = ?`, e.salt.Email(email)))
 	require.Equal(t, uint64(1), e.count(`SELECT count() FROM dead_letters_raw WHERE position(payload, 'z-bad') > 0`))
+	// Its e-mail domain and an explicit customer-account mapping (0027).
+	require.Equal(t, uint64(2), e.count(`SELECT count() FROM identity_domains WHERE community = 'acme' AND domain_sha256 = ?`,
+		events.HashDomain("example.org")))
+	require.NoError(t, ch.Exec(ctx, `INSERT INTO account_members_raw (community, member, account_id, mapped_by, mapped_at, version)
+		VALUES ('acme', ?, 'acct-1', 'test', now64(3), 1)`, zedDC))
 	// Alerts keyed by the member (and one of another member).
 	for _, key := range []string{zedGH, zedGH + "/advocate", "github:1"} {
 		require.NoError(t, ch.Exec(ctx, `INSERT INTO alerts (alert_id, fingerprint, rule, community, key, severity, state, version,
