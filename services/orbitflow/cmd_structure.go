@@ -270,12 +270,12 @@ func printBridges(w io.Writer, b *structure.Bridges) {
 		fmt.Fprintln(w, "\nNo member bridges two pockets.")
 		return
 	}
-	fmt.Fprintln(w, "\nBridges (members on the shortest paths between pockets, tied to both)")
+	fmt.Fprintln(w, "\nBridges (members tied to both pockets, by the share of the shortest paths between the two that run through them)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "POCKETS\tMEMBER\tBETWEENNESS\tOF PAIRS\tTIES TO FIRST\tTIES TO SECOND")
+	fmt.Fprintln(tw, "POCKETS\tMEMBER\tPATHS BETWEEN THEM\tALL PATHS\tTIES TO FIRST\tTIES TO SECOND")
 	for _, p := range b.Pairs {
 		for _, m := range p.Bridges {
-			fmt.Fprintf(tw, "%d–%d\t%s\t%.1f\t%s\t%.1f\t%.1f\n", p.PocketA, p.PocketB, memberLabel(m.Member), m.Betweenness,
+			fmt.Fprintf(tw, "%d–%d\t%s\t%s\t%s\t%.1f\t%.1f\n", p.PocketA, p.PocketB, memberLabel(m.Member), percent(m.PairShare),
 				percent(m.BetweennessShare), m.StrengthA, m.StrengthB)
 		}
 	}

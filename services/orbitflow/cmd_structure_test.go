@@ -55,15 +55,15 @@ func TestBridgesAndIntroductionsTables(t *testing.T) {
 	printBridges(&b, &structure.Bridges{Community: "fx", MinStrength: 5, Exact: true,
 		Pockets: []structure.Pocket{{Pocket: 0, Members: 4, Central: m3}, {Pocket: 1, Members: 3, Central: structure.Member{ID: "github:4"}}},
 		Pairs: []structure.PocketPair{{PocketA: 0, PocketB: 1, Bridges: []structure.Bridge{{Member: m3, Betweenness: 9, BetweennessShare: 0.6,
-			StrengthA: 30, StrengthB: 30}}}}})
+			PairBetweenness: 9, PairShare: 1, StrengthA: 30, StrengthB: 30}}}}})
 	require.Equal(t, `Pockets of fx (groups held together by ties of at least 5; betweenness exact)
 POCKET  MEMBERS  MOST CENTRAL
 0       4        Cy (github:3)
 1       3        github:4
 
-Bridges (members on the shortest paths between pockets, tied to both)
-POCKETS  MEMBER         BETWEENNESS  OF PAIRS  TIES TO FIRST  TIES TO SECOND
-0–1      Cy (github:3)  9.0          60%       30.0           30.0
+Bridges (members tied to both pockets, by the share of the shortest paths between the two that run through them)
+POCKETS  MEMBER         PATHS BETWEEN THEM  ALL PATHS  TIES TO FIRST  TIES TO SECOND
+0–1      Cy (github:3)  100%                60%        30.0           30.0
 `, b.String())
 
 	b.Reset()

@@ -20,8 +20,13 @@ type Bridge struct {
 	Pocket           int     `json:"pocket"` // its own pocket, −1: none
 	Betweenness      float64 `json:"betweenness"`
 	BetweennessShare float64 `json:"betweenness_share"`
-	StrengthA        float64 `json:"strength_a"` // its ties to pocket_a
-	StrengthB        float64 `json:"strength_b"` // its ties to pocket_b
+	// PairBetweenness and PairShare are its betweenness between the two
+	// pockets only (graph.Bridge): PairShare 1 means every shortest path
+	// between them runs through it.
+	PairBetweenness float64 `json:"pair_betweenness"`
+	PairShare       float64 `json:"pair_share"`
+	StrengthA       float64 `json:"strength_a"` // its ties to pocket_a
+	StrengthB       float64 `json:"strength_b"` // its ties to pocket_b
 }
 
 // PocketPair lists the bridges between two pockets, best first.
@@ -43,8 +48,9 @@ type Pocket struct {
 type Bridges struct {
 	Community   string       `json:"community"`
 	MinStrength float64      `json:"min_strength"`
-	Exact       bool         `json:"exact"`   // false: betweenness estimated from pivots
-	Sources     int          `json:"sources"` // the members betweenness was computed from
+	Exact       bool         `json:"exact"`       // false: betweenness estimated from pivots
+	Sources     int          `json:"sources"`     // the members betweenness was computed from
+	PairsExact  bool         `json:"pairs_exact"` // false: pair betweenness estimated
 	Pockets     []Pocket     `json:"pockets"`
 	Pairs       []PocketPair `json:"pairs"`
 }
@@ -57,8 +63,8 @@ const (
 
 // FindBridges finds the pockets of the community-level graph (edges of at
 // least minStrength), the betweenness of every member, and for each pair
-// of pockets (at most MaxPocketPairs, in pocket order) at most perPair
-// bridges.
+// of the graph.MaxBridgePockets largest pockets at most perPair bridges,
+// by betweenness between the two pockets.
 func FindBridges(ctx context.Context, conn driver.Conn, community string, minStrength float64, perPair int) (*Bridges, error) {
 	if perPair < 1 || perPair > MaxBridgesPerPair {
 		return nil, InputError{"per_pair", fmt.Sprintf("an integer 1..%d", MaxBridgesPerPair), fmt.Sprint(perPair)}
@@ -71,7 +77,7 @@ func FindBridges(ctx context.Context, conn driver.Conn, community string, minStr
 		return nil, err
 	}
 	found := graph.FindBridges(len(g.IDs), g.Edges, minStrength)
-	out := &Bridges{Community: community, MinStrength: minStrength, Exact: found.Exact, Sources: found.Sources, Pockets: []Pocket{}, Pairs: []PocketPair{}}
+	out := &Bridges{Community: community, MinStrength: minStrength, Exact: found.Exact, Sources: found.Sources, PairsExact: found.PairsExact, Pockets: []Pocket{}, Pairs: []PocketPair{}}
 	for v, p := range found.Pockets {
 		if p < 0 {
 			continue
@@ -96,7 +102,8 @@ func FindBridges(ctx context.Context, conn driver.Conn, community string, minStr
 		}
 		if pr := &out.Pairs[last]; len(pr.Bridges) < perPair {
 			pr.Bridges = append(pr.Bridges, Bridge{Member: g.member(b.Member), Pocket: b.Pocket, Betweenness: b.Betweenness,
-				BetweennessShare: b.BetweennessShare, StrengthA: b.StrengthA, StrengthB: b.StrengthB})
+				BetweennessShare: b.BetweennessShare, PairBetweenness: b.PairBetweenness, PairShare: b.PairShare,
+				StrengthA: b.StrengthA, StrengthB: b.StrengthB})
 		}
 	}
 	return out, nil

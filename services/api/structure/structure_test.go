@@ -167,7 +167,8 @@ func TestBridgesOfTwoCliques(t *testing.T) {
 	require.Equal(t, []structure.Pocket{{Pocket: 0, Members: 4, Central: structure.Member{ID: "m3", Name: "M3"}},
 		{Pocket: 1, Members: 3, Central: structure.Member{ID: "m4", Name: "M4"}}}, b.Pockets)
 	require.Equal(t, []structure.PocketPair{{PocketA: 0, PocketB: 1, Bridges: []structure.Bridge{{Member: structure.Member{ID: "m3", Name: "M3"},
-		Pocket: 0, Betweenness: 9, BetweennessShare: 0.6, StrengthA: 30, StrengthB: 30}}}}, b.Pairs)
+		Pocket: 0, Betweenness: 9, BetweennessShare: 0.6, PairBetweenness: 9, PairShare: 1, StrengthA: 30, StrengthB: 30}}}}, b.Pairs)
+	require.True(t, b.PairsExact)
 }
 
 // From d, acme (b, c and h among every member not a bot) is two hops

@@ -95,6 +95,22 @@ func newBrandes(g adjacency) *brandes {
 // accumulate adds source s's dependencies to scores (each pair from s's
 // end; the caller halves).
 func (b *brandes) accumulate(s int, scores []float64) {
+	b.settle(s)
+	for i := len(b.order) - 1; i >= 0; i-- {
+		w := b.order[i]
+		for _, v := range b.preds[w] {
+			b.delta[v] += b.sigma[v] / b.sigma[w] * (1 + b.delta[w])
+		}
+		if int(w) != s {
+			scores[w] += b.delta[w]
+		}
+	}
+}
+
+// settle runs Dijkstra from s: the distances, the numbers of shortest
+// paths, the predecessors on them, and the nodes reached in order of
+// distance (b.order); b.delta is zero on them.
+func (b *brandes) settle(s int) {
 	for _, v := range b.order {
 		b.dist[v], b.sigma[v], b.delta[v], b.done[v] = math.Inf(1), 0, 0, false
 		b.preds[v] = b.preds[v][:0]
@@ -126,15 +142,91 @@ func (b *brandes) accumulate(s int, scores []float64) {
 			}
 		}
 	}
-	for i := len(b.order) - 1; i >= 0; i-- {
-		w := b.order[i]
-		for _, v := range b.preds[w] {
-			b.delta[v] += b.sigma[v] / b.sigma[w] * (1 + b.delta[w])
-		}
-		if int(w) != s {
-			scores[w] += b.delta[w]
+}
+
+// MaxBridgePockets bounds the pockets FindBridges pairs up: the largest
+// ones (pockets are numbered by size), so at most 66 pairs.
+const MaxBridgePockets = 12
+
+// pairBetweenness returns, for every candidate node, its betweenness
+// between each two of the first k pockets: for pockets P and Q, the sum
+// over the pairs of members s of P and t of Q (other than the node) of
+// the share of the shortest s–t paths through it, at row [P·k+Q] and
+// [Q·k+P] alike. Sources are every member of the k pockets while that
+// scans at most BetweennessBudget/2 adjacency entries; otherwise an even
+// share f of each pocket's members (at least one, spread by index), each
+// pocket's sums scaled by its members over its sources. Each pair is seen
+// from both ends and the two estimates averaged, exact when every member
+// is a source.
+func pairBetweenness(g adjacency, pockets []int, k int, candidates []int) (rows map[int][]float64, exact bool) {
+	members := make([][]int, k)
+	count := 0
+	for v, p := range pockets {
+		if p >= 0 && p < k {
+			members[p] = append(members[p], v)
+			count++
 		}
 	}
+	f := 1.0
+	if work := float64(count) * float64(2*max(g.edges(), 1)); work > BetweennessBudget/2 {
+		f = BetweennessBudget / 2 / work
+	}
+	exact = f == 1
+	rows = make(map[int][]float64, len(candidates))
+	for _, v := range candidates {
+		rows[v] = make([]float64, k*k)
+	}
+	b := newBrandes(g)
+	toward := make([]float64, g.nodes()*k) // dependency of each node on each pocket's targets
+	for p, ms := range members {
+		sources := max(1, int(math.Round(f*float64(len(ms)))))
+		if exact {
+			sources = len(ms)
+		}
+		scale := float64(len(ms)) / float64(sources)
+		for i := range sources {
+			s := ms[i*len(ms)/sources]
+			b.settle(s)
+			for _, w := range b.order {
+				clear(toward[int(w)*k : int(w)*k+k])
+			}
+			for i := len(b.order) - 1; i >= 0; i-- {
+				w := b.order[i]
+				tw := toward[int(w)*k : int(w)*k+k]
+				qw := pockets[w]
+				for _, v := range b.preds[w] {
+					c := b.sigma[v] / b.sigma[w]
+					tv := toward[int(v)*k : int(v)*k+k]
+					for q := range tv {
+						add := tw[q]
+						if q == qw {
+							add++
+						}
+						tv[q] += c * add
+					}
+				}
+			}
+			for v, row := range rows {
+				if v == s || b.dist[v] == math.Inf(1) {
+					continue
+				}
+				for q := range k {
+					if q != p {
+						row[p*k+q] += scale * toward[v*k+q]
+					}
+				}
+			}
+		}
+	}
+	for _, row := range rows {
+		for p := range k {
+			for q := p + 1; q < k; q++ {
+				avg := (row[p*k+q] + row[q*k+p]) / 2
+				row[p*k+q], row[q*k+p] = avg, avg
+			}
+		}
+	}
+	return rows, exact
 }
 
 // queued is a node waiting in Dijkstra's queue at a tentative distance.
@@ -200,6 +292,12 @@ type Bridge struct {
 	// BetweennessShare the same as a share of the pairs of the other
 	// connected members: Betweenness / ((c−1)(c−2)/2).
 	Betweenness, BetweennessShare float64
+	// PairBetweenness is its betweenness between the two pockets: over
+	// the pairs of a member of PocketA and a member of PocketB (itself
+	// left out), the share of their shortest paths through it, summed;
+	// PairShare is the same over the number of those pairs (1: every
+	// shortest path between the pockets runs through it).
+	PairBetweenness, PairShare float64
 	// StrengthA and StrengthB are the summed strengths of its edges to
 	// members of PocketA and of PocketB.
 	StrengthA, StrengthB float64
@@ -211,10 +309,14 @@ type Bridges struct {
 	Betweenness []float64 // every member's betweenness
 	Exact       bool      // false: the pivot estimate
 	Sources     int       // the sources of the betweenness: every connected member, or the pivots
-	// Bridges holds, for every pair of pockets, the members with
-	// betweenness above 0 and edges (of any strength) to members of both
-	// (its own pocket counting as one side), ordered by pocket pair, then
-	// by decreasing betweenness, then by member.
+	// PairsExact is false when the pair betweenness is an estimate (see
+	// pairBetweenness).
+	PairsExact bool
+	// Bridges holds, for every pair of the MaxBridgePockets largest
+	// pockets, the members with edges (of any strength) to members of
+	// both (its own pocket counting as one side) and a pair betweenness
+	// above 0, ordered by pocket pair, then by decreasing pair
+	// betweenness, then by decreasing betweenness, then by member.
 	Bridges []Bridge
 }
 
@@ -237,35 +339,63 @@ func FindBridges(n int, edges []WeightedEdge, minStrength float64) Bridges {
 	}
 	_, sources := betweennessSources(connected, g.edges())
 	out := Bridges{Pockets: pockets, Betweenness: between, Exact: exact, Sources: sources}
-	toPocket := map[int]float64{}
+	k, size := 0, map[int]int{}
+	for _, p := range pockets {
+		if p >= 0 {
+			k = max(k, min(p+1, MaxBridgePockets))
+			size[p]++
+		}
+	}
+	sides := map[int][]int{} // candidate → the pockets (< k) it is tied to, in order
+	toPocket := map[int]map[int]float64{}
+	var candidates []int
 	for v := range n {
 		if between[v] <= 0 {
-			continue
+			continue // on no shortest path at all
 		}
-		clear(toPocket)
-		for k := g.off[v]; k < g.off[v+1]; k++ {
-			if p := pockets[g.nbr[k]]; p >= 0 {
-				toPocket[p] += g.w[k]
+		ties := map[int]float64{}
+		for j := g.off[v]; j < g.off[v+1]; j++ {
+			if p := pockets[g.nbr[j]]; p >= 0 && p < k {
+				ties[p] += g.w[j]
 			}
 		}
 		// A member of a pocket has a strong edge into it, so its own
 		// pocket is among the sides.
-		sides := make([]int, 0, len(toPocket))
-		for p := range toPocket {
-			sides = append(sides, p)
+		if len(ties) < 2 {
+			continue
 		}
-		slices.Sort(sides)
-		for i, a := range sides {
-			for _, b := range sides[i+1:] {
+		for p := range ties {
+			sides[v] = append(sides[v], p)
+		}
+		slices.Sort(sides[v])
+		toPocket[v] = ties
+		candidates = append(candidates, v)
+	}
+	rows, pairsExact := pairBetweenness(g, pockets, k, candidates)
+	out.PairsExact = pairsExact
+	for _, v := range candidates {
+		for i, a := range sides[v] {
+			for _, b := range sides[v][i+1:] {
+				pb := rows[v][a*k+b]
+				if pb <= 0 {
+					continue
+				}
+				others := func(p int) float64 {
+					if pockets[v] == p {
+						return float64(size[p] - 1)
+					}
+					return float64(size[p])
+				}
 				out.Bridges = append(out.Bridges, Bridge{Member: v, Pocket: pockets[v], PocketA: a, PocketB: b,
 					Betweenness: between[v], BetweennessShare: share(between[v], norm),
-					StrengthA: toPocket[a], StrengthB: toPocket[b]})
+					PairBetweenness: pb, PairShare: share(pb, others(a)*others(b)),
+					StrengthA: toPocket[v][a], StrengthB: toPocket[v][b]})
 			}
 		}
 	}
 	slices.SortStableFunc(out.Bridges, func(x, y Bridge) int {
 		return cmp.Or(cmp.Compare(x.PocketA, y.PocketA), cmp.Compare(x.PocketB, y.PocketB),
-			cmp.Compare(y.Betweenness, x.Betweenness), cmp.Compare(x.Member, y.Member))
+			cmp.Compare(y.PairBetweenness, x.PairBetweenness), cmp.Compare(y.Betweenness, x.Betweenness), cmp.Compare(x.Member, y.Member))
 	})
 	return out
 }

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -90,7 +92,42 @@ func TestBridgesBetweenPockets(t *testing.T) {
 	require.True(t, got.Exact)
 	require.Equal(t, 7, got.Sources)
 	require.Equal(t, []Bridge{{Member: 3, Pocket: 0, PocketA: 0, PocketB: 1, Betweenness: 9, BetweennessShare: 0.6,
-		StrengthA: 30, StrengthB: 30}}, got.Bridges)
+		PairBetweenness: 9, PairShare: 1, StrengthA: 30, StrengthB: 30}}, got.Bridges)
+	require.True(t, got.PairsExact)
+}
+
+// A chain of pockets A – 3 – B – 7 – C (triangles A = {0,1,2}, B =
+// {4,5,6}, C = {8,9,10}; 3 tied to all of A and B, 7 to all of B and C;
+// every tie 10). Pockets: {0,1,2,3}, {4,5,6,7}, {8,9,10}. Between the
+// first two, 3 carries every path from 0, 1, 2 to 4, 5, 6, 7: 12 pairs of
+// 12 (its global betweenness, 21, counts the paths to C too); 4 carries a
+// third of the paths from 0..3 to 7 (three equal ways through 4, 5, 6):
+// 4/3 of the 4·3 pairs without it (globally also a third of the 4·3
+// paths from 0..3 to C: 16/3), and so do 5 and 6. Between B and C, 7
+// carries 9 of 9. No one is tied to both A and C.
+func TestBridgesArePerPocketPair(t *testing.T) {
+	edges := append(cliqueEdges(10, 0, 1, 2), cliqueEdges(10, 4, 5, 6)...)
+	edges = append(edges, cliqueEdges(10, 8, 9, 10)...)
+	for _, v := range []uint32{0, 1, 2, 4, 5, 6} {
+		edges = append(edges, WeightedEdge{A: 3, B: v, Weight: 10})
+	}
+	for _, v := range []uint32{4, 5, 6, 8, 9, 10} {
+		edges = append(edges, WeightedEdge{A: 7, B: v, Weight: 10})
+	}
+	got := FindBridges(11, edges, 5)
+	require.Equal(t, []int{0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2}, got.Pockets)
+	var lines []string
+	for _, b := range got.Bridges {
+		lines = append(lines, fmt.Sprintf("%d-%d %d pair %.6f share %.6f global %.6f", b.PocketA, b.PocketB, b.Member,
+			b.PairBetweenness, b.PairShare, b.Betweenness))
+	}
+	require.Equal(t, []string{
+		"0-1 3 pair 12.000000 share 1.000000 global 21.000000",
+		"0-1 4 pair 1.333333 share 0.111111 global 5.333333",
+		"0-1 5 pair 1.333333 share 0.111111 global 5.333333",
+		"0-1 6 pair 1.333333 share 0.111111 global 5.333333",
+		"1-2 7 pair 9.000000 share 1.000000 global 21.000000",
+	}, lines)
 }
 
 // A member with weak ties only (no pocket) between three pockets bridges
@@ -103,9 +140,9 @@ func TestBridgeWithoutAPocketJoinsEveryPair(t *testing.T) {
 	require.Equal(t, []int{0, 0, 0, 1, 1, 1, 2, 2, 2, -1}, got.Pockets)
 	// 9 carries the 3·3 pairs between each two triangles: 27 of the 9·8/2.
 	require.Equal(t, []Bridge{
-		{Member: 9, Pocket: -1, PocketA: 0, PocketB: 1, Betweenness: 27, BetweennessShare: 0.75, StrengthA: 1, StrengthB: 2},
-		{Member: 9, Pocket: -1, PocketA: 0, PocketB: 2, Betweenness: 27, BetweennessShare: 0.75, StrengthA: 1, StrengthB: 3},
-		{Member: 9, Pocket: -1, PocketA: 1, PocketB: 2, Betweenness: 27, BetweennessShare: 0.75, StrengthA: 2, StrengthB: 3},
+		{Member: 9, Pocket: -1, PocketA: 0, PocketB: 1, Betweenness: 27, BetweennessShare: 0.75, PairBetweenness: 9, PairShare: 1, StrengthA: 1, StrengthB: 2},
+		{Member: 9, Pocket: -1, PocketA: 0, PocketB: 2, Betweenness: 27, BetweennessShare: 0.75, PairBetweenness: 9, PairShare: 1, StrengthA: 1, StrengthB: 3},
+		{Member: 9, Pocket: -1, PocketA: 1, PocketB: 2, Betweenness: 27, BetweennessShare: 0.75, PairBetweenness: 9, PairShare: 1, StrengthA: 2, StrengthB: 3},
 	}, got.Bridges, "0, 3 and 6 carry paths too, but are tied to one pocket only")
 }
 
@@ -147,4 +184,24 @@ func TestAmplifiersOfASegment(t *testing.T) {
 		order = append(order, a.Member)
 	}
 	require.Equal(t, []int{4, 6, 0, 1, 2, 3, 5}, order)
+}
+
+// Above the budget the pair betweenness is estimated from an even share
+// of each pocket's members; the estimate is deterministic, and every
+// bridge listed has ties to both of its pockets.
+func TestBridgesEstimatedOnALargeGraph(t *testing.T) {
+	const n = 3_000
+	edges := randomWeightedGraph(n, 20_000, rand.New(rand.NewPCG(5, 6)))
+	got := FindBridges(n, edges, 9)
+	require.False(t, got.Exact)
+	require.False(t, got.PairsExact)
+	require.NotEmpty(t, got.Bridges)
+	require.Equal(t, got, FindBridges(n, edges, 9))
+	for _, b := range got.Bridges {
+		require.Less(t, b.PocketA, b.PocketB)
+		require.Less(t, b.PocketB, MaxBridgePockets)
+		require.Positive(t, b.PairBetweenness)
+		require.Positive(t, b.StrengthA)
+		require.Positive(t, b.StrengthB)
+	}
 }
