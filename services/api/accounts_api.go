@@ -41,7 +41,9 @@ func (s *Server) withAccountImport(next http.Handler) http.Handler {
 
 // importAccounts answers POST /api/v1/accounts/import: the body is a CSV
 // (Content-Type text/csv) or JSON Lines (application/x-ndjson) file, or
-// ?format=csv|jsonl; ?dry_run=true checks and counts without writing.
+// ?format=csv|jsonl; ?dry_run=true checks and counts without writing;
+// ?replace=true makes the file the whole customer base (accounts it does
+// not list are deleted).
 // 200 with what was done; 400 with every problem of a bad file (nothing
 // imported); 409 when a domain belongs to an account the file does not
 // list; 413 over accounts.MaxFileBytes; 415 for another content type.
@@ -54,6 +56,15 @@ func (s *Server) importAccounts(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		dry = b
+	}
+	replace := false
+	if v := r.URL.Query().Get("replace"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, badRequest{"replace", "true or false", v}.body())
+			return
+		}
+		replace = b
 	}
 	format := r.URL.Query().Get("format")
 	switch {
@@ -90,7 +101,11 @@ func (s *Server) importAccounts(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*s.cfg.QueryTimeout)
 	defer cancel()
-	res, err := accounts.Import(ctx, s.deps.CH, accts, dry)
+	imp := accounts.Import
+	if replace {
+		imp = accounts.Replace
+	}
+	res, err := imp(ctx, s.deps.CH, accts, dry)
 	var ce *accounts.ConflictError
 	if errors.As(err, &ce) {
 		writeJSON(w, http.StatusConflict, map[string]any{"error": ce.Error(), "problems": ce.Problems})
@@ -100,7 +115,7 @@ func (s *Server) importAccounts(w http.ResponseWriter, r *http.Request) {
 		s.respond(w, r, nil, err)
 		return
 	}
-	s.log.Info("accounts imported", "accounts", res.Accounts, "added", res.Added, "updated", res.Updated, "dry_run", res.DryRun)
+	s.log.Info("accounts imported", "accounts", res.Accounts, "added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "dry_run", res.DryRun)
 	writeJSON(w, http.StatusOK, res)
 }
 

@@ -83,10 +83,13 @@ func TestAccountsAPIImportsAndAnswers(t *testing.T) {
 
 	code, v = post(t, ts, api.AccountImportPath+"?dry_run=true", accountsAdmin, "text/csv", file)
 	require.Equal(t, http.StatusOK, code, v)
-	require.Equal(t, map[string]any{"accounts": float64(2), "added": float64(2), "updated": float64(0), "unchanged": float64(0), "dry_run": true}, v)
+	require.Equal(t, map[string]any{"accounts": float64(2), "added": float64(2), "updated": float64(0), "unchanged": float64(0), "deleted": float64(0), "dry_run": true}, v)
 	code, v = post(t, ts, api.AccountImportPath+"?format=csv", accountsAdmin, "", file)
 	require.Equal(t, http.StatusOK, code, v)
 	require.Equal(t, float64(2), v["added"])
+	code, v = post(t, ts, api.AccountImportPath+"?replace=true&dry_run=true", accountsAdmin, "application/x-ndjson", `{"account_id":"acme","name":"Acme"}`)
+	require.Equal(t, http.StatusOK, code, v)
+	require.Equal(t, float64(1), v["deleted"], "replacing with acme alone would delete solo")
 	// A file larger than the 64 KiB other endpoints take is accepted here.
 	var big strings.Builder
 	big.WriteString("account_id,name\n")

@@ -40,6 +40,7 @@ func cmdAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	community := fs.String("community", "", "the community (default: the only one)")
 	format := fs.String("format", "", "import: csv or jsonl (default from the file name)")
 	dryRun := fs.Bool("dry-run", false, "import: validate and count, write nothing")
+	replace := fs.Bool("replace", false, "import: the file is the whole customer base (accounts it does not list are deleted)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	period := fs.String("period", "month", "reach: day, week or month")
 	from := fs.String("from", "", "reach: first day YYYY-MM-DD (default: 12 months before --to)")
@@ -83,7 +84,11 @@ func cmdAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer done()
 	if sub == "import" {
-		res, err := accounts.Import(ctx, conn, file, *dryRun)
+		imp := accounts.Import
+		if *replace {
+			imp = accounts.Replace
+		}
+		res, err := imp(ctx, conn, file, *dryRun)
 		if err != nil {
 			return err
 		}
@@ -94,7 +99,11 @@ func cmdAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if res.DryRun {
 			verb = "checked (dry run, nothing written)"
 		}
-		fmt.Fprintf(stdout, "%d accounts %s: %d added, %d updated, %d unchanged\n", res.Accounts, verb, res.Added, res.Updated, res.Unchanged)
+		deleted := ""
+		if *replace {
+			deleted = fmt.Sprintf(", %d deleted (not in the file)", res.Deleted)
+		}
+		fmt.Fprintf(stdout, "%d accounts %s: %d added, %d updated, %d unchanged%s\n", res.Accounts, verb, res.Added, res.Updated, res.Unchanged, deleted)
 		return nil
 	}
 	if *community == "" {

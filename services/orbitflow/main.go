@@ -59,7 +59,7 @@ Usage:
   orbitflow bridges [--community C] [--min-strength S] [--per-pair N] [--json]   members who connect pockets
   orbitflow introduce MEMBER --segment K:V [--community C] [--limit N] [--json]   who can introduce a member to a segment
   orbitflow amplifiers [--segment K:V] [--community C] [--limit N] [--json]   high-reach members of a segment
-  orbitflow accounts import [--format csv|jsonl] [--dry-run] FILE      customer accounts (account_id,name,domains,segment,plan,persona)
+  orbitflow accounts import [--format csv|jsonl] [--dry-run] [--replace] FILE   customer accounts (account_id,name,domains,segment,plan,persona)
   orbitflow accounts map [--community C] MEMBER ACCOUNT              link a member to an account (wins over its e-mail domain)
   orbitflow accounts unmap [--community C] MEMBER                    remove the explicit link
   orbitflow accounts list [--community C] [--days 30] [--json]       accounts with linked and active members

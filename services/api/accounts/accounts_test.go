@@ -282,6 +282,29 @@ func TestImportIsIdempotentAndRefusesConflicts(t *testing.T) {
 		Reason: `acme.io already belongs to account "acme", which this file does not list: a domain belongs to one account (remove it there first, or import both)`}}, ce.Problems)
 	_, err = accounts.Get(ctx, ch, "newco")
 	require.ErrorIs(t, err, accounts.ErrNoAccount, "a refused import writes nothing")
+
+	// Replacing the customer base: globex, initech and umbrella leave it,
+	// and globex.com is free for newco.
+	base, err := accounts.Parse(strings.NewReader("account_id,name,domains,segment,plan,persona\n"+
+		"acme,Acme Corp,acme.com;acme.io,enterprise,pro,platform\nnewco,NewCo,globex.com,smb,pro,\n"), accounts.FormatCSV)
+	require.NoError(t, err)
+	res, err = accounts.Replace(ctx, ch, base, true)
+	require.NoError(t, err)
+	require.Equal(t, accounts.ImportResult{Accounts: 2, Added: 1, Unchanged: 1, Deleted: 3, DryRun: true}, res)
+	res, err = accounts.Replace(ctx, ch, base, false)
+	require.NoError(t, err)
+	require.Equal(t, accounts.ImportResult{Accounts: 2, Added: 1, Unchanged: 1, Deleted: 3}, res)
+	require.NoError(t, ch.QueryRow(ctx, "SELECT count() FROM accounts").Scan(&n))
+	require.Equal(t, uint64(2), n)
+	require.Equal(t, map[string]string{
+		"github:1": "acme/domain",
+		"slack:2":  "acme/domain",
+		"github:4": "newco/domain", // its mapping to initech is void: initech is gone
+		"slack:8":  "newco/domain",
+	}, memberAccounts(t, ch))
+	res, err = accounts.Replace(ctx, ch, base, false)
+	require.NoError(t, err)
+	require.Equal(t, accounts.ImportResult{Accounts: 2, Unchanged: 2}, res, "the same base again changes nothing")
 }
 
 func u(v uint64) string { return strconv.FormatUint(v, 10) }

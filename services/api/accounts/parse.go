@@ -320,6 +320,10 @@ func parseJSONL(data []byte, ps *problems) []Account {
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$`)
 
+// ValidID reports whether id is a well-formed account id: 1..MaxIDLen of
+// A-Z, a-z, 0-9 and . _ : @ / + -, starting with a letter or digit.
+func ValidID(id string) bool { return id != "" && len(id) <= MaxIDLen && idPattern.MatchString(id) }
+
 // validate checks and normalizes one account (domains lowercased, without
 // duplicates); false with the problems added when it does not hold.
 func validate(a *Account, ps *problems) bool {
@@ -327,7 +331,7 @@ func validate(a *Account, ps *problems) bool {
 	switch {
 	case a.ID == "":
 		ps.add(a.Line, "account_id", "required")
-	case len(a.ID) > MaxIDLen || !idPattern.MatchString(a.ID):
+	case !ValidID(a.ID):
 		ps.add(a.Line, "account_id", "want 1..%d of A-Z, a-z, 0-9 and . _ : @ / + - (starting with a letter or digit), got %q", MaxIDLen, clip(a.ID))
 	}
 	switch {

@@ -28,6 +28,7 @@ type ImportResult struct {
 	Added     int  `json:"added"`     // not there before
 	Updated   int  `json:"updated"`   // there, with other values
 	Unchanged int  `json:"unchanged"` // there, the same
+	Deleted   int  `json:"deleted"`   // there, not in the file (Replace only)
 	DryRun    bool `json:"dry_run"`
 }
 
@@ -47,6 +48,18 @@ func (e *ConflictError) Error() string {
 // whole import (*ConflictError). dryRun checks and counts without
 // writing. Blocking; ctx bounds it.
 func Import(ctx context.Context, conn driver.Conn, accts []Account, dryRun bool) (ImportResult, error) {
+	return importAccounts(ctx, conn, accts, dryRun, false)
+}
+
+// Replace is Import of the whole customer base: the accounts the file
+// does not list are deleted too (their members are linked to no account
+// and they leave the reach metrics), and their domains are free for the
+// file's accounts. Replacing with the same file again changes nothing.
+func Replace(ctx context.Context, conn driver.Conn, accts []Account, dryRun bool) (ImportResult, error) {
+	return importAccounts(ctx, conn, accts, dryRun, true)
+}
+
+func importAccounts(ctx context.Context, conn driver.Conn, accts []Account, dryRun, replace bool) (ImportResult, error) {
 	res := ImportResult{Accounts: len(accts), DryRun: dryRun}
 	existing, err := loadAll(ctx, conn)
 	if err != nil {
@@ -57,8 +70,13 @@ func Import(ctx context.Context, conn driver.Conn, accts []Account, dryRun bool)
 		inFile[a.ID] = true
 	}
 	owner := map[string]string{}
+	var gone []Account
 	for _, e := range existing {
 		if inFile[e.ID] {
+			continue
+		}
+		if replace {
+			gone = append(gone, e)
 			continue
 		}
 		for _, d := range e.Domains {
@@ -88,6 +106,7 @@ func Import(ctx context.Context, conn driver.Conn, accts []Account, dryRun bool)
 			res.Updated++
 		}
 	}
+	res.Deleted = len(gone)
 	if dryRun {
 		return res, nil
 	}
@@ -104,6 +123,11 @@ func Import(ctx context.Context, conn driver.Conn, accts []Account, dryRun bool)
 			hashes[i] = events.HashDomain(d)
 		}
 		if err := b.Append(a.ID, a.Name, a.Domains, hashes, a.Segment, a.Plan, a.Persona, false, now, version); err != nil {
+			return res, fmt.Errorf("accounts: import: %w", err)
+		}
+	}
+	for _, a := range gone {
+		if err := b.Append(a.ID, a.Name, []string{}, []string{}, a.Segment, a.Plan, a.Persona, true, now, version); err != nil {
 			return res, fmt.Errorf("accounts: import: %w", err)
 		}
 	}
