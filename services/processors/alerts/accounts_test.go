@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -180,4 +181,33 @@ func TestAccountDropRuleValidation(t *testing.T) {
 	require.Equal(t, 4, d.Detector.Windows)
 	require.Equal(t, 0.5, d.Detector.MinDrop)
 	require.Equal(t, 2.0, d.Detector.MinBaseline)
+}
+
+// FuzzAccountDropRule: account_drop rules from the API decode without
+// panics; one that validates survives a JSON round trip and evaluates
+// its defaults without panics.
+func FuzzAccountDropRule(f *testing.F) {
+	for _, seed := range []string{
+		"name: a\ncommunity: c\nwindow: 7d\ndetector: {type: account_drop, windows: 4, min_drop: 0.5, min_baseline: 2}\n",
+		`{"name":"b","community":"c","metric":"activities","window":"30d","detector":{"type":"account_drop"}}`,
+		"name: c\ncommunity: c\nwindow: -7d\ndetector: {type: account_drop, windows: -1}\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeRule(data)
+		if err != nil || r.Validate(nil) != nil {
+			return
+		}
+		b, err := json.Marshal(r)
+		require.NoError(t, err)
+		back, err := DecodeRule(b)
+		require.NoError(t, err, "%s", b)
+		require.Equal(t, r, back)
+		if r.Detector.Type == AccountDrop {
+			d := r.withDefaults()
+			require.GreaterOrEqual(t, d.Window.D(), accountDay)
+			_ = accountDrop(AccountWindows{Account: "a", Current: 1, Previous: make([]float64, d.Detector.Windows)}, d)
+		}
+	})
 }
