@@ -118,6 +118,9 @@ func cmdAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	switch sub {
 	case "map":
+		if err := requireIdentity(ctx, conn, *community, arg(0)); err != nil {
+			return err
+		}
 		if err := accounts.Map(ctx, conn, *community, arg(0), arg(1), requester()); err != nil {
 			return err
 		}
