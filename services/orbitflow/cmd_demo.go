@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,8 +21,19 @@ import (
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "live" {
-		return cmdDemoLive(ctx, args[1:], stdout, stderr)
+	// The subcommand comes first, or after the common flags:
+	// orbitflow demo --config F live.
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "live":
+			return cmdDemoLive(ctx, slices.Delete(slices.Clone(args), i, i+1), stdout, stderr)
+		case slices.Contains([]string{"-config", "--config", "-data-dir", "--data-dir"}, a):
+			i++ // its value
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "--data-dir=") || strings.HasPrefix(a, "-config=") || strings.HasPrefix(a, "-data-dir="):
+		default:
+			i = len(args) // the history generator's flags
+		}
 	}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	d := demo.DefaultConfig()

@@ -390,9 +390,9 @@ rules:
 # success. Teammates, bots and opted-out members never fire.
 signals:
   - name: demo-sales-interest
-    description: a member asks about pricing, plans, SSO, a quote, an upgrade or cancelling
+    description: a member asks about pricing, plans, SSO, a quote or cancelling (not "upgrade" alone: upgrading the software is not a sale)
     community: demo
-    keywords: [pricing, enterprise, SSO, quote, upgrade, cancel]
+    keywords: [pricing, enterprise, SSO, quote, business plan, cancel]
     targets: [demo-signals]
 `
 
