@@ -283,6 +283,13 @@ try {
   equal(await page.locator('[data-testid="report-top"] tbody tr').count(), rep.top_contributors.length, 'report: as many top contributors as the API lists');
   check((await text(page, '[data-testid="report-structure"]')).includes(rep.structure.measures.reason), 'report: the structure\'s class is explained');
   check(await page.locator('[data-testid="report-pain-points"] tbody tr').count() >= Math.max(1, rep.pain_points.topics.length), 'report: the pain points are listed');
+  const overall = rep.accounts?.week.find((w) => w.dimension === '');
+  check(!!overall, 'report: the demo\'s customer accounts are in the report');
+  if (overall) {
+    const accRow = await page.locator('[data-testid="report-accounts"] tbody tr').first().locator('th, td').allInnerTexts();
+    equal(accRow.slice(0, 2), ['All accounts', `${int.format(overall.active_accounts)} of ${int.format(overall.accounts)}`], 'report: accounts with an active member equal the API\'s');
+  }
+  equal(await page.locator('[data-testid="report-signals"] li').count(), rep.signals.length, 'report: as many signals as the API lists');
   await shot(page, '7-report');
   await page.getByRole('link', { name: '← Previous week' }).click();
   await ready(page);

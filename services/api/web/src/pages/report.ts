@@ -108,4 +108,36 @@ export async function reportPage(ctx: Ctx): Promise<void> {
         fmtInt(t.items), t.new ? 'new' : `${t.growth >= 0 ? '+' : ''}${fmtInt(t.growth)}`, fmtPct(t.unanswered_share), seconds(t.median_response_seconds)]),
         { rowHeader: true, hideCaption: true }))));
   }
+  reportTail(ctx, grid, r);
+}
+
+// The sections after the pain points: signals and the customer base.
+export function reportTail(ctx: Ctx, grid: HTMLElement, r: Row): void {
+  const sigs = (r.signals ?? []) as Row[];
+  grid.appendChild(card(`Signals (${fmtInt(r.signals_total)} this week)`, sigs.length
+    ? h('ul', { className: 'signals', 'data-testid': 'report-signals' }, sigs.map((s) => h('li', {},
+      ctx.link(`/members/${encodeURIComponent(s.member.id)}`, s.member.display_name || s.member.id),
+      ` (${s.member.level_name}${s.member.organization ? ', ' + s.member.organization : ''}) — ${s.rule}: `,
+      s.activity.url ? h('a', { href: s.activity.url, rel: 'noopener noreferrer' }, s.activity.title) : s.activity.title,
+      h('div', { className: 'muted small' }, `${String(s.at).slice(0, 16).replace('T', ' ')} UTC · why: ${(s.reasons as string[]).join('; ')}`))))
+    : h('p', { className: 'muted' }, 'No signal fired this week (signal rules live in the alert rules file, under signals:).')));
+
+  const a = r.accounts as Row | null;
+  if (!a) {
+    grid.appendChild(card('Reach into the customer base', h('p', { className: 'muted' },
+      'No customer accounts yet: import them with orbitflow accounts import FILE (CSV or JSON Lines).')));
+    return;
+  }
+  const prev = (dim: string, val: string) => (a.previous as Row[]).find((p) => p.dimension === dim && p.value === val);
+  const rows = ['', 'segment', 'plan'].flatMap((dim) => (a.week as Row[]).filter((w) => w.dimension === dim)).map((w) => {
+    const p = prev(w.dimension, w.value);
+    return [w.dimension ? `${w.dimension} ${w.value}` : 'All accounts', `${fmtInt(w.active_accounts)} of ${fmtInt(w.accounts)}`, fmtPct(w.share),
+      p ? fmtPct(p.share) : '–', fmtInt(w.active_members)];
+  });
+  grid.appendChild(card('Reach into the customer base', h('div', { 'data-testid': 'report-accounts' },
+    table('Accounts with an active member this week', ['Accounts', 'With an active member', 'Share', 'Week before', 'Active members'], rows,
+      { rowHeader: true, hideCaption: true }),
+    (a.top as Row[]).length ? h('p', {}, h('strong', {}, 'Most active: '), (a.top as Row[]).map((t) => `${t.name} (${fmtInt(t.active_members)})`).join(', ')) : null,
+    (a.dropped as Row[]).length ? h('p', {}, h('strong', {}, 'Activity dropped: '),
+      (a.dropped as Row[]).map((d) => `${d.name} (${fmtInt(d.current)} active members, ${fmt2(d.baseline)} usually)`).join(', ')) : null)));
 }
