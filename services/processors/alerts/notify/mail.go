@@ -50,9 +50,12 @@ func SendMail(ctx context.Context, name string, t Target, m Mail) error {
 	return nil
 }
 
-// mail renders m as an RFC 5322 message: multipart/alternative with the
-// text and the HTML part (quoted-printable), CRLF line ends.
-func (s *emailSender) mail(m Mail, now time.Time) []byte {
+// mail renders m as an RFC 5322 message, CRLF line ends: the text alone,
+// or multipart/alternative with the text and the HTML part, each
+// quoted-printable. Header values are stripped of line breaks; the
+// Message-ID derives from m.ID, so every retry carries the same one.
+// extra are more header fields, as name, value pairs.
+func (s *emailSender) mail(m Mail, now time.Time, extra ...string) []byte {
 	var b bytes.Buffer
 	header := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, headerValue(v)) }
 	header("From", s.from.String())
@@ -61,7 +64,7 @@ func (s *emailSender) mail(m Mail, now time.Time) []byte {
 		to[i] = a.String()
 	}
 	header("To", strings.Join(to, ", "))
-	header("Subject", mime.QEncoding.Encode("utf-8", headerValue(oneLine(m.Subject, 200))))
+	header("Subject", mime.QEncoding.Encode("utf-8", headerValue(m.Subject)))
 	header("Date", now.Format(time.RFC1123Z))
 	sum := sha256.Sum256([]byte(m.ID))
 	domain := "orbitflow.invalid"
@@ -69,6 +72,9 @@ func (s *emailSender) mail(m Mail, now time.Time) []byte {
 		domain = s.from.Address[at+1:]
 	}
 	header("Message-ID", "<"+hex.EncodeToString(sum[:16])+"@"+domain+">")
+	for i := 0; i+1 < len(extra); i += 2 {
+		header(extra[i], extra[i+1])
+	}
 	header("Auto-Submitted", "auto-generated")
 	header("MIME-Version", "1.0")
 	part := func(contentType, body string) {

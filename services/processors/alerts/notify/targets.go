@@ -3,16 +3,12 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"mime"
-	"mime/quotedprintable"
 	"net"
 	"net/http"
 	"net/mail"
@@ -456,41 +452,15 @@ func helloName() string {
 // so every retry carries the same one.
 func (s *emailSender) message(d alerts.Delivery, now time.Time) []byte {
 	n := notificationOf(d)
-	var b bytes.Buffer
-	header := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, headerValue(v)) }
-	header("From", s.from.String())
-	to := make([]string, len(s.to))
-	for i, a := range s.to {
-		to[i] = a.String()
-	}
-	header("To", strings.Join(to, ", "))
 	subject := fmt.Sprintf("[%s] %s", oneLine(n.Severity, 20), oneLine(n.Title, 200))
 	if n.Status == alerts.StateResolved {
 		subject += " (resolved)"
 	}
-	header("Subject", mime.QEncoding.Encode("utf-8", headerValue(subject)))
-	header("Date", now.Format(time.RFC1123Z))
-	sum := sha256.Sum256([]byte(d.ID))
-	domain := "orbitflow.invalid"
-	if at := strings.LastIndexByte(s.from.Address, '@'); at >= 0 {
-		domain = s.from.Address[at+1:]
-	}
-	header("Message-ID", "<"+hex.EncodeToString(sum[:16])+"@"+domain+">")
-	header(alerts.HeaderDelivery, d.ID)
-	header("Auto-Submitted", "auto-generated")
-	header("MIME-Version", "1.0")
-	header("Content-Type", "text/plain; charset=utf-8")
-	header("Content-Transfer-Encoding", "quoted-printable")
-	b.WriteString("\r\n")
 	text := n.Text
 	if n.URL != "" {
 		text = strings.TrimRight(text, "\n") + "\n\n" + n.URL + "\n"
 	}
-	qp := quotedprintable.NewWriter(&b)
-	_, _ = qp.Write([]byte(text))
-	_ = qp.Close()
-	b.WriteString("\r\n")
-	return b.Bytes()
+	return s.mail(Mail{ID: d.ID, Subject: subject, Text: text}, now, alerts.HeaderDelivery, d.ID)
 }
 
 // headerValue strips what could end a header or start another.
