@@ -179,7 +179,7 @@ func TestForgetMemberErasesEverything(t *testing.T) {
 	require.Equal(t, uint64(0), e.count(`SELECT count() FROM activities_raw WHERE email_sha256 = ?`, email))
 	require.Positive(t, e.count(`SELECT count() FROM activities_raw WHERE email_sha256 = ?`, e.salt.Email(email)))
 	require.Equal(t, uint64(1), e.count(`SELECT count() FROM dead_letters_raw WHERE position(payload, 'z-bad') > 0`))
-	// Its e-mail domain and an explicit customer-account mapping (0027).
+	// Its e-mail domain and an explicit customer-account mapping (0026).
 	require.Equal(t, uint64(2), e.count(`SELECT count() FROM identity_domains WHERE community = 'acme' AND domain_sha256 = ?`,
 		events.HashDomain("example.org")))
 	require.NoError(t, ch.Exec(ctx, `INSERT INTO account_members_raw (community, member, account_id, mapped_by, mapped_at, version)

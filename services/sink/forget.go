@@ -128,7 +128,7 @@ var sinkErasure = []string{
 	`ALTER TABLE interactions_daily DELETE WHERE community = {c:String}
 		AND (actor IN (SELECT key FROM {keys}) OR target IN (SELECT key FROM {keys}))`,
 	`ALTER TABLE rollup_dirty_identities DELETE WHERE community = {c:String} AND identity IN (SELECT key FROM {keys})`,
-	// The member's e-mail domains and explicit account mappings (0027).
+	// The member's e-mail domains and explicit account mappings (0026).
 	`ALTER TABLE identity_domains DELETE WHERE community = {c:String} AND identity IN (SELECT key FROM {keys})`,
 	`ALTER TABLE account_members_raw DELETE WHERE community = {c:String} AND member IN (SELECT key FROM {keys})`,
 	// Events of the member the sink (or ingest) rejected.

@@ -4,7 +4,7 @@
 // and the reach metrics — the share of accounts with an active member per
 // segment and plan, active members per account, and the accounts whose
 // community activity dropped. The tables and views are in
-// schemas/clickhouse/0027_accounts.sql; the CLI (`orbitflow accounts`),
+// schemas/clickhouse/0026_accounts.sql; the CLI (`orbitflow accounts`),
 // the API (/api/v1/accounts/import, /api/v1/communities/{c}/accounts) and
 // the weekly report call this package.
 //

@@ -23,7 +23,7 @@ func TestMigrateIsIdempotentAndRecorded(t *testing.T) {
 	applied, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
 	require.NoError(t, err)
 	require.Equal(t, []string{"0001_activities", "0002_dead_letters", "0003_scores", "0004_weights_gravity",
-		"0005_roles_graph_movement", "0006_identity", "0007_segment_gravity", "0008_member_identities", "0009_health", "0010_health_views", "0011_health_more", "0012_health_dictionaries", "0013_elephant_factor", "0014_interactions", "0015_health_daily", "0016_new_contributors", "0017_health_rollups", "0018_health_fast_views", "0019_members_at", "0020_health_period_rollups", "0021_alerts", "0022_forget", "0023_identity_index"}, applied)
+		"0005_roles_graph_movement", "0006_identity", "0007_segment_gravity", "0008_member_identities", "0009_health", "0010_health_views", "0011_health_more", "0012_health_dictionaries", "0013_elephant_factor", "0014_interactions", "0015_health_daily", "0016_new_contributors", "0017_health_rollups", "0018_health_fast_views", "0019_members_at", "0020_health_period_rollups", "0021_alerts", "0022_forget", "0023_identity_index", "0024_structure", "0025_signals", "0026_accounts", "0027_report_deliveries"}, applied)
 	again, err := store.Migrate(ctx, conn, telemetry.Nop().Logger)
 	require.NoError(t, err)
 	require.Empty(t, again, "a second run applies nothing")

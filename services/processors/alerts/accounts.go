@@ -11,7 +11,7 @@ import (
 )
 
 // The account_drop detector: customer accounts (schemas/clickhouse
-// 0027_accounts.sql, imported with `orbitflow accounts import`) whose
+// 0026_accounts.sql, imported with `orbitflow accounts import`) whose
 // community activity dropped. Each account is one alert (key: the
 // account id); it resolves when the account recovers.
 
