@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,16 @@ signals:
 	require.Equal(t, 120, r.Accounts.Week[0].Accounts)
 	require.Positive(t, r.Accounts.Week[0].ActiveAccounts)
 	t.Logf("the demo's week of %s:\n%s", week, strings.Join(r.Story, "\n"))
+	// How long the API takes to build it (logged, not asserted).
+	var took []time.Duration
+	for range 3 {
+		start := time.Now()
+		var body map[string]any
+		require.NoError(t, apiGet("http://"+in.apiAddr+"/api/v1/communities/demo/report", &body))
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	t.Logf("GET /report on the demo: %v (median of 3: %v)", took, took[1])
 
 	// By e-mail, to the rules file's e-mail target.
 	_, errOut, err = in.cli(ctx, "report", "--community", "demo", "--email", "team")
