@@ -390,7 +390,7 @@ rules:
 # success. Teammates, bots and opted-out members never fire.
 signals:
   - name: demo-sales-interest
-    description: a member asks about pricing, plans, SSO, a quote or cancelling (not "upgrade" alone: upgrading the software is not a sale)
+    description: a member asks about pricing, plans, SSO, a quote or cancelling (a software upgrade alone is not a sale)
     community: demo
     keywords: [pricing, enterprise, SSO, quote, business plan, cancel]
     targets: [demo-signals]
