@@ -328,12 +328,13 @@ const demoRules = `# Alert rules for the demo community, written by 'orbitflow r
 #     me: {type: webhook, url: "http://127.0.0.1:9999/hook", secret: "env:ORBITFLOW_ALERT_SECRET"}
 #     chat: {type: slack, url: "https://hooks.slack.com/services/T000/B000/XXXX"}
 external_url: http://127.0.0.1:8080
-# demo-signals receives the demo-sales-interest signals: run any HTTP
-# server that accepts POST on 127.0.0.1:9999 (the body is the signal as
-# JSON, signed with the secret below; see X-Orbitflow-Signature). Nothing
-# listening: each delivery is tried 3 times, then dead-lettered.
-targets:
-  demo-signals: {type: webhook, url: "http://127.0.0.1:9999/signals", secret: demo-signal-secret, max_attempts: 3}
+# The demo-sales-interest signals are recorded (orbitflow signals list, the
+# weekly report), not delivered. To receive them, run an HTTP server that
+# accepts POST on 127.0.0.1:9999 (the body is the signal as JSON, signed
+# with the secret; see X-Orbitflow-Signature) and uncomment:
+#   targets:
+#     demo-signals: {type: webhook, url: "http://127.0.0.1:9999/signals", secret: demo-signal-secret, max_attempts: 3}
+# and add "targets: [demo-signals]" to the signal rule below.
 rules:
   - name: demo-source-silent
     description: a demo source stopped delivering (restart with --demo-sources leaving one out)
@@ -393,7 +394,6 @@ signals:
     description: a member asks about pricing, plans, SSO, a quote or cancelling (a software upgrade alone is not a sale)
     community: demo
     keywords: [pricing, enterprise, SSO, quote, business plan, cancel]
-    targets: [demo-signals]
 `
 
 // writeDemoRules writes demoRules as the rules file unless one exists.
