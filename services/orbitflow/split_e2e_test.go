@@ -650,7 +650,10 @@ people: {email_salt: "cluster-test-salt-0123456789"}
 // is SIGKILLed during an ingest: the ingest goes on, what it published is
 // written exactly once and scored, and the node rejoins.
 func TestNATSClusterOfThreeNodes(t *testing.T) {
-	c := newClusterEnv(t, "")
+	// One processors process here: its leases must outlast the election
+	// after the leader dies, which took over 7 s (⅔ of the default 10 s
+	// TTL) on a loaded CI machine, so the process exited on a lost lease.
+	c := newClusterEnv(t, "ops: {lease_ttl: 30s}\n")
 	e, nodes, clients, token, ctx, dir, chAddr, ch := c.splitEnv, c.nodes, c.clients, c.token, c.ctx, c.dir, c.chAddr, c.ch
 	sink := e.stage("sink", freePort(t))
 	proc := e.stage("processors", freePort(t))
