@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orbitflow/orbitflow/services/processors/alerts/notify"
+	"github.com/orbitflow/orbitflow/services/processors/signals"
 )
 
 // Report is one weekly report subscription of the rules file (YAML under
@@ -47,7 +48,7 @@ func validateReports(reports []Report, targets map[string]notify.Target) []error
 	seen := map[string]int{}
 	for i, r := range reports {
 		path := fmt.Sprintf("reports[%d]", i)
-		if !isName(r.Community) {
+		if !signals.IsName(r.Community) {
 			errs = append(errs, fmt.Errorf("%s.community: want a community name (a-z, 0-9, _ and -), got %q", path, r.Community))
 		}
 		if j, dup := seen[r.Community]; dup {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -346,7 +347,7 @@ func (f File) Validate() error {
 		}
 	})
 	for _, n := range names {
-		if !isName(n) {
+		if !signals.IsName(n) {
 			errs = append(errs, fmt.Errorf("targets.%s: a target name is a-z, 0-9, _ and - (at most 64)", n))
 		}
 		errs = append(errs, f.Targets[n].Validate("targets."+n)...)
@@ -381,10 +382,10 @@ func (r Rule) validate(path string, targets map[string]notify.Target) []error {
 	add := func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", path, field, fmt.Sprintf(format, a...)))
 	}
-	if !isName(r.Name) {
+	if !signals.IsName(r.Name) {
 		add("name", "want a-z, 0-9, _ and - (at most 64 characters), got %q", r.Name)
 	}
-	if !isName(r.Community) {
+	if !signals.IsName(r.Community) {
 		add("community", "want a community name (a-z, 0-9, _ and -), got %q", r.Community)
 	}
 	if r.Severity != "" && !slices.Contains(alerts.Severities, r.Severity) {
@@ -398,7 +399,7 @@ func (r Rule) validate(path string, targets map[string]notify.Target) []error {
 	}
 	for i, t := range r.Targets {
 		if _, ok := targets[t]; !ok {
-			add(fmt.Sprintf("targets[%d]", i), "no target %q under targets: (have %s)", t, strings.Join(sortedKeys(targets), ", "))
+			add(fmt.Sprintf("targets[%d]", i), "no target %q under targets: (have %s)", t, strings.Join(slices.Sorted(maps.Keys(targets)), ", "))
 		}
 	}
 	d := r.Detector
@@ -415,7 +416,7 @@ func (r Rule) validate(path string, targets map[string]notify.Target) []error {
 	case memberLevel && r.Metric != "":
 		add("metric", "%s watches members or sources, not a metric; remove metric", d.Type)
 	case !memberLevel && !known:
-		add("metric", "want one of %s, got %q", strings.Join(sortedKeys(Metrics), ", "), r.Metric)
+		add("metric", "want one of %s, got %q", strings.Join(slices.Sorted(maps.Keys(Metrics)), ", "), r.Metric)
 	}
 	needsWindow := kind == eventMetric || d.Type == SourceAbsence
 	switch {
@@ -569,26 +570,4 @@ func eventMetrics() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func isName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || i > 0 && (b == '_' || b == '-')) {
-			return false
-		}
-	}
-	return true
 }
